@@ -1,0 +1,41 @@
+//! Who is calling: registration, login, sessions, tokens and roles.
+
+mod credentials;
+mod error;
+mod jwt;
+mod password;
+mod roles;
+mod service;
+
+pub use credentials::{Email, NewUser, parse_name, parse_phone};
+pub use error::AuthError;
+pub use jwt::{Claims, TokenKeys};
+pub use password::PasswordHasher;
+pub use roles::{Role, grant_role, revoke_role, roles_of};
+pub use service::{Auth, Caller, LoggedIn, Principal};
+
+/// A user's standing, as stored in `users.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserStatus {
+    Active,
+    Suspended,
+    Closed,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Self {
+        match s {
+            "suspended" => Self::Suspended,
+            "closed" => Self::Closed,
+            _ => Self::Active,
+        }
+    }
+}

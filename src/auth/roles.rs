@@ -1,0 +1,103 @@
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::OnConflict};
+use uuid::Uuid;
+
+use super::{AuthError, Email};
+use crate::audit::{self, AuditEvent};
+use entity::{user_roles, users};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Customer,
+    Support,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Support => "support",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "customer" => Some(Self::Customer),
+            "support" => Some(Self::Support),
+            _ => None,
+        }
+    }
+}
+
+pub async fn roles_of<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<Vec<Role>, AuthError> {
+    Ok(user_roles::Entity::find()
+        .filter(user_roles::Column::UserId.eq(user_id))
+        .all(db)
+        .await?
+        .iter()
+        .filter_map(|r| Role::parse(&r.role))
+        .collect())
+}
+
+async fn user_by_email<C: ConnectionTrait>(db: &C, email: &str) -> Result<users::Model, AuthError> {
+    let email = Email::parse(email)?;
+    users::Entity::find()
+        .filter(users::Column::Email.eq(email.as_str()))
+        .one(db)
+        .await?
+        .ok_or(AuthError::UnknownUser)
+}
+
+/// Grants a role from the command line; granting it twice is a no-op.
+pub async fn grant_role<C: ConnectionTrait>(
+    db: &C,
+    email: &str,
+    role: Role,
+) -> Result<(), AuthError> {
+    let user = user_by_email(db, email).await?;
+    user_roles::Entity::insert(user_roles::ActiveModel {
+        user_id: Set(user.user_id),
+        role: Set(role.as_str().to_owned()),
+        created_at: Set(chrono::Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::columns([user_roles::Column::UserId, user_roles::Column::Role])
+            .do_nothing()
+            .to_owned(),
+    )
+    .try_insert()
+    .exec(db)
+    .await?;
+    let event = AuditEvent {
+        actor_id: None,
+        ..AuditEvent::by_user("auth", "role.granted", user.user_id)
+    };
+    audit::record(
+        db,
+        event.with_data(serde_json::json!({"role": role.as_str()})),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn revoke_role<C: ConnectionTrait>(
+    db: &C,
+    email: &str,
+    role: Role,
+) -> Result<(), AuthError> {
+    let user = user_by_email(db, email).await?;
+    user_roles::Entity::delete_many()
+        .filter(user_roles::Column::UserId.eq(user.user_id))
+        .filter(user_roles::Column::Role.eq(role.as_str()))
+        .exec(db)
+        .await?;
+    let event = AuditEvent {
+        actor_id: None,
+        ..AuditEvent::by_user("auth", "role.revoked", user.user_id)
+    };
+    audit::record(
+        db,
+        event.with_data(serde_json::json!({"role": role.as_str()})),
+    )
+    .await?;
+    Ok(())
+}

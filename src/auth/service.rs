@@ -1,0 +1,212 @@
+use std::time::Duration;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, SqlErr,
+};
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use super::{AuthError, Email, NewUser, PasswordHasher, Role, TokenKeys, UserStatus, roles_of};
+use crate::{
+    audit::{self, AuditEvent},
+    cache::{Cache, sessions},
+    db,
+};
+use entity::{user_profiles, user_roles, users};
+
+/// Registration, login, logout, and turning a bearer token into a caller.
+#[derive(Clone)]
+pub struct Auth {
+    db: DatabaseConnection,
+    cache: Cache,
+    hasher: PasswordHasher,
+    keys: TokenKeys,
+    session_ttl: Duration,
+}
+
+/// What a successful login or registration hands back.
+pub struct LoggedIn {
+    pub token: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub user: users::Model,
+}
+
+/// An authenticated caller, as every resolver sees it.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub status: UserStatus,
+    pub roles: Vec<Role>,
+}
+
+impl Principal {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// Who sent a request: nobody, somebody whose token is no good, or a user.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Anonymous,
+    Rejected,
+    User(Principal),
+}
+
+impl Auth {
+    pub fn new(
+        db: DatabaseConnection,
+        cache: Cache,
+        hasher: PasswordHasher,
+        keys: TokenKeys,
+        session_ttl: Duration,
+    ) -> Self {
+        Self {
+            db,
+            cache,
+            hasher,
+            keys,
+            session_ttl,
+        }
+    }
+
+    pub async fn register(&self, new: NewUser) -> Result<LoggedIn, AuthError> {
+        let password_hash = self.hasher.hash(new.password).await?;
+        let now = chrono::Utc::now();
+        let user_id = Uuid::now_v7();
+        let txn = db::begin_write(&self.db).await?;
+        let user = users::ActiveModel {
+            user_id: Set(user_id),
+            email: Set(new.email.as_str().to_owned()),
+            password_hash: Set(password_hash),
+            first_name: Set(new.first_name),
+            last_name: Set(new.last_name),
+            phone: Set(new.phone),
+            status: Set(UserStatus::Active.as_str().to_owned()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => AuthError::EmailTaken,
+            _ => AuthError::Db(e),
+        })?;
+        user_profiles::ActiveModel {
+            profile_id: Set(Uuid::now_v7()),
+            user_id: Set(user_id),
+            date_of_birth: Set(None),
+            address: Set(None),
+            kyc_status: Set("pending".to_owned()),
+            kyc_documents: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        user_roles::ActiveModel {
+            user_id: Set(user_id),
+            role: Set(Role::Customer.as_str().to_owned()),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        audit::record(
+            &txn,
+            AuditEvent::by_user("auth", "user.registered", user_id),
+        )
+        .await?;
+        txn.commit().await?;
+        self.open_session(user).await
+    }
+
+    pub async fn login(&self, email: &str, password: SecretString) -> Result<LoggedIn, AuthError> {
+        // A malformed email is treated like an unknown one: the same work,
+        // the same answer.
+        let user = match Email::parse(email) {
+            Ok(email) => {
+                users::Entity::find()
+                    .filter(users::Column::Email.eq(email.as_str()))
+                    .one(&self.db)
+                    .await?
+            }
+            Err(_) => None,
+        };
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        if !self.hasher.verify(password, stored).await {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let user = user.ok_or(AuthError::InvalidCredentials)?;
+        if UserStatus::from_db(&user.status) == UserStatus::Closed {
+            return Err(AuthError::AccountClosed);
+        }
+        audit::record(
+            &self.db,
+            AuditEvent::by_user("auth", "user.login", user.user_id),
+        )
+        .await?;
+        self.open_session(user).await
+    }
+
+    async fn open_session(&self, user: users::Model) -> Result<LoggedIn, AuthError> {
+        let session_id = Uuid::now_v7();
+        sessions::open(&self.cache, user.user_id, session_id, self.session_ttl).await?;
+        let expires_at = chrono::Utc::now()
+            + chrono::Duration::from_std(self.session_ttl).expect("TTL fits chrono");
+        let token = self
+            .keys
+            .issue(user.user_id, session_id, expires_at.timestamp());
+        Ok(LoggedIn {
+            token,
+            expires_at,
+            user,
+        })
+    }
+
+    pub async fn logout(&self, who: &Principal) -> Result<(), AuthError> {
+        sessions::close(&self.cache, who.user_id, who.session_id).await?;
+        audit::record(
+            &self.db,
+            AuditEvent::by_user("auth", "user.logout", who.user_id),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Resolves an `Authorization` header value. Any fault in the token,
+    /// a closed session, or a closed account is `Rejected`; the cache
+    /// being unreachable is an error, never a pass (a revoked session must
+    /// not come back because Redis is down).
+    pub async fn authenticate(&self, header: Option<&str>) -> Result<Caller, AuthError> {
+        let Some(header) = header else {
+            return Ok(Caller::Anonymous);
+        };
+        let Some(token) = header.strip_prefix("Bearer ") else {
+            return Ok(Caller::Rejected);
+        };
+        let Ok(claims) = self.keys.verify(token.trim()) else {
+            return Ok(Caller::Rejected);
+        };
+        if !sessions::is_open(&self.cache, claims.sub, claims.sid).await? {
+            return Ok(Caller::Rejected);
+        }
+        let Some(user) = users::Entity::find_by_id(claims.sub).one(&self.db).await? else {
+            return Ok(Caller::Rejected);
+        };
+        let status = UserStatus::from_db(&user.status);
+        if status == UserStatus::Closed {
+            return Ok(Caller::Rejected);
+        }
+        Ok(Caller::User(Principal {
+            user_id: user.user_id,
+            session_id: claims.sid,
+            status,
+            roles: roles_of(&self.db, user.user_id).await?,
+        }))
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}

@@ -1,0 +1,94 @@
+//! Shared short-lived state: sessions now; the transaction cache, rate
+//! limits and the event bus build on the same store.
+//!
+//! Redis when `REDIS_URL` is set, so every instance sees the same state;
+//! otherwise a map in this process (the embedded default, one instance).
+
+mod memory;
+mod redis_store;
+pub mod sessions;
+
+use std::time::Duration;
+
+pub use memory::MemoryStore;
+pub use redis_store::RedisStore;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cache unavailable: {0}")]
+pub struct CacheError(pub String);
+
+/// A key-value store with expiry. Keys are namespaced by the configured
+/// prefix here, in one place.
+#[derive(Clone)]
+pub struct Cache {
+    prefix: String,
+    store: Store,
+}
+
+#[derive(Clone)]
+enum Store {
+    Memory(MemoryStore),
+    Redis(RedisStore),
+}
+
+impl Cache {
+    pub fn in_process(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            store: Store::Memory(MemoryStore::default()),
+        }
+    }
+
+    pub async fn redis(url: &str, pool_size: u32, prefix: &str) -> Result<Self, CacheError> {
+        Ok(Self {
+            prefix: prefix.to_owned(),
+            store: Store::Redis(RedisStore::connect(url, pool_size).await?),
+        })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.store {
+            Store::Memory(_) => "in-process",
+            Store::Redis(_) => "redis",
+        }
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{}", self.prefix, key)
+    }
+
+    pub async fn set_ex(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError> {
+        let key = self.key(key);
+        match &self.store {
+            Store::Memory(m) => {
+                m.set_ex(key, value.to_owned(), ttl);
+                Ok(())
+            }
+            Store::Redis(r) => r.set_ex(&key, value, ttl).await,
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<String>, CacheError> {
+        let key = self.key(key);
+        match &self.store {
+            Store::Memory(m) => Ok(m.get(&key)),
+            Store::Redis(r) => r.get(&key).await,
+        }
+    }
+
+    /// Deletes a key; true when it existed.
+    pub async fn del(&self, key: &str) -> Result<bool, CacheError> {
+        let key = self.key(key);
+        match &self.store {
+            Store::Memory(m) => Ok(m.del(&key)),
+            Store::Redis(r) => r.del(&key).await,
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        match &self.store {
+            Store::Memory(_) => Ok(()),
+            Store::Redis(r) => r.ping().await,
+        }
+    }
+}

@@ -1,0 +1,55 @@
+use std::time::Duration;
+
+use bb8_redis::{RedisConnectionManager, bb8::Pool};
+use redis::AsyncCommands;
+
+use super::CacheError;
+
+#[derive(Clone)]
+pub struct RedisStore {
+    pool: Pool<RedisConnectionManager>,
+}
+
+fn err(e: impl std::fmt::Display) -> CacheError {
+    CacheError(e.to_string())
+}
+
+impl RedisStore {
+    pub async fn connect(url: &str, pool_size: u32) -> Result<Self, CacheError> {
+        let manager = RedisConnectionManager::new(url).map_err(err)?;
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(Duration::from_secs(2))
+            .build(manager)
+            .await
+            .map_err(err)?;
+        Ok(Self { pool })
+    }
+
+    pub async fn set_ex(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError> {
+        let mut conn = self.pool.get().await.map_err(err)?;
+        conn.set_ex::<_, _, ()>(key, value, ttl.as_secs().max(1))
+            .await
+            .map_err(err)
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<String>, CacheError> {
+        let mut conn = self.pool.get().await.map_err(err)?;
+        conn.get(key).await.map_err(err)
+    }
+
+    pub async fn del(&self, key: &str) -> Result<bool, CacheError> {
+        let mut conn = self.pool.get().await.map_err(err)?;
+        let n: i64 = conn.del(key).await.map_err(err)?;
+        Ok(n > 0)
+    }
+
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        let mut conn = self.pool.get().await.map_err(err)?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut *conn)
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+}

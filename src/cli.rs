@@ -1,0 +1,123 @@
+//! The command line: serve, migrate, print-schema, users, dynamodb.
+
+use clap::{Parser, Subcommand};
+
+use crate::{
+    auth::{self, Role},
+    config::Config,
+    db,
+    startup::Application,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "paygraph",
+    version,
+    about = "The paygraph GraphQL payments backend"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Print the GraphQL schema (SDL).
+    PrintSchema,
+    /// Manage users.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// DynamoDB tables for the audit store.
+    Dynamodb {
+        #[command(subcommand)]
+        command: DynamodbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Give a user a role, e.g. `paygraph users grant-role ann@example.com support`.
+    GrantRole { email: String, role: String },
+    /// Take a role away.
+    RevokeRole { email: String, role: String },
+}
+
+#[derive(Subcommand)]
+enum DynamodbCommand {
+    /// Print the table definitions the service uses, as JSON.
+    DescribeTables,
+}
+
+/// Runs the command; an error is one line for the operator.
+pub async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::PrintSchema => {
+            print!("{}", crate::graphql::sdl());
+            Ok(())
+        }
+        Command::Dynamodb {
+            command: DynamodbCommand::DescribeTables,
+        } => {
+            let text =
+                serde_json::to_string_pretty(&crate::audit::tables::describe()).expect("json");
+            println!("{text}");
+            Ok(())
+        }
+        Command::Serve => {
+            let config = Config::from_env()?;
+            crate::telemetry::init(&config.log);
+            let app = Application::build(config)
+                .await
+                .map_err(|e| e.to_string())?;
+            app.run_until_stopped()
+                .await
+                .map_err(|e| format!("server error: {e}"))
+        }
+        Command::Migrate => {
+            let config = Config::from_env()?;
+            let conn = db::connect(&config)
+                .await
+                .map_err(|e| format!("cannot connect to the database: {e}"))?;
+            db::migrate(&conn)
+                .await
+                .map_err(|e| format!("migration failed: {e}"))?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Users { command } => {
+            let config = Config::from_env()?;
+            let conn = db::connect(&config)
+                .await
+                .map_err(|e| format!("cannot connect to the database: {e}"))?;
+            if config.is_sqlite() {
+                db::migrate(&conn)
+                    .await
+                    .map_err(|e| format!("migration failed: {e}"))?;
+            }
+            let (email, role, grant) = match command {
+                UsersCommand::GrantRole { email, role } => (email, role, true),
+                UsersCommand::RevokeRole { email, role } => (email, role, false),
+            };
+            let role = Role::parse(&role)
+                .ok_or_else(|| format!("unknown role {role:?}: expected customer or support"))?;
+            let result = if grant {
+                auth::grant_role(&conn, &email, role).await
+            } else {
+                auth::revoke_role(&conn, &email, role).await
+            };
+            result.map_err(|e| e.to_string())?;
+            println!(
+                "{} role {} for {email}",
+                if grant { "granted" } else { "revoked" },
+                role.as_str()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Typed configuration from the environment (api.md's table).
+//!
+//! Environment variables always win; an optional TOML file named by
+//! `PAYGRAPH_CONFIG` may supply what the environment leaves unset.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `PAYGRAPH_ADDR`
+    pub addr: SocketAddr,
+    /// `DATABASE_URL`
+    pub database_url: String,
+    /// `DATABASE_MAX_CONNECTIONS`: the seed's pool (20) plus its overflow (30).
+    pub database_max_connections: u32,
+    /// `DATABASE_MIN_CONNECTIONS`
+    pub database_min_connections: u32,
+    /// `DATABASE_MAX_LIFETIME_SECS`: the seed's `pool_recycle`.
+    pub database_max_lifetime_secs: u64,
+    /// `REDIS_URL`; unset means the in-process cache.
+    pub redis_url: Option<String>,
+    /// `REDIS_POOL_SIZE`
+    pub redis_pool_size: u32,
+    /// `REDIS_KEY_PREFIX`: lets environments (and tests) share one Redis.
+    pub redis_key_prefix: String,
+    /// `AUDIT_STORE`
+    pub audit_store: AuditStoreKind,
+    /// `DYNAMODB_TABLE_PREFIX`
+    pub dynamodb_table_prefix: String,
+    /// `JWT_SECRET` (at least 32 bytes). Generated for the embedded default.
+    pub jwt_secret: Option<String>,
+    /// `JWT_KEY_ID`: the `kid` put in and required of every token.
+    pub jwt_key_id: String,
+    /// `JWT_ISSUER`
+    pub jwt_issuer: String,
+    /// `JWT_AUDIENCE`
+    pub jwt_audience: String,
+    /// `SESSION_TTL_SECS`: the seed's session TTL; tokens expire with it.
+    pub session_ttl_secs: u64,
+    /// `PAYGRAPH_ENCRYPTION_KEY`: base64 of 32 bytes. Generated for the embedded default.
+    pub encryption_key: Option<String>,
+    /// `PAYGRAPH_ENCRYPTION_KEY_ID`
+    pub encryption_key_id: String,
+    /// `PAYGRAPH_GRAPHIQL`
+    pub graphiql: bool,
+    /// `PAYGRAPH_INTROSPECTION`
+    pub introspection: bool,
+    /// `PAYGRAPH_MAX_BODY_BYTES`
+    pub max_body_bytes: usize,
+    /// `PAYGRAPH_MAX_DEPTH`
+    pub max_depth: usize,
+    /// `PAYGRAPH_MAX_COMPLEXITY`
+    pub max_complexity: usize,
+    /// `PAYGRAPH_MAX_ALIASES`
+    pub max_aliases: usize,
+    /// `PAYGRAPH_LOG`: a tracing filter.
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditStoreKind {
+    Embedded,
+    Dynamodb,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://paygraph.db?mode=rwc".into(),
+            database_max_connections: 50,
+            database_min_connections: 1,
+            database_max_lifetime_secs: 3600,
+            redis_url: None,
+            redis_pool_size: 32,
+            redis_key_prefix: String::new(),
+            audit_store: AuditStoreKind::Embedded,
+            dynamodb_table_prefix: String::new(),
+            jwt_secret: None,
+            jwt_key_id: "paygraph-1".into(),
+            jwt_issuer: "paygraph".into(),
+            jwt_audience: "paygraph-api".into(),
+            session_ttl_secs: 3600,
+            encryption_key: None,
+            encryption_key_id: "k1".into(),
+            graphiql: true,
+            introspection: true,
+            max_body_bytes: 64 * 1024,
+            max_depth: 12,
+            max_complexity: 2_000,
+            max_aliases: 30,
+            log: "info".into(),
+        }
+    }
+}
+
+/// Maps variable names that do not carry the `PAYGRAPH_` prefix in api.md.
+const UNPREFIXED: &[&str] = &[
+    "DATABASE_URL",
+    "DATABASE_MAX_CONNECTIONS",
+    "DATABASE_MIN_CONNECTIONS",
+    "DATABASE_MAX_LIFETIME_SECS",
+    "REDIS_URL",
+    "REDIS_POOL_SIZE",
+    "REDIS_KEY_PREFIX",
+    "AUDIT_STORE",
+    "DYNAMODB_TABLE_PREFIX",
+    "JWT_SECRET",
+    "JWT_KEY_ID",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "SESSION_TTL_SECS",
+];
+
+impl Config {
+    /// Reads the configuration; the error names the offending setting.
+    pub fn from_env() -> Result<Self, String> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Ok(path) = std::env::var("PAYGRAPH_CONFIG") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let config: Config = figment
+            .merge(
+                Env::raw()
+                    .only(UNPREFIXED)
+                    .map(|k| k.as_str().to_lowercase().into()),
+            )
+            .merge(
+                Env::prefixed("PAYGRAPH_")
+                    .ignore(&["CONFIG"])
+                    .map(|k| k.as_str().to_lowercase().into()),
+            )
+            .extract()
+            .map_err(|e| format!("configuration error: {}", first_line(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let bad = |name: &str, why: &str| Err(format!("configuration error: {name} {why}"));
+        if !(self.is_sqlite() || self.database_url.starts_with("postgres")) {
+            return bad("DATABASE_URL", "must start with postgres:// or sqlite://");
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return bad("REDIS_URL", "must start with redis:// or rediss://");
+        }
+        if self.database_max_connections == 0
+            || self.database_min_connections > self.database_max_connections
+        {
+            return bad(
+                "DATABASE_MAX_CONNECTIONS",
+                "must be at least DATABASE_MIN_CONNECTIONS and above 0",
+            );
+        }
+        if self.session_ttl_secs < 60 {
+            return bad("SESSION_TTL_SECS", "must be at least 60");
+        }
+        if !self.is_sqlite() && self.jwt_secret.is_none() {
+            return bad(
+                "JWT_SECRET",
+                "is required outside the embedded (SQLite) default",
+            );
+        }
+        if !self.is_sqlite() && self.encryption_key.is_none() {
+            return bad(
+                "PAYGRAPH_ENCRYPTION_KEY",
+                "is required outside the embedded (SQLite) default",
+            );
+        }
+        Ok(())
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    /// Where the embedded default keeps its generated development keys:
+    /// beside the SQLite file.
+    pub fn dev_keys_path(&self) -> Option<PathBuf> {
+        let rest = self.database_url.strip_prefix("sqlite:")?;
+        let path = rest.trim_start_matches("//").split('?').next()?;
+        if path.is_empty() || path == ":memory:" {
+            return None;
+        }
+        Some(PathBuf::from(format!("{path}.keys.json")))
+    }
+
+    pub fn session_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_ttl_secs)
+    }
+}
+
+/// figment's errors name the key and then add a chain; one line is enough.
+fn first_line(e: &figment::Error) -> String {
+    let key = e.path.last().map(|k| k.to_uppercase());
+    let msg = e.kind.to_string();
+    match key {
+        Some(k) => format!("{k}: {msg}"),
+        None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_keys_live_beside_the_sqlite_file() {
+        let c = Config {
+            database_url: "sqlite://data/pg.db?mode=rwc".into(),
+            ..Config::default()
+        };
+        assert_eq!(
+            c.dev_keys_path(),
+            Some(PathBuf::from("data/pg.db.keys.json"))
+        );
+    }
+
+    #[test]
+    fn postgres_without_secrets_is_refused() {
+        let c = Config {
+            database_url: "postgres://localhost/x".into(),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("JWT_SECRET"));
+    }
+}

@@ -1,0 +1,46 @@
+//! A customer's own records: profile, linked bank accounts, payment methods.
+//!
+//! Card and account numbers arrive as `SecretString` (they cannot be
+//! printed or logged by accident), are checked, and are stored only as
+//! ciphertext plus their last four digits.
+
+mod bank_accounts;
+mod card;
+mod payment_methods;
+mod profile;
+
+pub use bank_accounts::{AccountType, NewBankAccount, accounts_of};
+pub use card::{CardExpiry, CardNumber};
+pub use payment_methods::{NewPaymentMethod, payment_methods_of};
+pub use profile::{Address, ProfileChange, profiles_of};
+
+use sea_orm::DatabaseConnection;
+
+use crate::{crypto::FieldCipher, validation::InvalidInput};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CustomerError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
+}
+
+#[derive(Clone)]
+pub struct Customers {
+    db: DatabaseConnection,
+    cipher: FieldCipher,
+}
+
+impl Customers {
+    pub fn new(db: DatabaseConnection, cipher: FieldCipher) -> Self {
+        Self { db, cipher }
+    }
+}
+
+/// The last four characters of a validated number (always ASCII digits).
+fn last_four(digits: &str) -> String {
+    digits[digits.len() - 4..].to_owned()
+}

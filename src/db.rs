@@ -1,0 +1,82 @@
+//! The relational store: connecting, migrating, and opening write
+//! transactions the way each engine needs.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqlxSqliteConnector, TransactionOptions, TransactionTrait, sqlx,
+};
+
+use crate::config::Config;
+
+pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
+    if config.is_sqlite() {
+        connect_sqlite(&config.database_url).await
+    } else {
+        let mut options = ConnectOptions::new(&config.database_url);
+        options
+            .max_connections(config.database_max_connections)
+            .min_connections(config.database_min_connections)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(10))
+            .max_lifetime(Duration::from_secs(config.database_max_lifetime_secs))
+            .test_before_acquire(true)
+            .sqlx_logging(false);
+        Database::connect(options).await
+    }
+}
+
+/// SQLite with WAL (readers never wait for the writer), a busy timeout
+/// (writers queue instead of failing) and foreign keys on.
+async fn connect_sqlite(url: &str) -> Result<DatabaseConnection, DbErr> {
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    let options: SqliteConnectOptions = url
+        .parse::<SqliteConnectOptions>()
+        .map_err(|e| DbErr::Custom(format!("bad DATABASE_URL: {e}")))?
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .map_err(|e| DbErr::Custom(format!("cannot open the SQLite database: {e}")))?;
+    Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock
+/// at BEGIN (IMMEDIATE): a deferred transaction that reads and then writes
+/// fails with "database is locked" when another writer got there first.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let sqlite_immediate = TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    db.begin_with_options(sqlite_immediate).await
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Names of migrations the database has not applied yet.
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    Ok(Migrator::get_pending_migrations(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect())
+}
+
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.ping().await
+}
+
+pub fn is_sqlite(db: &DatabaseConnection) -> bool {
+    db.get_database_backend() == DbBackend::Sqlite
+}

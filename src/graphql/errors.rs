@@ -1,0 +1,130 @@
+//! The one place where errors become API error codes (`extensions.code`).
+//!
+//! `ApiError` deliberately does not implement `Display`: async-graphql
+//! converts anything displayable into an error *without* a code, and that
+//! path must not exist for us. Every domain error reaches the client
+//! through a `From` impl below.
+
+use async_graphql::ErrorExtensions;
+
+use crate::{auth::AuthError, customer::CustomerError, validation::InvalidInput};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    BadUserInput,
+    AccountRestricted,
+    QueryTooComplex,
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::AccountRestricted => "ACCOUNT_RESTRICTED",
+            Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    code: Code,
+    message: String,
+    field: Option<&'static str>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(Code::Unauthenticated, "authentication required")
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(Code::NotFound, "not found")
+    }
+
+    /// Logs the cause with everything an operator needs, and tells the
+    /// client nothing about it.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(Code::Internal, "internal error")
+    }
+}
+
+impl From<InvalidInput> for ApiError {
+    fn from(e: InvalidInput) -> Self {
+        Self {
+            code: Code::BadUserInput,
+            message: format!("{}: {}", e.field, e.message),
+            field: Some(e.field),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Invalid(i) => i.into(),
+            AuthError::EmailTaken => InvalidInput::new("email", e.to_string()).into(),
+            AuthError::InvalidCredentials | AuthError::Unauthenticated => {
+                Self::new(Code::Unauthenticated, e.to_string())
+            }
+            AuthError::AccountClosed => Self::new(Code::AccountRestricted, e.to_string()),
+            AuthError::UnknownUser => Self::not_found(),
+            AuthError::Cache(_) | AuthError::Db(_) | AuthError::Hashing(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<CustomerError> for ApiError {
+    fn from(e: CustomerError) -> Self {
+        match e {
+            CustomerError::Invalid(i) => i.into(),
+            CustomerError::NotFound => Self::not_found(),
+            CustomerError::Db(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::internal(&e)
+    }
+}
+
+impl From<async_graphql::Error> for ApiError {
+    /// Errors raised inside async-graphql (a DataLoader, say) are ours,
+    /// already logged; keep their code when they carry one.
+    fn from(e: async_graphql::Error) -> Self {
+        tracing::error!(error = %e.message, "resolver error");
+        Self::new(Code::Internal, "internal error")
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(e: ApiError) -> Self {
+        async_graphql::Error::new(e.message).extend_with(|_, ext| {
+            ext.set("code", e.code.as_str());
+            if let Some(field) = e.field {
+                ext.set("field", field);
+            }
+        })
+    }
+}

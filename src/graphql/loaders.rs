@@ -1,0 +1,127 @@
+//! Per-request DataLoaders: one query per relation per request, however
+//! many parents a list holds. Created for each request, never shared, so
+//! one user's rows cannot reach another's response through a cache.
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use uuid::Uuid;
+
+use crate::{customer, ledger};
+use entity::{accounts, payment_methods, transaction_events, user_profiles, users, wallets};
+
+pub type Loaders = DataLoader<DbLoader>;
+
+pub fn new(db: DatabaseConnection) -> Loaders {
+    DataLoader::new(DbLoader { db }, tokio::spawn)
+}
+
+pub struct DbLoader {
+    db: DatabaseConnection,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserById(pub Uuid);
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProfileOf(pub Uuid);
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WalletsOf(pub Uuid);
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AccountsOf(pub Uuid);
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PaymentMethodsOf(pub Uuid);
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventsOf(pub Uuid);
+
+type LoadResult<K, V> = Result<HashMap<K, V>, Arc<sea_orm::DbErr>>;
+
+/// Groups child rows under the key of their parent.
+fn group<K: Eq + std::hash::Hash, V>(rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, Vec<V>> {
+    let mut map: HashMap<K, Vec<V>> = HashMap::new();
+    for row in rows {
+        map.entry(key(&row)).or_default().push(row);
+    }
+    map
+}
+
+fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> Uuid) -> Vec<Uuid> {
+    keys.iter().map(|k| id(*k)).collect()
+}
+
+impl Loader<UserById> for DbLoader {
+    type Value = users::Model;
+    type Error = Arc<sea_orm::DbErr>;
+
+    async fn load(&self, keys: &[UserById]) -> LoadResult<UserById, users::Model> {
+        let rows = users::Entity::find()
+            .filter(users::Column::UserId.is_in(ids(keys, |k| k.0)))
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|u| (UserById(u.user_id), u)).collect())
+    }
+}
+
+impl Loader<ProfileOf> for DbLoader {
+    type Value = user_profiles::Model;
+    type Error = Arc<sea_orm::DbErr>;
+
+    async fn load(&self, keys: &[ProfileOf]) -> LoadResult<ProfileOf, user_profiles::Model> {
+        let rows = customer::profiles_of(&self.db, &ids(keys, |k| k.0)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|p| (ProfileOf(p.user_id), p))
+            .collect())
+    }
+}
+
+impl Loader<WalletsOf> for DbLoader {
+    type Value = Vec<wallets::Model>;
+    type Error = Arc<sea_orm::DbErr>;
+
+    async fn load(&self, keys: &[WalletsOf]) -> LoadResult<WalletsOf, Vec<wallets::Model>> {
+        let rows = ledger::wallets_of(&self.db, &ids(keys, |k| k.0)).await?;
+        Ok(group(rows, |w| WalletsOf(w.user_id)))
+    }
+}
+
+impl Loader<AccountsOf> for DbLoader {
+    type Value = Vec<accounts::Model>;
+    type Error = Arc<sea_orm::DbErr>;
+
+    async fn load(&self, keys: &[AccountsOf]) -> LoadResult<AccountsOf, Vec<accounts::Model>> {
+        let rows = customer::accounts_of(&self.db, &ids(keys, |k| k.0)).await?;
+        Ok(group(rows, |a| AccountsOf(a.user_id)))
+    }
+}
+
+impl Loader<PaymentMethodsOf> for DbLoader {
+    type Value = Vec<payment_methods::Model>;
+    type Error = Arc<sea_orm::DbErr>;
+
+    async fn load(
+        &self,
+        keys: &[PaymentMethodsOf],
+    ) -> LoadResult<PaymentMethodsOf, Vec<payment_methods::Model>> {
+        let rows = customer::payment_methods_of(&self.db, &ids(keys, |k| k.0)).await?;
+        Ok(group(rows, |m| PaymentMethodsOf(m.user_id)))
+    }
+}
+
+impl Loader<EventsOf> for DbLoader {
+    type Value = Vec<transaction_events::Model>;
+    type Error = Arc<sea_orm::DbErr>;
+
+    async fn load(
+        &self,
+        keys: &[EventsOf],
+    ) -> LoadResult<EventsOf, Vec<transaction_events::Model>> {
+        let rows = transaction_events::Entity::find()
+            .filter(transaction_events::Column::TransactionId.is_in(ids(keys, |k| k.0)))
+            .order_by_asc(transaction_events::Column::CreatedAt)
+            .order_by_asc(transaction_events::Column::EventId)
+            .all(&self.db)
+            .await?;
+        Ok(group(rows, |e| EventsOf(e.transaction_id)))
+    }
+}

@@ -1,0 +1,58 @@
+//! The GraphQL schema: types, resolvers, loaders and the error mapping.
+
+pub mod caller;
+pub mod errors;
+mod guard_rails;
+pub mod ids;
+pub mod loaders;
+mod mutations;
+mod query;
+pub mod scalars;
+pub mod types;
+
+use async_graphql::{EmptySubscription, Schema};
+
+pub use guard_rails::GuardRails;
+pub use mutations::Mutation;
+pub use query::Query;
+
+pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Limits a client can rely on (api.md): depth, complexity, aliases.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_aliases: usize,
+    pub introspection: bool,
+}
+
+/// Builds the schema. `data` is shared by every request (the stores and
+/// services); per-request data (the caller, loaders) is added per request.
+pub fn schema(limits: Limits, data: Option<crate::context::ApiContext>) -> ApiSchema {
+    let mut builder = Schema::build(Query, Mutation::default(), EmptySubscription)
+        .register_output_type::<types::Node>()
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .extension(GuardRails {
+            max_aliases: limits.max_aliases,
+        });
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    if let Some(data) = data {
+        builder = builder.data(data);
+    }
+    builder.finish()
+}
+
+/// The SDL exactly as `print-schema` writes it and `/schema.graphql` serves it.
+pub fn sdl() -> String {
+    let limits = Limits {
+        max_depth: usize::MAX,
+        max_complexity: usize::MAX,
+        max_aliases: usize::MAX,
+        introspection: true,
+    };
+    schema(limits, None).sdl()
+}

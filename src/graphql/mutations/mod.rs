@@ -1,0 +1,16 @@
+//! Mutations, one area per file.
+
+mod auth;
+mod bank_accounts;
+mod payment_methods;
+mod profile;
+
+use async_graphql::MergedObject;
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    auth::AuthMutations,
+    profile::ProfileMutations,
+    bank_accounts::BankAccountMutations,
+    payment_methods::PaymentMethodMutations,
+);

@@ -1,0 +1,65 @@
+use async_graphql::{Context, InputObject, Object};
+use chrono::NaiveDate;
+
+use crate::{
+    customer::{Address, ProfileChange},
+    graphql::{
+        caller::{app, require_user},
+        errors::ApiResult,
+        types::User,
+    },
+};
+
+#[derive(InputObject)]
+pub struct AddressInput {
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub region: Option<String>,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2, e.g. "US".
+    pub country: String,
+}
+
+/// Fields left out stay as they are.
+#[derive(InputObject)]
+pub struct UpdateProfileInput {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub address: Option<AddressInput>,
+}
+
+#[derive(Default)]
+pub struct ProfileMutations;
+
+#[Object]
+impl ProfileMutations {
+    async fn update_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProfileInput,
+    ) -> ApiResult<User> {
+        let who = require_user(ctx)?;
+        let change = ProfileChange {
+            first_name: input.first_name,
+            last_name: input.last_name,
+            phone: input.phone,
+            date_of_birth: input.date_of_birth,
+            address: input.address.map(|a| Address {
+                line1: a.line1,
+                line2: a.line2,
+                city: a.city,
+                region: a.region,
+                postal_code: a.postal_code,
+                country: a.country,
+            }),
+        };
+        let (user, _) = app(ctx)
+            .customers
+            .update_profile(who.user_id, change)
+            .await?;
+        Ok(User(user))
+    }
+}

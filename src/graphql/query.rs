@@ -1,0 +1,94 @@
+use async_graphql::{Context, ID, Object};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::{
+    caller::{app, caller, require_user},
+    errors::{ApiError, ApiResult},
+    ids::{self, Kind},
+    types::{Account, Node, PaymentMethod, Transaction, User, Wallet},
+};
+use crate::{auth::Caller, ledger};
+use entity::{transactions, users};
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// The caller; null without a token. A token that is bad, expired or
+    /// revoked is `UNAUTHENTICATED`, not null.
+    async fn me(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        if matches!(caller(ctx), Caller::Anonymous) {
+            return Ok(None);
+        }
+        let who = require_user(ctx)?;
+        let user = users::Entity::find_by_id(who.user_id)
+            .one(&app(ctx).db)
+            .await?;
+        Ok(user.map(User))
+    }
+
+    /// Any object by its global ID, when the caller may see it.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Node>> {
+        let who = require_user(ctx)?.user_id;
+        let (kind, key) = ids::decode_any("id", &id)?;
+        let found = match kind {
+            Kind::User => own_user(ctx, who, key).await?.map(Node::User),
+            Kind::Wallet => own_wallet(ctx, who, key).await?.map(Node::Wallet),
+            Kind::Transaction => own_transaction(ctx, who, key).await?.map(Node::Transaction),
+            Kind::Account => Some(Node::Account(Account(
+                app(ctx).customers.bank_account(who, key).await?,
+            ))),
+            Kind::PaymentMethod => Some(Node::PaymentMethod(PaymentMethod(
+                app(ctx).customers.payment_method(who, key).await?,
+            ))),
+        };
+        found.map(Some).ok_or_else(ApiError::not_found)
+    }
+
+    async fn wallet(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Wallet> {
+        let who = require_user(ctx)?.user_id;
+        let key = ids::decode("id", Kind::Wallet, &id)?;
+        own_wallet(ctx, who, key)
+            .await?
+            .ok_or_else(ApiError::not_found)
+    }
+
+    async fn transaction(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Transaction> {
+        let who = require_user(ctx)?.user_id;
+        let key = ids::decode("id", Kind::Transaction, &id)?;
+        own_transaction(ctx, who, key)
+            .await?
+            .ok_or_else(ApiError::not_found)
+    }
+}
+
+async fn own_user(ctx: &Context<'_>, who: Uuid, key: Uuid) -> ApiResult<Option<User>> {
+    if key != who {
+        return Ok(None);
+    }
+    Ok(users::Entity::find_by_id(key)
+        .one(&app(ctx).db)
+        .await?
+        .map(User))
+}
+
+async fn own_wallet(ctx: &Context<'_>, who: Uuid, key: Uuid) -> ApiResult<Option<Wallet>> {
+    Ok(ledger::wallet_of(&app(ctx).db, who, key).await?.map(Wallet))
+}
+
+async fn own_transaction(
+    ctx: &Context<'_>,
+    who: Uuid,
+    key: Uuid,
+) -> ApiResult<Option<Transaction>> {
+    let row = transactions::Entity::find_by_id(key)
+        .filter(
+            Condition::any()
+                .add(transactions::Column::SenderId.eq(who))
+                .add(transactions::Column::ReceiverId.eq(who)),
+        )
+        .one(&app(ctx).db)
+        .await?;
+    Ok(row.map(Transaction))
+}

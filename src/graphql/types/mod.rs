@@ -1,0 +1,18 @@
+//! API types. Each wraps a database row and decides what of it is shown;
+//! the database schema and the API schema meet only here.
+
+mod account;
+mod money;
+mod node;
+mod payment_method;
+mod transaction;
+mod user;
+mod wallet;
+
+pub use account::{Account, AccountType};
+pub use money::Money;
+pub use node::Node;
+pub use payment_method::PaymentMethod;
+pub use transaction::{Transaction, TransactionFilterInput, TransactionStatus, TransactionType};
+pub use user::{KycStatus, Party, User, UserProfile, UserStatusValue};
+pub use wallet::Wallet;

@@ -1,0 +1,216 @@
+use async_graphql::{
+    Context, Enum, ID, InputObject, Object, SimpleObject,
+    connection::{Connection, Edge},
+};
+use chrono::{DateTime, Utc};
+
+use super::{Money, Party};
+use crate::{
+    graphql::{
+        errors::{ApiError, ApiResult},
+        ids::{self, Kind},
+        loaders::{EventsOf, Loaders, UserById},
+    },
+    ledger::{TRANSACTION_STATUSES, TRANSACTION_TYPES, TransactionFilter},
+    pagination::{Cursor, Page},
+};
+use entity::{transaction_events, transactions};
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TransactionType {
+    Transfer,
+    Deposit,
+    Withdrawal,
+    Refund,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TransactionStatus {
+    Pending,
+    Processing,
+    PendingReview,
+    Completed,
+    Failed,
+    Cancelled,
+    Reversed,
+}
+
+const TYPES: [TransactionType; 4] = [
+    TransactionType::Transfer,
+    TransactionType::Deposit,
+    TransactionType::Withdrawal,
+    TransactionType::Refund,
+];
+
+const STATUSES: [TransactionStatus; 7] = [
+    TransactionStatus::Pending,
+    TransactionStatus::Processing,
+    TransactionStatus::PendingReview,
+    TransactionStatus::Completed,
+    TransactionStatus::Failed,
+    TransactionStatus::Cancelled,
+    TransactionStatus::Reversed,
+];
+
+// The enums and the stored values are listed in the same order.
+impl TransactionType {
+    pub fn as_db(self) -> &'static str {
+        TRANSACTION_TYPES[TYPES.iter().position(|t| *t == self).expect("listed")]
+    }
+
+    fn from_db(s: &str) -> Self {
+        TRANSACTION_TYPES
+            .iter()
+            .position(|t| *t == s)
+            .map_or(Self::Transfer, |i| TYPES[i])
+    }
+}
+
+impl TransactionStatus {
+    pub fn as_db(self) -> &'static str {
+        TRANSACTION_STATUSES[STATUSES.iter().position(|t| *t == self).expect("listed")]
+    }
+
+    fn from_db(s: &str) -> Self {
+        TRANSACTION_STATUSES
+            .iter()
+            .position(|t| *t == s)
+            .map_or(Self::Pending, |i| STATUSES[i])
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct TransactionFilterInput {
+    pub status: Option<TransactionStatus>,
+    #[graphql(name = "type")]
+    pub transaction_type: Option<TransactionType>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+impl TransactionFilterInput {
+    pub fn into_domain(self) -> TransactionFilter {
+        TransactionFilter {
+            status: self.status.map(TransactionStatus::as_db),
+            transaction_type: self.transaction_type.map(TransactionType::as_db),
+            created_after: self.created_after,
+            created_before: self.created_before,
+        }
+    }
+}
+
+/// One movement of money.
+pub struct Transaction(pub transactions::Model);
+
+impl Transaction {
+    pub fn cursor(&self) -> String {
+        Cursor {
+            created_at: self.0.created_at,
+            id: self.0.transaction_id,
+        }
+        .encode()
+    }
+
+    pub fn connection(page: Page<transactions::Model>) -> Connection<String, Transaction> {
+        let mut connection = Connection::new(page.has_newer, page.has_older);
+        connection.edges.extend(page.rows.into_iter().map(|row| {
+            let node = Transaction(row);
+            Edge::new(node.cursor(), node)
+        }));
+        connection
+    }
+
+    async fn party(ctx: &Context<'_>, user_id: Option<uuid::Uuid>) -> ApiResult<Option<Party>> {
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        let user = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(UserById(user_id))
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        Ok(user.as_ref().map(Party::of))
+    }
+}
+
+#[Object]
+impl Transaction {
+    pub async fn id(&self) -> ID {
+        ids::encode(Kind::Transaction, self.0.transaction_id)
+    }
+
+    #[graphql(name = "type")]
+    async fn transaction_type(&self) -> TransactionType {
+        TransactionType::from_db(&self.0.transaction_type)
+    }
+
+    async fn status(&self) -> TransactionStatus {
+        TransactionStatus::from_db(&self.0.status)
+    }
+
+    async fn amount(&self) -> Money {
+        Money::from_minor(self.0.amount_minor, &self.0.currency)
+    }
+
+    async fn fees(&self) -> Money {
+        Money::from_minor(self.0.fees_minor, &self.0.currency)
+    }
+
+    /// Null for the outside side of a deposit.
+    async fn sender(&self, ctx: &Context<'_>) -> ApiResult<Option<Party>> {
+        Self::party(ctx, self.0.sender_id).await
+    }
+
+    /// Null for the outside side of a withdrawal.
+    async fn receiver(&self, ctx: &Context<'_>) -> ApiResult<Option<Party>> {
+        Self::party(ctx, self.0.receiver_id).await
+    }
+
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+
+    /// Grows by one with every status change; lets a client drop stale updates.
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.completed_at
+    }
+
+    /// Every status change, oldest first.
+    async fn events(&self, ctx: &Context<'_>) -> ApiResult<Vec<TransactionEvent>> {
+        let rows = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(EventsOf(self.0.transaction_id))
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        Ok(rows
+            .unwrap_or_default()
+            .into_iter()
+            .map(TransactionEvent::from)
+            .collect())
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct TransactionEvent {
+    pub event_type: String,
+    pub data: Option<async_graphql::Json<serde_json::Value>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<transaction_events::Model> for TransactionEvent {
+    fn from(e: transaction_events::Model) -> Self {
+        Self {
+            event_type: e.event_type,
+            data: e.event_data.map(async_graphql::Json),
+            created_at: e.created_at,
+        }
+    }
+}

@@ -1,0 +1,226 @@
+use async_graphql::{
+    ComplexObject, Context, Enum, ID, Object, SimpleObject, connection::Connection,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{Account, PaymentMethod, Transaction, TransactionFilterInput, Wallet};
+use crate::{
+    auth::UserStatus,
+    customer::Address,
+    graphql::{
+        caller::app,
+        errors::ApiResult,
+        ids::{self, Kind},
+        loaders::{AccountsOf, PaymentMethodsOf, ProfileOf, WalletsOf},
+    },
+    ledger,
+    pagination::PageRequest,
+};
+use entity::{user_profiles, users};
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "UserStatus")]
+pub enum UserStatusValue {
+    /// May log in and move money.
+    Active,
+    /// May log in and read, but moves no money.
+    Suspended,
+    /// Cannot log in.
+    Closed,
+}
+
+impl From<UserStatus> for UserStatusValue {
+    fn from(s: UserStatus) -> Self {
+        match s {
+            UserStatus::Active => Self::Active,
+            UserStatus::Suspended => Self::Suspended,
+            UserStatus::Closed => Self::Closed,
+        }
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum KycStatus {
+    Pending,
+    Verified,
+    Rejected,
+}
+
+/// A customer, as they (or a support agent) see themselves.
+pub struct User(pub users::Model);
+
+#[Object]
+impl User {
+    pub async fn id(&self) -> ID {
+        ids::encode(Kind::User, self.0.user_id)
+    }
+
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+
+    async fn first_name(&self) -> &str {
+        &self.0.first_name
+    }
+
+    async fn last_name(&self) -> &str {
+        &self.0.last_name
+    }
+
+    async fn phone(&self) -> Option<&str> {
+        self.0.phone.as_deref()
+    }
+
+    async fn status(&self) -> UserStatusValue {
+        UserStatus::from_db(&self.0.status).into()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn profile(&self, ctx: &Context<'_>) -> ApiResult<Option<UserProfile>> {
+        let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
+        let profile = loaders
+            .load_one(ProfileOf(self.0.user_id))
+            .await
+            .map_err(db)?;
+        Ok(profile.map(UserProfile::from))
+    }
+
+    /// One wallet per currency.
+    async fn wallets(&self, ctx: &Context<'_>) -> ApiResult<Vec<Wallet>> {
+        let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
+        let rows = loaders
+            .load_one(WalletsOf(self.0.user_id))
+            .await
+            .map_err(db)?;
+        Ok(rows.unwrap_or_default().into_iter().map(Wallet).collect())
+    }
+
+    /// Linked bank accounts, for withdrawals.
+    async fn accounts(&self, ctx: &Context<'_>) -> ApiResult<Vec<Account>> {
+        let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
+        let rows = loaders
+            .load_one(AccountsOf(self.0.user_id))
+            .await
+            .map_err(db)?;
+        Ok(rows.unwrap_or_default().into_iter().map(Account).collect())
+    }
+
+    /// Cards and bank accounts to pay in from.
+    async fn payment_methods(&self, ctx: &Context<'_>) -> ApiResult<Vec<PaymentMethod>> {
+        let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
+        let rows = loaders
+            .load_one(PaymentMethodsOf(self.0.user_id))
+            .await
+            .map_err(db)?;
+        Ok(rows
+            .unwrap_or_default()
+            .into_iter()
+            .map(PaymentMethod)
+            .collect())
+    }
+
+    /// Transactions this user sent or received, newest first.
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
+    async fn transactions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<TransactionFilterInput>,
+    ) -> ApiResult<Connection<String, Transaction>> {
+        let page = PageRequest::parse(first, after.as_deref(), last, before.as_deref())?;
+        let filter = filter
+            .map(TransactionFilterInput::into_domain)
+            .unwrap_or_default();
+        let rows = ledger::transactions_of(&app(ctx).db, self.0.user_id, &filter, page).await?;
+        Ok(Transaction::connection(rows))
+    }
+}
+
+fn db(e: std::sync::Arc<sea_orm::DbErr>) -> crate::graphql::errors::ApiError {
+    crate::graphql::errors::ApiError::internal(&e)
+}
+
+/// Personal details kept for KYC.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct UserProfile {
+    pub date_of_birth: Option<NaiveDate>,
+    pub kyc_status: KycStatus,
+    #[graphql(skip)]
+    address: Option<serde_json::Value>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[ComplexObject]
+impl UserProfile {
+    async fn address(&self) -> Option<AddressOutput> {
+        let value = self.address.clone()?;
+        serde_json::from_value::<Address>(value)
+            .ok()
+            .map(AddressOutput::from)
+    }
+}
+
+impl From<user_profiles::Model> for UserProfile {
+    fn from(p: user_profiles::Model) -> Self {
+        Self {
+            date_of_birth: p.date_of_birth,
+            kyc_status: match p.kyc_status.as_str() {
+                "verified" => KycStatus::Verified,
+                "rejected" => KycStatus::Rejected,
+                _ => KycStatus::Pending,
+            },
+            address: p.address,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "Address")]
+pub struct AddressOutput {
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub region: Option<String>,
+    pub postal_code: String,
+    pub country: String,
+}
+
+impl From<Address> for AddressOutput {
+    fn from(a: Address) -> Self {
+        Self {
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            region: a.region,
+            postal_code: a.postal_code,
+            country: a.country,
+        }
+    }
+}
+
+/// The other side of a transaction: only a display name, never contact
+/// details or wallets.
+#[derive(SimpleObject)]
+pub struct Party {
+    /// First name and the initial of the last name, e.g. "Ada L."
+    pub display_name: String,
+}
+
+impl Party {
+    pub fn of(user: &users::Model) -> Self {
+        let initial: String = user.last_name.chars().take(1).collect();
+        Self {
+            display_name: format!("{} {}.", user.first_name, initial),
+        }
+    }
+}

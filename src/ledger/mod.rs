@@ -1,0 +1,19 @@
+//! The money rules. This issue's slice: reading wallets and transactions;
+//! the ledger issue adds the movements.
+
+mod reads;
+
+pub use reads::{TransactionFilter, transactions_of, wallet_of, wallets_of};
+
+/// Lower-case values stored in `transactions.transaction_type`.
+pub const TRANSACTION_TYPES: [&str; 4] = ["transfer", "deposit", "withdrawal", "refund"];
+/// Lower-case values stored in `transactions.status`.
+pub const TRANSACTION_STATUSES: [&str; 7] = [
+    "pending",
+    "processing",
+    "pending_review",
+    "completed",
+    "failed",
+    "cancelled",
+    "reversed",
+];

@@ -1,0 +1,109 @@
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::pagination::{Cursor, Direction, Page, PageRequest};
+use entity::{transactions, wallets};
+
+pub async fn wallets_of(
+    db: &DatabaseConnection,
+    user_ids: &[Uuid],
+) -> Result<Vec<wallets::Model>, DbErr> {
+    wallets::Entity::find()
+        .filter(wallets::Column::UserId.is_in(user_ids.iter().copied()))
+        .order_by_asc(wallets::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+pub async fn wallet_of(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    wallet_id: Uuid,
+) -> Result<Option<wallets::Model>, DbErr> {
+    wallets::Entity::find_by_id(wallet_id)
+        .filter(wallets::Column::UserId.eq(user_id))
+        .one(db)
+        .await
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct TransactionFilter {
+    pub status: Option<&'static str>,
+    pub transaction_type: Option<&'static str>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+/// A user's transactions (sent or received), newest first, one keyset page.
+pub async fn transactions_of(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    filter: &TransactionFilter,
+    page: PageRequest,
+) -> Result<Page<transactions::Model>, DbErr> {
+    use transactions::Column as C;
+    let mut query = transactions::Entity::find().filter(
+        Condition::any()
+            .add(C::SenderId.eq(user_id))
+            .add(C::ReceiverId.eq(user_id)),
+    );
+    if let Some(s) = filter.status {
+        query = query.filter(C::Status.eq(s));
+    }
+    if let Some(t) = filter.transaction_type {
+        query = query.filter(C::TransactionType.eq(t));
+    }
+    if let Some(t) = filter.created_after {
+        query = query.filter(C::CreatedAt.gt(t));
+    }
+    if let Some(t) = filter.created_before {
+        query = query.filter(C::CreatedAt.lt(t));
+    }
+    if let Some(Cursor { created_at, id }) = page.cursor {
+        let beyond = match page.direction {
+            Direction::Older => Condition::any().add(C::CreatedAt.lt(created_at)).add(
+                Condition::all()
+                    .add(C::CreatedAt.eq(created_at))
+                    .add(C::TransactionId.lt(id)),
+            ),
+            Direction::Newer => Condition::any().add(C::CreatedAt.gt(created_at)).add(
+                Condition::all()
+                    .add(C::CreatedAt.eq(created_at))
+                    .add(C::TransactionId.gt(id)),
+            ),
+        };
+        query = query.filter(beyond);
+    }
+    query = match page.direction {
+        Direction::Older => query
+            .order_by_desc(C::CreatedAt)
+            .order_by_desc(C::TransactionId),
+        Direction::Newer => query
+            .order_by_asc(C::CreatedAt)
+            .order_by_asc(C::TransactionId),
+    };
+    // One extra row says whether another page follows.
+    let mut rows = query.limit(page.limit + 1).all(db).await?;
+    let more = rows.len() as u64 > page.limit;
+    rows.truncate(page.limit as usize);
+    if page.direction == Direction::Newer {
+        rows.reverse();
+    }
+    let came_from_cursor = page.cursor.is_some();
+    Ok(match page.direction {
+        Direction::Older => Page {
+            rows,
+            has_older: more,
+            has_newer: came_from_cursor,
+        },
+        Direction::Newer => Page {
+            rows,
+            has_older: came_from_cursor,
+            has_newer: more,
+        },
+    })
+}

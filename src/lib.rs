@@ -1,0 +1,19 @@
+//! paygraph: the GraphQL backend of a digital wallet and P2P payments app.
+
+pub mod audit;
+pub mod auth;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod crypto;
+pub mod customer;
+pub mod db;
+pub mod graphql;
+pub mod http;
+pub mod ledger;
+pub mod money;
+pub mod pagination;
+pub mod startup;
+pub mod telemetry;
+pub mod validation;

@@ -1,0 +1,10 @@
+//! Money: ISO 4217 currencies and exact amounts in minor units.
+//!
+//! Inside the service an amount is an `i64` count of the currency's minor
+//! unit; `rust_decimal` appears only where text is parsed or printed.
+
+mod amount;
+mod currency;
+
+pub use amount::{Amount, AmountError, MAX_MINOR, format_minor};
+pub use currency::{Currency, CurrencyError};

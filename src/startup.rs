@@ -1,0 +1,161 @@
+//! Wiring: configuration in, a running server out.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::{
+    auth::{Auth, PasswordHasher, TokenKeys},
+    cache::Cache,
+    config::Config,
+    context::ApiContext,
+    crypto::{DevKeys, FieldCipher, check_jwt_secret, decode_encryption_key},
+    customer::Customers,
+    db,
+    graphql::{self, Limits},
+    http::{self, HttpState},
+};
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+/// Start-up failures, each one line that names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot connect to the database: {0}")]
+    Database(sea_orm::DbErr),
+    #[error("the database schema is behind ({0} pending migrations): run `paygraph migrate`")]
+    MigrationsBehind(usize),
+    #[error("cannot connect to Redis: {0}")]
+    Redis(crate::cache::CacheError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+}
+
+/// The signing and encryption keys: configured, or for the embedded
+/// default generated once and kept beside the SQLite file.
+fn keys(config: &Config) -> Result<(String, [u8; 32]), StartError> {
+    let cfg = |e: crate::crypto::KeyError| StartError::Config(format!("configuration error: {e}"));
+    let (jwt, enc) = match (
+        &config.jwt_secret,
+        &config.encryption_key,
+        config.dev_keys_path(),
+    ) {
+        (Some(j), Some(e), _) => (j.clone(), e.clone()),
+        (j, e, Some(path)) => {
+            let (dev, created) = DevKeys::load_or_create(&path).map_err(cfg)?;
+            if created {
+                tracing::warn!(path = %path.display(), "generated development keys; set JWT_SECRET and PAYGRAPH_ENCRYPTION_KEY in production");
+            }
+            (
+                j.clone().unwrap_or(dev.jwt_secret),
+                e.clone().unwrap_or(dev.encryption_key),
+            )
+        }
+        (j, e, None) => {
+            // An in-memory database: keys live as long as it does.
+            let dev = DevKeys::generate();
+            (
+                j.clone().unwrap_or(dev.jwt_secret),
+                e.clone().unwrap_or(dev.encryption_key),
+            )
+        }
+    };
+    check_jwt_secret(&jwt).map_err(cfg)?;
+    Ok((jwt, decode_encryption_key(&enc).map_err(cfg)?))
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let (jwt_secret, encryption_key) = keys(&config)?;
+        let database = db::connect(&config).await.map_err(StartError::Database)?;
+        if config.is_sqlite() {
+            db::migrate(&database).await.map_err(StartError::Database)?;
+        } else {
+            let pending = db::pending_migrations(&database)
+                .await
+                .map_err(StartError::Database)?;
+            if !pending.is_empty() {
+                return Err(StartError::MigrationsBehind(pending.len()));
+            }
+        }
+        let cache = match &config.redis_url {
+            Some(url) => Cache::redis(url, config.redis_pool_size, &config.redis_key_prefix)
+                .await
+                .map_err(StartError::Redis)?,
+            None => Cache::in_process(&config.redis_key_prefix),
+        };
+        let keys = TokenKeys::new(
+            jwt_secret.as_bytes(),
+            &config.jwt_key_id,
+            &config.jwt_issuer,
+            &config.jwt_audience,
+        );
+        let auth = Auth::new(
+            database.clone(),
+            cache.clone(),
+            PasswordHasher::new(),
+            keys,
+            config.session_ttl(),
+        );
+        let customers = Customers::new(
+            database.clone(),
+            FieldCipher::new(&config.encryption_key_id, &encryption_key),
+        );
+        let limits = Limits {
+            max_depth: config.max_depth,
+            max_complexity: config.max_complexity,
+            max_aliases: config.max_aliases,
+            introspection: config.introspection,
+        };
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|e| StartError::Listen(config.addr, e))?;
+        let app = ApiContext {
+            db: database,
+            cache,
+            auth,
+            customers,
+            config: Arc::new(config),
+        };
+        let schema = graphql::schema(limits, Some(app.clone()));
+        let router = http::router(HttpState {
+            app,
+            schema,
+            metrics: http::install_recorder(),
+        });
+        Ok(Self { listener, router })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!(port = self.port(), "paygraph listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}

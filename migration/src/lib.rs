@@ -1,6 +1,28 @@
+//! Schema migrations for paygraph.
+//!
+//! Every migration here must apply and roll back on both PostgreSQL (production)
+//! and SQLite (local development and tests), so they are written with sea-query
+//! builders only; see the module docs of the first migration for the deliberate
+//! deviations from the seed schema.
+
 pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_user_tables;
+mod m20261125_000002_create_account_tables;
+mod m20261125_000003_create_ledger_tables;
+mod m20261125_000004_create_idempotency_and_audit_outbox;
+mod timestamp;
+
 pub struct Migrator;
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> { vec![] }
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_create_user_tables::Migration),
+            Box::new(m20261125_000002_create_account_tables::Migration),
+            Box::new(m20261125_000003_create_ledger_tables::Migration),
+            Box::new(m20261125_000004_create_idempotency_and_audit_outbox::Migration),
+        ]
+    }
 }

@@ -1,0 +1,11 @@
+pub use super::accounts::Entity as Accounts;
+pub use super::audit_outbox::Entity as AuditOutbox;
+pub use super::balance_history::Entity as BalanceHistory;
+pub use super::idempotency_keys::Entity as IdempotencyKeys;
+pub use super::payment_methods::Entity as PaymentMethods;
+pub use super::transaction_events::Entity as TransactionEvents;
+pub use super::transactions::Entity as Transactions;
+pub use super::user_profiles::Entity as UserProfiles;
+pub use super::user_roles::Entity as UserRoles;
+pub use super::users::Entity as Users;
+pub use super::wallets::Entity as Wallets;

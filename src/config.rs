@@ -97,7 +97,7 @@ impl Default for Config {
             max_depth: 12,
             max_complexity: 2_000,
             max_aliases: 30,
-            log: "info".into(),
+            log: "info,sqlx=warn".into(),
         }
     }
 }
@@ -165,18 +165,6 @@ impl Config {
         if self.session_ttl_secs < 60 {
             return bad("SESSION_TTL_SECS", "must be at least 60");
         }
-        if !self.is_sqlite() && self.jwt_secret.is_none() {
-            return bad(
-                "JWT_SECRET",
-                "is required outside the embedded (SQLite) default",
-            );
-        }
-        if !self.is_sqlite() && self.encryption_key.is_none() {
-            return bad(
-                "PAYGRAPH_ENCRYPTION_KEY",
-                "is required outside the embedded (SQLite) default",
-            );
-        }
         Ok(())
     }
 
@@ -227,11 +215,11 @@ mod tests {
     }
 
     #[test]
-    fn postgres_without_secrets_is_refused() {
+    fn a_database_url_of_another_kind_is_refused() {
         let c = Config {
-            database_url: "postgres://localhost/x".into(),
+            database_url: "mysql://localhost/x".into(),
             ..Config::default()
         };
-        assert!(c.validate().unwrap_err().contains("JWT_SECRET"));
+        assert!(c.validate().unwrap_err().contains("DATABASE_URL"));
     }
 }

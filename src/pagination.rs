@@ -19,24 +19,19 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        B64.encode(format!(
-            "{}|{}",
-            self.created_at.timestamp_micros(),
-            self.id
-        ))
+        // Nanoseconds: SQLite keeps them, and a coarser cursor would not
+        // equal its own row's time.
+        let nanos = self.created_at.timestamp_nanos_opt().unwrap_or(i64::MAX);
+        B64.encode(format!("{nanos}|{}", self.id))
     }
 
     pub fn decode(field: &'static str, text: &str) -> Result<Self, InvalidInput> {
         let bad = || InvalidInput::new(field, "is not a cursor this API returned");
         let raw = B64.decode(text).map_err(|_| bad())?;
         let raw = String::from_utf8(raw).map_err(|_| bad())?;
-        let (micros, id) = raw.split_once('|').ok_or_else(bad)?;
+        let (nanos, id) = raw.split_once('|').ok_or_else(bad)?;
         Ok(Self {
-            created_at: micros
-                .parse()
-                .ok()
-                .and_then(DateTime::<Utc>::from_timestamp_micros)
-                .ok_or_else(bad)?,
+            created_at: DateTime::<Utc>::from_timestamp_nanos(nanos.parse().map_err(|_| bad())?),
             id: id.parse().map_err(|_| bad())?,
         })
     }
@@ -108,7 +103,7 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_junk() {
         let c = Cursor {
-            created_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
+            created_at: DateTime::from_timestamp_nanos(1_764_000_000_123_456_789),
             id: Uuid::now_v7(),
         };
         assert_eq!(Cursor::decode("after", &c.encode()).unwrap(), c);

@@ -56,13 +56,25 @@ fn keys(config: &Config) -> Result<(String, [u8; 32]), StartError> {
                 e.clone().unwrap_or(dev.encryption_key),
             )
         }
-        (j, e, None) => {
+        (j, e, None) if config.is_sqlite() => {
             // An in-memory database: keys live as long as it does.
             let dev = DevKeys::generate();
             (
                 j.clone().unwrap_or(dev.jwt_secret),
                 e.clone().unwrap_or(dev.encryption_key),
             )
+        }
+        (j, _, None) => {
+            // Outside the embedded default, keys are never invented: two
+            // instances with different keys would reject each other's tokens.
+            let missing = if j.is_none() {
+                "JWT_SECRET"
+            } else {
+                "PAYGRAPH_ENCRYPTION_KEY"
+            };
+            return Err(StartError::Config(format!(
+                "configuration error: {missing} is required outside the embedded (SQLite) default"
+            )));
         }
     };
     check_jwt_secret(&jwt).map_err(cfg)?;

@@ -1,4 +1,5 @@
-//! JSON logs through `tracing`, filtered by `PAYGRAPH_LOG`.
+//! JSON logs through `tracing` on stdout, filtered by `PAYGRAPH_LOG`.
+//! Stderr is kept for the one line a failed command prints.
 
 use tracing_subscriber::{EnvFilter, fmt};
 
@@ -9,6 +10,6 @@ pub fn init(filter: &str) {
         .json()
         .with_current_span(true)
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stdout)
         .try_init();
 }

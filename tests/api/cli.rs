@@ -1,0 +1,149 @@
+//! The `paygraph` binary itself: its commands and its start-up refusals.
+
+use std::process::{Command, Output};
+
+use serde_json::json;
+
+use crate::helpers::{Backend, error_code, fresh_postgres_database, spawn_app};
+
+fn paygraph(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_paygraph"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run paygraph")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn print_schema_matches_the_checked_in_file() {
+    let out = paygraph(&["print-schema"], &[]);
+    assert!(out.status.success());
+    let checked_in =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
+    assert!(
+        String::from_utf8(out.stdout).unwrap() == checked_in,
+        "schema.graphql is stale: run `cargo run -- print-schema > schema.graphql`"
+    );
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
+    let out = paygraph(&["serve"], &[("PAYGRAPH_ADDR", "not-an-address")]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("PAYGRAPH_ADDR") || err.contains("ADDR"),
+        "{err}"
+    );
+
+    let out = paygraph(&["serve"], &[("DATABASE_URL", "mysql://x")]);
+    assert!(stderr(&out).contains("DATABASE_URL"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn serve_refuses_a_postgres_whose_migrations_are_behind() {
+    let url = fresh_postgres_database().await;
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("JWT_SECRET", "a-secret-of-at-least-thirty-two-bytes!!"),
+        (
+            "PAYGRAPH_ENCRYPTION_KEY",
+            "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=",
+        ),
+        ("PAYGRAPH_ADDR", "127.0.0.1:0"),
+    ];
+    let out = paygraph(&["serve"], &env);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("paygraph migrate"), "{err}");
+
+    let migrated = paygraph(&["migrate"], &env);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    let conn = sea_orm::Database::connect(&url).await.unwrap();
+    assert!(
+        paygraph::db::pending_migrations(&conn)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn postgres_without_secrets_refuses_to_start() {
+    let out = paygraph(
+        &["serve"],
+        &[("DATABASE_URL", "postgres://postgres@127.0.0.1/postgres")],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("JWT_SECRET"), "{}", stderr(&out));
+}
+
+async fn grant_role_from_the_command_line(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.register().await;
+    let url = app.config.database_url.clone();
+    let out = paygraph(
+        &["users", "grant-role", &user.email, "support"],
+        &[("DATABASE_URL", &url)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let roles = sea_orm::ConnectionTrait::query_one_raw(
+        &app.db,
+        sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM user_roles WHERE role = 'support'",
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(roles.try_get::<i64>("", "n").unwrap(), 1);
+
+    let unknown = paygraph(
+        &["users", "grant-role", "nobody@example.com", "support"],
+        &[("DATABASE_URL", &url)],
+    );
+    assert!(!unknown.status.success());
+    let bad_role = paygraph(
+        &["users", "grant-role", &user.email, "admin"],
+        &[("DATABASE_URL", &url)],
+    );
+    assert!(
+        stderr(&bad_role).contains("unknown role"),
+        "{}",
+        stderr(&bad_role)
+    );
+
+    let out = paygraph(
+        &["users", "revoke-role", &user.email, "support"],
+        &[("DATABASE_URL", &url)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The session still works: roles change what a user may do, not who they are.
+    let me = app.gql("{ me { id } }", json!({}), Some(&user.token)).await;
+    assert!(me.get("errors").is_none(), "{me} {}", error_code(&me));
+}
+
+crate::both_backends!(grant_role_from_the_command_line);
+
+#[test]
+fn dynamodb_tables_are_described_as_json() {
+    let out = paygraph(&["dynamodb", "describe-tables"], &[]);
+    let tables: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = tables["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["TableName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["audit_logs", "fraud_detection"]);
+}

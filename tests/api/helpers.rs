@@ -1,0 +1,223 @@
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use paygraph::{config::Config, startup::Application};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Runs each named test once per backend:
+/// `both_backends!(register_returns_a_token, ...)` expects
+/// `async fn register_returns_a_token(backend: Backend)` in scope.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $name() { super::$name($crate::helpers::Backend::Postgres).await } )*
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub fn admin_database_url() -> String {
+    std::env::var("PAYGRAPH_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("PAYGRAPH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A new, empty Postgres database for one test. Its name starts with
+/// `paygraph_test_` so the test script can sweep leftovers.
+pub async fn fresh_postgres_database() -> String {
+    let admin_url = admin_database_url();
+    let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL is required for this test and is not reachable at {admin_url}: {e}")
+    });
+    let name = format!("paygraph_test_{}", Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .expect("URL has a database");
+    format!("{base}/{name}")
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: DatabaseConnection,
+    pub config: Config,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+pub struct Registered {
+    pub token: String,
+    pub id: String,
+    pub email: String,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts a server; `adjust` may change the configuration first.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let (mut config, tmp) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+            (
+                Config {
+                    database_url: url,
+                    ..Config::default()
+                },
+                Some(dir),
+            )
+        }
+        Backend::Postgres => {
+            let url = fresh_postgres_database().await;
+            let conn = Database::connect(&url)
+                .await
+                .expect("connect test database");
+            paygraph::db::migrate(&conn)
+                .await
+                .expect("migrate test database");
+            (
+                Config {
+                    database_url: url,
+                    redis_url: Some(redis_url()),
+                    redis_key_prefix: format!("test:{}:", Uuid::new_v4().simple()),
+                    jwt_secret: Some("test-secret-that-is-at-least-32-bytes-long".into()),
+                    encryption_key: Some(base64_key()),
+                    database_max_connections: 10,
+                    ..Config::default()
+                },
+                None,
+            )
+        }
+    };
+    config.addr = "127.0.0.1:0".parse().unwrap();
+    config.log = "warn".into();
+    adjust(&mut config);
+    let app = Application::build(config.clone())
+        .await
+        .unwrap_or_else(|e| panic!("server failed to start on {backend:?}: {e}"));
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let db = paygraph::db::connect(&config)
+        .await
+        .expect("test connection");
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        db,
+        config,
+        _tmp: tmp,
+    }
+}
+
+fn base64_key() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode([42u8; 32])
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// An email no other test uses.
+pub fn unique_email(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{tag}.{n}.{}@example.com",
+        &Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+impl TestApp {
+    pub async fn post_json(&self, body: &Value, token: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request reaches the server")
+    }
+
+    /// Runs a GraphQL operation and returns the whole response body.
+    pub async fn gql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        let res = self
+            .post_json(&json!({"query": query, "variables": variables}), token)
+            .await;
+        res.json().await.expect("a JSON response")
+    }
+
+    pub async fn register_as(&self, email: &str, first: &str, last: &str) -> Registered {
+        let body = self
+            .gql(
+                "mutation($i: RegisterInput!) { register(input: $i) { token user { id email } } }",
+                json!({"i": {"email": email, "password": PASSWORD, "firstName": first, "lastName": last}}),
+                None,
+            )
+            .await;
+        let payload = &body["data"]["register"];
+        assert!(payload.is_object(), "register failed: {body}");
+        Registered {
+            token: payload["token"].as_str().unwrap().to_owned(),
+            id: payload["user"]["id"].as_str().unwrap().to_owned(),
+            email: payload["user"]["email"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn register(&self) -> Registered {
+        self.register_as(&unique_email("user"), "Ada", "Lovelace")
+            .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        self.gql(
+            "mutation($i: LoginInput!) { login(input: $i) { token user { id } } }",
+            json!({"i": {"email": email, "password": password}}),
+            None,
+        )
+        .await
+    }
+
+    pub async fn me(&self, token: &str) -> Value {
+        self.gql("{ me { id email } }", json!({}), Some(token))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{}", self.address, path))
+            .send()
+            .await
+            .expect("request reaches the server")
+    }
+}
+
+/// The `extensions.code` of the first error, or a panic naming the body.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with a code, got {body}"))
+}
+
+pub fn error_field(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["field"].as_str()
+}

@@ -1,0 +1,162 @@
+use chrono::{Duration, Utc};
+use sea_orm::{ActiveModelTrait, Set};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    both_backends,
+    helpers::{Backend, TestApp, error_code, error_field, spawn_app},
+};
+
+/// The raw key behind a global ID, to seed rows the ledger issue will
+/// create through the API.
+fn key(global_id: &str) -> Uuid {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+    let raw = String::from_utf8(B64.decode(global_id).unwrap()).unwrap();
+    raw.split_once(':').unwrap().1.parse().unwrap()
+}
+
+async fn seed_transfers(app: &TestApp, from: Uuid, to: Uuid, n: i64) {
+    let start = Utc::now() - Duration::minutes(n);
+    for i in 0..n {
+        let at = start + Duration::minutes(i);
+        entity::transactions::ActiveModel {
+            transaction_id: Set(Uuid::now_v7()),
+            sender_id: Set(Some(from)),
+            receiver_id: Set(Some(to)),
+            sender_wallet_id: Set(None),
+            receiver_wallet_id: Set(None),
+            amount_minor: Set(100 + i),
+            currency: Set("USD".into()),
+            transaction_type: Set("transfer".into()),
+            status: Set("completed".into()),
+            payment_method_id: Set(None),
+            account_id: Set(None),
+            related_transaction_id: Set(None),
+            description: Set(Some(format!("#{i}"))),
+            fees_minor: Set(0),
+            version: Set(1),
+            created_at: Set(at),
+            updated_at: Set(at),
+            completed_at: Set(Some(at)),
+        }
+        .insert(&app.db)
+        .await
+        .unwrap();
+    }
+}
+
+const PAGE: &str = "query($first: Int, $after: String, $last: Int, $before: String) { me { transactions(first: $first, after: $after, last: $last, before: $before) { edges { cursor node { description amount { amount currency } sender { displayName } receiver { displayName } } } pageInfo { hasNextPage hasPreviousPage endCursor startCursor } } } }";
+
+fn descriptions(body: &Value) -> Vec<String> {
+    body["data"]["me"]["transactions"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no edges: {body}"))
+        .iter()
+        .map(|e| e["node"]["description"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn transactions_page_newest_first(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ada = app
+        .register_as(&crate::helpers::unique_email("ada"), "Ada", "Lovelace")
+        .await;
+    let bob = app
+        .register_as(&crate::helpers::unique_email("bob"), "Bob", "Babbage")
+        .await;
+    seed_transfers(&app, key(&ada.id), key(&bob.id), 5).await;
+
+    let first = app.gql(PAGE, json!({"first": 2}), Some(&ada.token)).await;
+    assert_eq!(descriptions(&first), ["#4", "#3"]);
+    let info = &first["data"]["me"]["transactions"]["pageInfo"];
+    assert_eq!(info["hasNextPage"], true);
+    let edge = &first["data"]["me"]["transactions"]["edges"][0]["node"];
+    assert_eq!(edge["amount"], json!({"amount": "1.04", "currency": "USD"}));
+    assert_eq!(edge["sender"]["displayName"], "Ada L.");
+    assert_eq!(
+        edge["receiver"],
+        json!({"displayName": "Bob B."}),
+        "no email, no wallets"
+    );
+
+    let next = app
+        .gql(
+            PAGE,
+            json!({"first": 10, "after": info["endCursor"]}),
+            Some(&ada.token),
+        )
+        .await;
+    assert_eq!(descriptions(&next), ["#2", "#1", "#0"]);
+    assert_eq!(
+        next["data"]["me"]["transactions"]["pageInfo"]["hasNextPage"],
+        false
+    );
+    assert_eq!(
+        next["data"]["me"]["transactions"]["pageInfo"]["hasPreviousPage"],
+        true
+    );
+
+    let back = app
+        .gql(PAGE, json!({"last": 2, "before": next["data"]["me"]["transactions"]["pageInfo"]["startCursor"]}), Some(&ada.token))
+        .await;
+    assert_eq!(descriptions(&back), ["#4", "#3"]);
+
+    // The receiver sees the same transactions; a stranger sees none of them.
+    let theirs = app.gql(PAGE, json!({"first": 10}), Some(&bob.token)).await;
+    assert_eq!(descriptions(&theirs).len(), 5);
+    let stranger = app.register().await;
+    let none = app
+        .gql(PAGE, json!({"first": 10}), Some(&stranger.token))
+        .await;
+    assert!(descriptions(&none).is_empty());
+}
+
+async fn other_users_objects_are_not_found(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ada = app.register().await;
+    let bob = app.register().await;
+    let own = app
+        .gql(
+            "query($id: ID!) { node(id: $id) { id ... on User { email } } }",
+            json!({"id": ada.id}),
+            Some(&ada.token),
+        )
+        .await;
+    assert_eq!(own["data"]["node"]["email"], ada.email.as_str());
+
+    let body = app
+        .gql(
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({"id": ada.id}),
+            Some(&bob.token),
+        )
+        .await;
+    assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
+    let body = app
+        .gql(
+            "query($id: ID!) { wallet(id: $id) { id } }",
+            json!({"id": "not-an-id"}),
+            Some(&bob.token),
+        )
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    assert_eq!(error_field(&body), Some("id"));
+    let body = app
+        .gql(
+            "query($id: ID!) { wallet(id: $id) { id } }",
+            json!({"id": ada.id}),
+            Some(&bob.token),
+        )
+        .await;
+    assert_eq!(
+        error_code(&body),
+        "BAD_USER_INPUT",
+        "a User ID is not a Wallet ID: {body}"
+    );
+}
+
+both_backends!(
+    transactions_page_newest_first,
+    other_users_objects_are_not_found
+);

@@ -82,7 +82,7 @@ fn routing_number_valid(s: &str) -> bool {
     }
     let d: Vec<u32> = s.bytes().map(|b| u32::from(b - b'0')).collect();
     let sum = 3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + (d[2] + d[5] + d[8]);
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 impl Customers {

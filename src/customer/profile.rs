@@ -78,7 +78,7 @@ const MAX_AGE_YEARS: u32 = 130;
 fn check_birth_date(dob: NaiveDate, today: NaiveDate) -> Result<NaiveDate, InvalidInput> {
     let age = today.years_since(dob);
     match age {
-        Some(a) if a >= MIN_AGE_YEARS && a <= MAX_AGE_YEARS => Ok(dob),
+        Some(a) if (MIN_AGE_YEARS..=MAX_AGE_YEARS).contains(&a) => Ok(dob),
         _ => Err(InvalidInput::new(
             "dateOfBirth",
             format!("must make you {MIN_AGE_YEARS} or older"),

@@ -1,8 +1,10 @@
 //! The money rules. This issue's slice: reading wallets and transactions;
 //! the ledger issue adds the movements.
 
+pub mod notify;
 mod reads;
 
+pub use notify::{ChangeNotifier, NoNotifier, Notifier};
 pub use reads::{TransactionFilter, transactions_of, wallet_of, wallets_of};
 
 /// Lower-case values stored in `transactions.transaction_type`.

@@ -1,0 +1,24 @@
+//! What the ledger tells the rest of the service after a commit: which
+//! transaction or wallet changed. The cache module implements it (the
+//! transaction cache, the event bus of subscriptions); the ledger knows
+//! nothing of Redis.
+
+use std::sync::Arc;
+
+use entity::{transactions, wallets};
+
+pub trait ChangeNotifier: Send + Sync {
+    /// Called after the commit that changed the row; never inside it.
+    fn transaction_changed(&self, transaction: &transactions::Model);
+    fn wallet_changed(&self, wallet: &wallets::Model);
+}
+
+/// For commands and tests that run the ledger without subscribers.
+pub struct NoNotifier;
+
+impl ChangeNotifier for NoNotifier {
+    fn transaction_changed(&self, _: &transactions::Model) {}
+    fn wallet_changed(&self, _: &wallets::Model) {}
+}
+
+pub type Notifier = Arc<dyn ChangeNotifier>;

@@ -1,6 +1,6 @@
 //! Wiring: configuration in, a running server out.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 
@@ -14,11 +14,16 @@ use crate::{
     db,
     graphql::{self, Limits},
     http::{self, HttpState},
+    ledger::{self, Ledger, LedgerSettings, NoNotifier},
+    processor::Simulator,
 };
 
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    ledger: Ledger,
+    settlement_poll: Duration,
+    processor_delay: Duration,
 }
 
 /// Start-up failures, each one line that names what to fix.
@@ -114,9 +119,18 @@ impl Application {
             keys,
             config.session_ttl(),
         );
-        let customers = Customers::new(
+        let cipher = FieldCipher::new(&config.encryption_key_id, &encryption_key);
+        let customers = Customers::new(database.clone(), cipher.clone());
+        let settings = LedgerSettings::from_config(&config).map_err(StartError::Config)?;
+        ledger::ensure_system_accounts(&database)
+            .await
+            .map_err(StartError::Database)?;
+        let ledger = Ledger::new(
             database.clone(),
-            FieldCipher::new(&config.encryption_key_id, &encryption_key),
+            settings,
+            Arc::new(NoNotifier),
+            cipher,
+            Arc::new(Simulator),
         );
         let limits = Limits {
             max_depth: config.max_depth,
@@ -127,11 +141,14 @@ impl Application {
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|e| StartError::Listen(config.addr, e))?;
+        let settlement_poll = Duration::from_millis(config.settlement_poll_ms);
+        let processor_delay = Duration::from_millis(config.processor_delay_ms);
         let app = ApiContext {
             db: database,
             cache,
             auth,
             customers,
+            ledger: ledger.clone(),
             config: Arc::new(config),
         };
         let schema = graphql::schema(limits, Some(app.clone()));
@@ -140,19 +157,34 @@ impl Application {
             schema,
             metrics: http::install_recorder(),
         });
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            ledger,
+            settlement_poll,
+            processor_delay,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish;
+    /// the settlement worker runs beside the server and stops with it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(port = self.port(), "paygraph listening");
-        axum::serve(self.listener, self.router)
+        let ledger = self.ledger.clone();
+        let (poll, delay) = (self.settlement_poll, self.processor_delay);
+        let worker =
+            tokio::spawn(
+                async move { ledger.run_settlement(poll, delay, shutdown_signal()).await },
+            );
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
-            .await
+            .await;
+        let _ = worker.await;
+        served
     }
 }
 

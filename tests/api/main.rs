@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod ledger;
 mod limits;
 mod payment_methods;
 mod profile;

@@ -2,7 +2,9 @@
 
 use sea_orm::DatabaseConnection;
 
-use crate::{auth::Auth, cache::Cache, config::Config, customer::Customers, ledger::Ledger};
+use crate::{
+    auth::Auth, cache::Cache, config::Config, customer::Customers, ledger::Ledger, support::Support,
+};
 
 #[derive(Clone)]
 pub struct ApiContext {
@@ -11,5 +13,6 @@ pub struct ApiContext {
     pub auth: Auth,
     pub customers: Customers,
     pub ledger: Ledger,
+    pub support: Support,
     pub config: std::sync::Arc<Config>,
 }

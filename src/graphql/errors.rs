@@ -7,6 +7,8 @@
 
 use async_graphql::ErrorExtensions;
 
+use crate::support::SupportError;
+
 use crate::{
     auth::AuthError, customer::CustomerError, ledger::LedgerError, validation::InvalidInput,
 };
@@ -146,6 +148,17 @@ impl From<LedgerError> for ApiError {
             LedgerError::InvalidState(_) => Self::new(Code::BadUserInput, message),
             LedgerError::Forbidden(_) => Self::new(Code::Forbidden, message),
             LedgerError::Db(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<SupportError> for ApiError {
+    fn from(e: SupportError) -> Self {
+        match e {
+            SupportError::Invalid(i) => i.into(),
+            SupportError::NotFound => Self::not_found(),
+            SupportError::OwnAccount => Self::new(Code::Forbidden, e.to_string()),
+            SupportError::Db(_) => Self::internal(&e),
         }
     }
 }

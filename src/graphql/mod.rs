@@ -8,6 +8,7 @@ pub mod loaders;
 mod mutations;
 mod query;
 pub mod scalars;
+pub mod support;
 pub mod types;
 
 use async_graphql::{EmptySubscription, Schema};
@@ -30,7 +31,7 @@ pub struct Limits {
 /// Builds the schema. `data` is shared by every request (the stores and
 /// services); per-request data (the caller, loaders) is added per request.
 pub fn schema(limits: Limits, data: Option<crate::context::ApiContext>) -> ApiSchema {
-    let mut builder = Schema::build(Query, Mutation::default(), EmptySubscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .register_output_type::<types::Node>()
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)

@@ -11,10 +11,15 @@ use super::{
 use crate::{auth::Caller, ledger};
 use entity::{transactions, users};
 
-pub struct Query;
+/// Everything a customer may ask, plus the support console's queries.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(CustomerQuery, super::support::SupportQuery);
+
+#[derive(Default)]
+pub struct CustomerQuery;
 
 #[Object]
-impl Query {
+impl CustomerQuery {
     /// The caller; null without a token. A token that is bad, expired or
     /// revoked is `UNAUTHENTICATED`, not null.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {

@@ -389,3 +389,23 @@ pub fn key_of(global_id: &str) -> Uuid {
     let raw = String::from_utf8(B64.decode(global_id).unwrap()).unwrap();
     raw.split_once(':').unwrap().1.parse().unwrap()
 }
+
+impl TestApp {
+    /// Registers a user and grants them SUPPORT from the command line.
+    pub async fn support_agent(&self) -> Registered {
+        let agent = self
+            .register_as(&unique_email("agent"), "Sam", "Support")
+            .await;
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_paygraph"))
+            .args(["users", "grant-role", &agent.email, "support"])
+            .env("DATABASE_URL", &self.config.database_url)
+            .output()
+            .expect("run paygraph");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        agent
+    }
+}

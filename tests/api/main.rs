@@ -13,3 +13,4 @@ mod payment_methods;
 mod profile;
 mod reads;
 mod service;
+mod support;

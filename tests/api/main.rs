@@ -4,6 +4,7 @@
 //! PostgreSQL + Redis (each test its own database and key prefix).
 
 mod helpers;
+mod invariants;
 
 mod auth;
 mod cli;

@@ -6,7 +6,12 @@ use tokio::net::TcpListener;
 
 use crate::{
     auth::{Auth, PasswordHasher, TokenKeys},
-    cache::Cache,
+    cache::{
+        Cache,
+        events::EventBus,
+        notifier::CacheNotifier,
+        rate_limit::{RateLimiter, Rule, Rules},
+    },
     config::Config,
     context::ApiContext,
     crypto::{DevKeys, FieldCipher, check_jwt_secret, decode_encryption_key},
@@ -101,6 +106,11 @@ impl Application {
                 .map_err(StartError::Redis)?,
             None => Cache::in_process(&config.redis_key_prefix),
         };
+        let events = EventBus::start(&cache, config.event_buffer)
+            .await
+            .map_err(StartError::Redis)?;
+        let notifier: crate::ledger::Notifier = CacheNotifier::start(cache.clone(), events.clone());
+        let rate_limits = RateLimiter::new(cache.clone(), rate_limit_rules(&config));
         let keys = TokenKeys::new(
             jwt_secret.as_bytes(),
             &config.jwt_key_id,
@@ -133,6 +143,9 @@ impl Application {
             auth,
             customers,
             config: Arc::new(config),
+            events,
+            notifier,
+            rate_limits,
         };
         let schema = graphql::schema(limits, Some(app.clone()));
         let router = http::router(HttpState {
@@ -150,9 +163,34 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(port = self.port(), "paygraph listening");
-        axum::serve(self.listener, self.router)
+        // The peer address is what anonymous traffic is rate-limited by.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown_signal())
             .await
+    }
+}
+
+fn rate_limit_rules(config: &Config) -> Rules {
+    let rule = |limit, secs| Rule {
+        limit,
+        window: std::time::Duration::from_secs(secs),
+    };
+    Rules {
+        auth: rule(
+            config.rate_limit_auth_limit,
+            config.rate_limit_auth_window_secs,
+        ),
+        read: rule(
+            config.rate_limit_read_limit,
+            config.rate_limit_read_window_secs,
+        ),
+        money_movement: rule(
+            config.rate_limit_money_limit,
+            config.rate_limit_money_window_secs,
+        ),
     }
 }
 

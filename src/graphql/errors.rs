@@ -17,6 +17,7 @@ pub enum Code {
     BadUserInput,
     AccountRestricted,
     QueryTooComplex,
+    RateLimited,
     Internal,
 }
 
@@ -29,6 +30,7 @@ impl Code {
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::AccountRestricted => "ACCOUNT_RESTRICTED",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            Self::RateLimited => "RATE_LIMITED",
             Self::Internal => "INTERNAL",
         }
     }
@@ -39,6 +41,7 @@ pub struct ApiError {
     code: Code,
     message: String,
     field: Option<&'static str>,
+    retry_after_seconds: Option<u64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -49,6 +52,18 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after_seconds: None,
+        }
+    }
+
+    /// Over a rate limit: the client may try again after this many seconds.
+    pub fn rate_limited(retry_after_seconds: u64) -> Self {
+        Self {
+            retry_after_seconds: Some(retry_after_seconds),
+            ..Self::new(
+                Code::RateLimited,
+                format!("rate limit exceeded; retry after {retry_after_seconds} s"),
+            )
         }
     }
 
@@ -74,6 +89,7 @@ impl From<InvalidInput> for ApiError {
             code: Code::BadUserInput,
             message: format!("{}: {}", e.field, e.message),
             field: Some(e.field),
+            retry_after_seconds: None,
         }
     }
 }
@@ -124,6 +140,9 @@ impl From<ApiError> for async_graphql::Error {
             ext.set("code", e.code.as_str());
             if let Some(field) = e.field {
                 ext.set("field", field);
+            }
+            if let Some(seconds) = e.retry_after_seconds {
+                ext.set("retryAfterSeconds", seconds);
             }
         })
     }

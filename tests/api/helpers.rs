@@ -112,6 +112,11 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     };
     config.addr = "127.0.0.1:0".parse().unwrap();
     config.log = "warn".into();
+    // Every test talks from 127.0.0.1, often registering many users:
+    // limits high enough never to interfere. The rate-limit tests set their own.
+    config.rate_limit_auth_limit = 10_000;
+    config.rate_limit_read_limit = 10_000;
+    config.rate_limit_money_limit = 10_000;
     adjust(&mut config);
     let app = Application::build(config.clone())
         .await

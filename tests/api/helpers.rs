@@ -207,6 +207,23 @@ impl TestApp {
             .await
     }
 
+    /// Another server instance on the same database, Redis and key prefix:
+    /// what a second instance behind a load balancer would be.
+    pub async fn spawn_sibling(&self) -> TestApp {
+        let app = Application::build(self.config.clone())
+            .await
+            .expect("a second instance starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            db: self.db.clone(),
+            config: self.config.clone(),
+            _tmp: None,
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{}", self.address, path))

@@ -4,11 +4,15 @@
 //! PostgreSQL + Redis (each test its own database and key prefix).
 
 mod helpers;
+mod ws;
 
 mod auth;
 mod cli;
 mod limits;
 mod payment_methods;
 mod profile;
+mod rate_limits;
 mod reads;
+mod redis_outage;
 mod service;
+mod subscriptions;

@@ -21,14 +21,14 @@ pub struct Ws {
 
 /// What the server did with `connection_init`.
 pub enum Init {
-    Acked(Ws),
+    Acked(Box<Ws>),
     Closed(u16, String),
 }
 
 impl Init {
     pub fn acked(self) -> Ws {
         match self {
-            Self::Acked(ws) => ws,
+            Self::Acked(ws) => *ws,
             Self::Closed(code, reason) => panic!("socket closed with {code} {reason}"),
         }
     }
@@ -61,7 +61,7 @@ impl Ws {
         ws.send(json!({"type": "connection_init", "payload": payload}))
             .await;
         match ws.next_frame().await {
-            Frame::Json(v) if v["type"] == "connection_ack" => Init::Acked(ws),
+            Frame::Json(v) if v["type"] == "connection_ack" => Init::Acked(Box::new(ws)),
             Frame::Json(v) => panic!("expected an ack or a close, got {v}"),
             Frame::Closed(code, reason) => Init::Closed(code, reason),
         }

@@ -4,10 +4,10 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     auth::Auth,
-    cache::{Cache, events::EventBus, rate_limit::RateLimiter},
+    cache::{Cache, events::EventBus, rate_limit::RateLimiter, transactions::TransactionCache},
     config::Config,
     customer::Customers,
-    ledger::Notifier,
+    ledger::Ledger,
 };
 
 #[derive(Clone)]
@@ -16,10 +16,11 @@ pub struct ApiContext {
     pub cache: Cache,
     pub auth: Auth,
     pub customers: Customers,
+    pub ledger: Ledger,
     pub config: std::sync::Arc<Config>,
+    /// `txn:{id}`, for status reads.
+    pub transactions: TransactionCache,
     /// Subscriptions read changes from here.
     pub events: EventBus,
-    /// What the ledger calls after each commit (cache refresh + bus).
-    pub notifier: Notifier,
     pub rate_limits: RateLimiter,
 }

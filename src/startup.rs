@@ -1,6 +1,6 @@
 //! Wiring: configuration in, a running server out.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 
@@ -11,6 +11,7 @@ use crate::{
         events::EventBus,
         notifier::CacheNotifier,
         rate_limit::{RateLimiter, Rule, Rules},
+        transactions::TransactionCache,
     },
     config::Config,
     context::ApiContext,
@@ -19,11 +20,16 @@ use crate::{
     db,
     graphql::{self, Limits},
     http::{self, HttpState},
+    ledger::{self, Ledger, LedgerSettings},
+    processor::Simulator,
 };
 
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    ledger: Ledger,
+    settlement_poll: Duration,
+    processor_delay: Duration,
 }
 
 /// Start-up failures, each one line that names what to fix.
@@ -109,7 +115,9 @@ impl Application {
         let events = EventBus::start(&cache, config.event_buffer)
             .await
             .map_err(StartError::Redis)?;
-        let notifier: crate::ledger::Notifier = CacheNotifier::start(cache.clone(), events.clone());
+        let transactions = TransactionCache::new(cache.clone());
+        let notifier: crate::ledger::Notifier =
+            CacheNotifier::start(transactions.clone(), events.clone());
         let rate_limits = RateLimiter::new(cache.clone(), rate_limit_rules(&config));
         let keys = TokenKeys::new(
             jwt_secret.as_bytes(),
@@ -124,9 +132,18 @@ impl Application {
             keys,
             config.session_ttl(),
         );
-        let customers = Customers::new(
+        let cipher = FieldCipher::new(&config.encryption_key_id, &encryption_key);
+        let customers = Customers::new(database.clone(), cipher.clone());
+        let settings = LedgerSettings::from_config(&config).map_err(StartError::Config)?;
+        ledger::ensure_system_accounts(&database)
+            .await
+            .map_err(StartError::Database)?;
+        let ledger = Ledger::new(
             database.clone(),
-            FieldCipher::new(&config.encryption_key_id, &encryption_key),
+            settings,
+            notifier,
+            cipher,
+            Arc::new(Simulator),
         );
         let limits = Limits {
             max_depth: config.max_depth,
@@ -137,14 +154,17 @@ impl Application {
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|e| StartError::Listen(config.addr, e))?;
+        let settlement_poll = Duration::from_millis(config.settlement_poll_ms);
+        let processor_delay = Duration::from_millis(config.processor_delay_ms);
         let app = ApiContext {
             db: database,
             cache,
             auth,
             customers,
+            ledger: ledger.clone(),
             config: Arc::new(config),
+            transactions,
             events,
-            notifier,
             rate_limits,
         };
         let schema = graphql::schema(limits, Some(app.clone()));
@@ -153,23 +173,38 @@ impl Application {
             schema,
             metrics: http::install_recorder(),
         });
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            ledger,
+            settlement_poll,
+            processor_delay,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish;
+    /// the settlement worker runs beside the server and stops with it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(port = self.port(), "paygraph listening");
+        let ledger = self.ledger.clone();
+        let (poll, delay) = (self.settlement_poll, self.processor_delay);
+        let worker =
+            tokio::spawn(
+                async move { ledger.run_settlement(poll, delay, shutdown_signal()).await },
+            );
         // The peer address is what anonymous traffic is rate-limited by.
         let service = self
             .router
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(self.listener, service)
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown_signal())
-            .await
+            .await;
+        let _ = worker.await;
+        served
     }
 }
 

@@ -19,9 +19,9 @@ use std::{
 use tokio::sync::Notify;
 
 use super::{
-    Cache, CacheError,
+    CacheError,
     events::{Change, EventBus},
-    transactions,
+    transactions::TransactionCache,
 };
 use crate::ledger::ChangeNotifier;
 use entity::{transactions as txn, wallets};
@@ -32,6 +32,7 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 
 pub struct CacheNotifier {
     queue: Arc<Queue>,
+    transactions: TransactionCache,
 }
 
 #[derive(Default)]
@@ -42,17 +43,25 @@ struct Queue {
 
 impl CacheNotifier {
     /// Starts the worker that delivers queued changes.
-    pub fn start(cache: Cache, bus: EventBus) -> Arc<Self> {
+    pub fn start(transactions: TransactionCache, bus: EventBus) -> Arc<Self> {
         let queue = Arc::new(Queue::default());
-        tokio::spawn(deliver_forever(queue.clone(), cache, bus));
-        Arc::new(Self { queue })
+        tokio::spawn(deliver_forever(queue.clone(), transactions.clone(), bus));
+        Arc::new(Self {
+            queue,
+            transactions,
+        })
     }
 
     fn push(&self, change: Change) {
+        if let Change::Transaction(t) = &change {
+            self.transactions.refresh_queued(t.transaction_id);
+        }
         let mut changes = self.queue.changes.lock().expect("queue lock poisoned");
-        if changes.len() >= MAX_QUEUED {
-            changes.pop_front();
+        if changes.len() >= MAX_QUEUED
+            && let Some(dropped) = changes.pop_front()
+        {
             tracing::warn!("change queue full; dropped the oldest change notice");
+            settled(&self.transactions, &dropped);
         }
         changes.push_back(change);
         drop(changes);
@@ -70,7 +79,14 @@ impl ChangeNotifier for CacheNotifier {
     }
 }
 
-async fn deliver_forever(queue: Arc<Queue>, cache: Cache, bus: EventBus) {
+/// The change's refresh will not be attempted again.
+fn settled(transactions: &TransactionCache, change: &Change) {
+    if let Change::Transaction(t) = change {
+        transactions.refresh_done(t.transaction_id);
+    }
+}
+
+async fn deliver_forever(queue: Arc<Queue>, transactions: TransactionCache, bus: EventBus) {
     let mut backoff = RETRY_MIN;
     loop {
         let next = queue
@@ -85,12 +101,13 @@ async fn deliver_forever(queue: Arc<Queue>, cache: Cache, bus: EventBus) {
             queue.wake.notified().await;
             continue;
         };
-        match deliver(&cache, &bus, &change).await {
+        match deliver(&transactions, &bus, &change).await {
             Ok(()) => {
                 let mut changes = queue.changes.lock().expect("queue lock poisoned");
                 // Only pop what was delivered: a full queue may have dropped it.
                 if changes.front() == Some(&change) {
                     changes.pop_front();
+                    settled(&transactions, &change);
                 }
                 backoff = RETRY_MIN;
             }
@@ -107,9 +124,13 @@ async fn deliver_forever(queue: Arc<Queue>, cache: Cache, bus: EventBus) {
 
 /// Refreshing the cache and publishing are both idempotent for one
 /// version, so a retry after a half-done attempt does no harm.
-async fn deliver(cache: &Cache, bus: &EventBus, change: &Change) -> Result<(), CacheError> {
+async fn deliver(
+    transactions: &TransactionCache,
+    bus: &EventBus,
+    change: &Change,
+) -> Result<(), CacheError> {
     if let Change::Transaction(t) = change {
-        transactions::store(cache, t).await?;
+        transactions.store(t).await?;
     }
     bus.publish(change).await
 }
@@ -117,14 +138,15 @@ async fn deliver(cache: &Cache, bus: &EventBus, change: &Change) -> Result<(), C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::{events::BusMessage, transactions::tests::snapshot};
+    use crate::cache::{Cache, events::BusMessage, transactions::tests::snapshot};
 
     #[tokio::test]
     async fn a_change_refreshes_the_cache_and_reaches_the_bus_in_order() {
         let cache = Cache::in_process("");
         let bus = EventBus::start(&cache, 16).await.unwrap();
         let mut rx = bus.subscribe();
-        let notifier = CacheNotifier::start(cache.clone(), bus);
+        let txns = TransactionCache::new(cache.clone());
+        let notifier = CacheNotifier::start(txns.clone(), bus);
         for (version, status) in [(1, "pending"), (2, "processing"), (3, "completed")] {
             notifier.transaction_changed(&snapshot(version, status).into());
         }
@@ -141,10 +163,19 @@ mod tests {
             };
             assert_eq!(t.version, expected);
         }
-        let cached = transactions::get(&cache, snapshot(1, "").transaction_id)
-            .await
-            .unwrap()
-            .unwrap();
+        // Delivered means refreshed: the entry is served again, newest.
+        let id = snapshot(1, "").transaction_id;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let cached = loop {
+            if let Some(c) = txns.get(id).await.unwrap() {
+                break c;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "refresh never settled"
+            );
+            tokio::task::yield_now().await;
+        };
         assert_eq!(cached.status, "completed");
     }
 }

@@ -7,7 +7,11 @@
 //! authorises spending: the ledger reads balances and statuses from the
 //! database inside its own transactions.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -130,8 +134,59 @@ fn version_of(json: &str) -> Option<i64> {
         .as_i64()
 }
 
+/// The transaction cache of this instance: the shared entries, plus which
+/// transactions this instance has changed but not yet refreshed.
+///
+/// The refresh happens after commit, off the request path; until it has,
+/// a read on this instance skips the cache, so a client that reads right
+/// after its own mutation sees what the mutation returned, never the
+/// older cached status. (Another instance may serve the older status for
+/// the moment the refresh takes: eventual, and documented.)
+#[derive(Clone)]
+pub struct TransactionCache {
+    cache: Cache,
+    pending: Arc<Mutex<HashMap<Uuid, usize>>>,
+}
+
+impl TransactionCache {
+    pub fn new(cache: Cache) -> Self {
+        Self {
+            cache,
+            pending: Arc::default(),
+        }
+    }
+
+    /// The cached snapshot, unless a refresh of it is still under way here.
+    pub async fn get(&self, id: Uuid) -> Result<Option<TransactionSnapshot>, CacheError> {
+        if self.pending.lock().expect("lock").contains_key(&id) {
+            return Ok(None);
+        }
+        get(&self.cache, id).await
+    }
+
+    pub async fn store(&self, snapshot: &TransactionSnapshot) -> Result<(), CacheError> {
+        store(&self.cache, snapshot).await
+    }
+
+    /// A change of `id` was committed; its refresh is queued.
+    pub(super) fn refresh_queued(&self, id: Uuid) {
+        *self.pending.lock().expect("lock").entry(id).or_default() += 1;
+    }
+
+    /// One queued refresh of `id` is done (or given up).
+    pub(super) fn refresh_done(&self, id: Uuid) {
+        let mut pending = self.pending.lock().expect("lock");
+        if let Some(n) = pending.get_mut(&id) {
+            *n -= 1;
+            if *n == 0 {
+                pending.remove(&id);
+            }
+        }
+    }
+}
+
 /// Stores the snapshot unless the cache holds the same or a newer version.
-pub async fn store(cache: &Cache, snapshot: &TransactionSnapshot) -> Result<(), CacheError> {
+async fn store(cache: &Cache, snapshot: &TransactionSnapshot) -> Result<(), CacheError> {
     let key = cache.key(&key(snapshot.transaction_id));
     let value = serde_json::to_string(snapshot).expect("a snapshot serialises");
     match cache.store() {
@@ -158,7 +213,7 @@ pub async fn store(cache: &Cache, snapshot: &TransactionSnapshot) -> Result<(), 
 
 /// The cached snapshot, if any. An entry that does not parse (written by
 /// an older release, say) counts as a miss.
-pub async fn get(
+async fn get(
     cache: &Cache,
     transaction_id: Uuid,
 ) -> Result<Option<TransactionSnapshot>, CacheError> {
@@ -203,6 +258,20 @@ pub(crate) mod tests {
         store(&cache, &snapshot(3, "reversed")).await.unwrap();
         let got = get(&cache, Uuid::from_u128(7)).await.unwrap().unwrap();
         assert_eq!(got.version, 3);
+    }
+
+    #[tokio::test]
+    async fn a_queued_refresh_hides_the_entry_until_done() {
+        let txns = TransactionCache::new(Cache::in_process(""));
+        let id = Uuid::from_u128(7);
+        txns.store(&snapshot(1, "pending")).await.unwrap();
+        txns.refresh_queued(id);
+        txns.refresh_queued(id);
+        assert_eq!(txns.get(id).await.unwrap(), None);
+        txns.refresh_done(id);
+        assert_eq!(txns.get(id).await.unwrap(), None);
+        txns.refresh_done(id);
+        assert_eq!(txns.get(id).await.unwrap().unwrap().version, 1);
     }
 
     #[test]

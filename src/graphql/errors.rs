@@ -7,7 +7,9 @@
 
 use async_graphql::ErrorExtensions;
 
-use crate::{auth::AuthError, customer::CustomerError, validation::InvalidInput};
+use crate::{
+    auth::AuthError, customer::CustomerError, ledger::LedgerError, validation::InvalidInput,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
@@ -16,6 +18,9 @@ pub enum Code {
     NotFound,
     BadUserInput,
     AccountRestricted,
+    InsufficientFunds,
+    IdempotencyConflict,
+    LimitExceeded,
     QueryTooComplex,
     RateLimited,
     Internal,
@@ -29,6 +34,9 @@ impl Code {
             Self::NotFound => "NOT_FOUND",
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::AccountRestricted => "ACCOUNT_RESTRICTED",
+            Self::InsufficientFunds => "INSUFFICIENT_FUNDS",
+            Self::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
+            Self::LimitExceeded => "LIMIT_EXCEEDED",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
             Self::RateLimited => "RATE_LIMITED",
             Self::Internal => "INTERNAL",
@@ -41,7 +49,8 @@ pub struct ApiError {
     code: Code,
     message: String,
     field: Option<&'static str>,
-    retry_after_seconds: Option<u64>,
+    /// More `extensions`, e.g. `remaining` for LIMIT_EXCEEDED.
+    extra: Vec<(&'static str, serde_json::Value)>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -52,19 +61,27 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
-            retry_after_seconds: None,
+            extra: Vec::new(),
         }
+    }
+
+    pub fn with(mut self, key: &'static str, value: serde_json::Value) -> Self {
+        self.extra.push((key, value));
+        self
+    }
+
+    fn on_field(mut self, field: &'static str) -> Self {
+        self.field = Some(field);
+        self
     }
 
     /// Over a rate limit: the client may try again after this many seconds.
     pub fn rate_limited(retry_after_seconds: u64) -> Self {
-        Self {
-            retry_after_seconds: Some(retry_after_seconds),
-            ..Self::new(
-                Code::RateLimited,
-                format!("rate limit exceeded; retry after {retry_after_seconds} s"),
-            )
-        }
+        Self::new(
+            Code::RateLimited,
+            format!("rate limit exceeded; retry after {retry_after_seconds} s"),
+        )
+        .with("retryAfterSeconds", retry_after_seconds.into())
     }
 
     pub fn unauthenticated() -> Self {
@@ -85,12 +102,7 @@ impl ApiError {
 
 impl From<InvalidInput> for ApiError {
     fn from(e: InvalidInput) -> Self {
-        Self {
-            code: Code::BadUserInput,
-            message: format!("{}: {}", e.field, e.message),
-            field: Some(e.field),
-            retry_after_seconds: None,
-        }
+        Self::new(Code::BadUserInput, format!("{}: {}", e.field, e.message)).on_field(e.field)
     }
 }
 
@@ -119,6 +131,36 @@ impl From<CustomerError> for ApiError {
     }
 }
 
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        let message = e.to_string();
+        match e {
+            LedgerError::Invalid(i) => i.into(),
+            LedgerError::NotFound => Self::not_found(),
+            LedgerError::UnknownRecipient => {
+                Self::new(Code::NotFound, message).on_field("recipientEmail")
+            }
+            LedgerError::InsufficientFunds { available } => {
+                Self::new(Code::InsufficientFunds, message).with("available", available.into())
+            }
+            LedgerError::IdempotencyConflict => {
+                Self::new(Code::IdempotencyConflict, message).on_field("idempotencyKey")
+            }
+            LedgerError::Restricted(_) => Self::new(Code::AccountRestricted, message),
+            LedgerError::LimitExceeded {
+                remaining,
+                currency,
+            } => Self::new(Code::LimitExceeded, message).with(
+                "remaining",
+                serde_json::json!({"amount": remaining, "currency": currency}),
+            ),
+            LedgerError::InvalidState(_) => Self::new(Code::BadUserInput, message),
+            LedgerError::Forbidden(_) => Self::new(Code::Forbidden, message),
+            LedgerError::Db(_) => Self::internal(&e),
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
         Self::internal(&e)
@@ -141,8 +183,11 @@ impl From<ApiError> for async_graphql::Error {
             if let Some(field) = e.field {
                 ext.set("field", field);
             }
-            if let Some(seconds) = e.retry_after_seconds {
-                ext.set("retryAfterSeconds", seconds);
+            for (key, value) in e.extra {
+                ext.set(
+                    key,
+                    async_graphql::Value::from_json(value).unwrap_or_default(),
+                );
             }
         })
     }

@@ -88,6 +88,6 @@ pub(super) async fn own_transaction(
     key: Uuid,
 ) -> ApiResult<Option<Transaction>> {
     let app = app(ctx);
-    let row = ledger::transaction_for_party(&app.db, &app.cache, who, key).await?;
+    let row = ledger::transaction_for_party(&app.db, &app.transactions, who, key).await?;
     Ok(row.map(Transaction))
 }

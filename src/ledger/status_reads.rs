@@ -9,18 +9,18 @@
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
 use uuid::Uuid;
 
-use crate::cache::{Cache, transactions};
+use crate::cache::transactions::{TransactionCache, TransactionSnapshot};
 use entity::transactions as txn;
 
 /// The transaction when `user_id` is its sender or receiver; `None` when
 /// it does not exist or belongs to others (callers show both as not found).
 pub async fn transaction_for_party(
     db: &DatabaseConnection,
-    cache: &Cache,
+    cache: &TransactionCache,
     user_id: Uuid,
     transaction_id: Uuid,
 ) -> Result<Option<txn::Model>, DbErr> {
-    match transactions::get(cache, transaction_id).await {
+    match cache.get(transaction_id).await {
         Ok(Some(cached)) => return Ok(cached.is_party(user_id).then(|| cached.into())),
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "transaction cache unreachable; reading the database"),
@@ -28,10 +28,10 @@ pub async fn transaction_for_party(
     let Some(row) = txn::Entity::find_by_id(transaction_id).one(db).await? else {
         return Ok(None);
     };
-    let snapshot = transactions::TransactionSnapshot::from(&row);
+    let snapshot = TransactionSnapshot::from(&row);
     // Filling on a miss cannot overwrite a newer refresh: the store keeps
     // the higher version.
-    if let Err(e) = transactions::store(cache, &snapshot).await {
+    if let Err(e) = cache.store(&snapshot).await {
         tracing::warn!(error = %e, "cannot fill the transaction cache");
     }
     Ok(snapshot.is_party(user_id).then_some(row))

@@ -8,6 +8,7 @@ mod ws;
 
 mod auth;
 mod cli;
+mod ledger;
 mod limits;
 mod payment_methods;
 mod profile;

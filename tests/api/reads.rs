@@ -8,13 +8,7 @@ use crate::{
     helpers::{Backend, TestApp, error_code, error_field, spawn_app},
 };
 
-/// The raw key behind a global ID, to seed rows the ledger issue will
-/// create through the API.
-fn key(global_id: &str) -> Uuid {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-    let raw = String::from_utf8(B64.decode(global_id).unwrap()).unwrap();
-    raw.split_once(':').unwrap().1.parse().unwrap()
-}
+use crate::helpers::key_of as key;
 
 async fn seed_transfers(app: &TestApp, from: Uuid, to: Uuid, n: i64) {
     let start = Utc::now() - Duration::minutes(n);

@@ -8,6 +8,7 @@ mod ws;
 
 mod auth;
 mod cli;
+mod events;
 mod ledger;
 mod limits;
 mod payment_methods;

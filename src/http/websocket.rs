@@ -42,6 +42,8 @@ use crate::{
     graphql::{loaders, subscription::SocketControl},
 };
 
+const SOCKET_BUFFER: usize = 4 * 1024;
+
 /// graphql-ws closes a socket that has not sent `connection_init` in time.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -62,8 +64,15 @@ pub async fn upgrade(state: HttpState, parts: &mut Parts) -> Response {
         Err(e) => return e.into_response(),
     };
     let max_message = state.app.config.max_body_bytes;
+    // tungstenite's defaults (128 KiB read and write buffers per socket)
+    // cost more than everything else a socket holds; subscription
+    // messages are small. Writes go out at once (each send is flushed
+    // anyway), and the write buffer never grows past a message or two.
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(max_message + SOCKET_BUFFER)
         .max_message_size(max_message)
         .max_frame_size(max_message)
         .on_upgrade(move |socket| serve(socket, state, protocol))

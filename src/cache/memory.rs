@@ -53,6 +53,11 @@ impl MemoryStore {
     ) -> T {
         let mut map = self.entries.lock().expect("cache lock poisoned");
         let now = Instant::now();
+        // Rate-limit keys (one per client address) come and go: sweep here
+        // too, or the map would keep every address ever seen.
+        if map.len() % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            map.retain(|_, (_, until)| *until > now);
+        }
         let current = map
             .get(key)
             .filter(|(_, until)| *until > now)

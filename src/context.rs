@@ -3,7 +3,12 @@
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::Auth, cache::Cache, config::Config, customer::Customers, ledger::Ledger, support::Support,
+    auth::Auth,
+    cache::{Cache, events::EventBus, rate_limit::RateLimiter, transactions::TransactionCache},
+    config::Config,
+    customer::Customers,
+    ledger::Ledger,
+    support::Support,
 };
 
 #[derive(Clone)]
@@ -15,4 +20,9 @@ pub struct ApiContext {
     pub ledger: Ledger,
     pub support: Support,
     pub config: std::sync::Arc<Config>,
+    /// `txn:{id}`, for status reads.
+    pub transactions: TransactionCache,
+    /// Subscriptions read changes from here.
+    pub events: EventBus,
+    pub rate_limits: RateLimiter,
 }

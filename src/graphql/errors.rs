@@ -24,6 +24,7 @@ pub enum Code {
     IdempotencyConflict,
     LimitExceeded,
     QueryTooComplex,
+    RateLimited,
     Internal,
 }
 
@@ -39,6 +40,7 @@ impl Code {
             Self::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             Self::LimitExceeded => "LIMIT_EXCEEDED",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            Self::RateLimited => "RATE_LIMITED",
             Self::Internal => "INTERNAL",
         }
     }
@@ -73,6 +75,15 @@ impl ApiError {
     fn on_field(mut self, field: &'static str) -> Self {
         self.field = Some(field);
         self
+    }
+
+    /// Over a rate limit: the client may try again after this many seconds.
+    pub fn rate_limited(retry_after_seconds: u64) -> Self {
+        Self::new(
+            Code::RateLimited,
+            format!("rate limit exceeded; retry after {retry_after_seconds} s"),
+        )
+        .with("retryAfterSeconds", retry_after_seconds.into())
     }
 
     pub fn unauthenticated() -> Self {

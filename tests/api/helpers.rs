@@ -112,6 +112,11 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     };
     config.addr = "127.0.0.1:0".parse().unwrap();
     config.log = "warn".into();
+    // Every test talks from 127.0.0.1, often registering many users:
+    // limits high enough never to interfere. The rate-limit tests set their own.
+    config.rate_limit_auth_limit = 10_000;
+    config.rate_limit_read_limit = 10_000;
+    config.rate_limit_money_limit = 10_000;
     // Settlement in tests: at once, polled often.
     config.processor_delay_ms = 0;
     config.settlement_poll_ms = 20;
@@ -203,6 +208,23 @@ impl TestApp {
     pub async fn me(&self, token: &str) -> Value {
         self.gql("{ me { id email } }", json!({}), Some(token))
             .await
+    }
+
+    /// Another server instance on the same database, Redis and key prefix:
+    /// what a second instance behind a load balancer would be.
+    pub async fn spawn_sibling(&self) -> TestApp {
+        let app = Application::build(self.config.clone())
+            .await
+            .expect("a second instance starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            db: self.db.clone(),
+            config: self.config.clone(),
+            _tmp: None,
+        }
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

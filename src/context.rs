@@ -2,7 +2,14 @@
 
 use sea_orm::DatabaseConnection;
 
-use crate::{auth::Auth, cache::Cache, config::Config, customer::Customers, ledger::Ledger};
+use crate::{
+    auth::Auth,
+    cache::{Cache, events::EventBus, rate_limit::RateLimiter, transactions::TransactionCache},
+    config::Config,
+    customer::Customers,
+    ledger::Ledger,
+    support::Support,
+};
 
 #[derive(Clone)]
 pub struct ApiContext {
@@ -11,5 +18,11 @@ pub struct ApiContext {
     pub auth: Auth,
     pub customers: Customers,
     pub ledger: Ledger,
+    pub support: Support,
     pub config: std::sync::Arc<Config>,
+    /// `txn:{id}`, for status reads.
+    pub transactions: TransactionCache,
+    /// Subscriptions read changes from here.
+    pub events: EventBus,
+    pub rate_limits: RateLimiter,
 }

@@ -7,6 +7,8 @@
 
 use async_graphql::ErrorExtensions;
 
+use crate::support::SupportError;
+
 use crate::{
     auth::AuthError, customer::CustomerError, ledger::LedgerError, validation::InvalidInput,
 };
@@ -22,6 +24,7 @@ pub enum Code {
     IdempotencyConflict,
     LimitExceeded,
     QueryTooComplex,
+    RateLimited,
     Internal,
 }
 
@@ -37,6 +40,7 @@ impl Code {
             Self::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             Self::LimitExceeded => "LIMIT_EXCEEDED",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            Self::RateLimited => "RATE_LIMITED",
             Self::Internal => "INTERNAL",
         }
     }
@@ -71,6 +75,15 @@ impl ApiError {
     fn on_field(mut self, field: &'static str) -> Self {
         self.field = Some(field);
         self
+    }
+
+    /// Over a rate limit: the client may try again after this many seconds.
+    pub fn rate_limited(retry_after_seconds: u64) -> Self {
+        Self::new(
+            Code::RateLimited,
+            format!("rate limit exceeded; retry after {retry_after_seconds} s"),
+        )
+        .with("retryAfterSeconds", retry_after_seconds.into())
     }
 
     pub fn unauthenticated() -> Self {
@@ -146,6 +159,17 @@ impl From<LedgerError> for ApiError {
             LedgerError::InvalidState(_) => Self::new(Code::BadUserInput, message),
             LedgerError::Forbidden(_) => Self::new(Code::Forbidden, message),
             LedgerError::Db(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<SupportError> for ApiError {
+    fn from(e: SupportError) -> Self {
+        match e {
+            SupportError::Invalid(i) => i.into(),
+            SupportError::NotFound => Self::not_found(),
+            SupportError::OwnAccount => Self::new(Code::Forbidden, e.to_string()),
+            SupportError::Db(_) => Self::internal(&e),
         }
     }
 }

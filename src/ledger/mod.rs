@@ -15,6 +15,7 @@ mod records;
 mod review;
 mod settings;
 pub mod settlement;
+mod status_reads;
 mod transfer;
 mod wallets;
 mod withdraw;
@@ -32,6 +33,7 @@ pub use notify::{ChangeNotifier, NoNotifier, Notifier};
 pub use postings::{FEE_ACCOUNT_ID, ensure_system_accounts};
 pub use reads::{TransactionFilter, history_of, transactions_of, wallet_of, wallets_of};
 pub use settings::{FraudSettings, LedgerSettings};
+pub use status_reads::transaction_for_party;
 pub use transfer::{TransferRequest, parse_description};
 pub use withdraw::WithdrawRequest;
 

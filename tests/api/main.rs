@@ -4,12 +4,19 @@
 //! PostgreSQL + Redis (each test its own database and key prefix).
 
 mod helpers;
+mod invariants;
+mod ws;
 
 mod auth;
 mod cli;
+mod events;
 mod ledger;
 mod limits;
 mod payment_methods;
 mod profile;
+mod rate_limits;
 mod reads;
+mod redis_outage;
 mod service;
+mod subscriptions;
+mod support;

@@ -129,12 +129,13 @@ pub async fn transfers(
     label: &str,
     metrics_url: &str,
 ) -> Value {
-    let (n0, t0) = db_counters(gql, metrics_url).await;
+    let (n0, db_t0) = db_counters(gql, metrics_url).await;
     let (warmup, end) = (plan.warmup, plan.warmup + plan.measure);
     let clients = plan.clients;
     let (_, result) = drive(label, plan, |c, start| {
         let gql = gql.clone();
         let users = users.clone();
+        let label = label.to_owned();
         async move {
             let mut rng = StdRng::seed_from_u64(c as u64 + 1);
             let mut tally = Tally::default();
@@ -171,7 +172,7 @@ pub async fn transfers(
                         "amount": usd(rng.gen_range(1..=99)),
                         "currency": "USD",
                         "description": "bench",
-                        "idempotencyKey": format!("c{c}-{n}"),
+                        "idempotencyKey": format!("{label}-c{c}-{n}"),
                     }});
                     (sender, vars, None)
                 };
@@ -212,13 +213,14 @@ pub async fn transfers(
         }
     })
     .await;
-    let (n1, t1) = db_counters(gql, metrics_url).await;
+    let (n1, db_t1) = db_counters(gql, metrics_url).await;
     let mut result = result;
     // Over every request of the run, warm-up included.
     let all = result["requests_all"].as_f64().unwrap_or(1.0).max(1.0);
     result["statements_per_request"] = json!((n1 - n0) / all);
-    result["db_ms_per_request"] = json!((t1 - t0) * 1000.0 / all);
+    result["db_ms_per_request"] = json!((db_t1 - db_t0) * 1000.0 / all);
     result
+}
 
 pub async fn nested_reads(
     gql: &Gql,

@@ -61,7 +61,12 @@ impl Gql {
     }
 
     /// A call that must succeed (seeding).
-    pub async fn must(&self, token: Option<&str>, query: &str, variables: Value) -> anyhow::Result<Value> {
+    pub async fn must(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> anyhow::Result<Value> {
         let mut req = self
             .http
             .post(&self.url)

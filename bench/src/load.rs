@@ -59,8 +59,7 @@ impl Tally {
     }
 }
 
-const TRANSFER: &str =
-    "mutation($i: TransferInput!) { transfer(input: $i) { id status } }";
+const TRANSFER: &str = "mutation($i: TransferInput!) { transfer(input: $i) { id status } }";
 
 pub const NESTED_READ: &str = "query($n: Int!) { me { wallets { balance { amount } } transactions(first: $n) { edges { node { amount { amount } status sender { displayName } receiver { displayName } } } } } }";
 
@@ -231,7 +230,9 @@ pub async fn nested_reads(
     label: &str,
 ) -> anyhow::Result<Value> {
     let (warmup, end) = (plan.warmup, plan.warmup + plan.measure);
-    let before = gql.counter(metrics_url, "paygraph_db_statements_total").await?;
+    let before = gql
+        .counter(metrics_url, "paygraph_db_statements_total")
+        .await?;
     let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (_, mut result) = drive(label, plan, |c, start| {
         let gql = gql.clone();
@@ -247,7 +248,9 @@ pub async fn nested_reads(
                     break;
                 }
                 let u = &users[rng.gen_range(0..users.len())];
-                let reply = gql.call(Some(&u.token), NESTED_READ, json!({"n": page})).await;
+                let reply = gql
+                    .call(Some(&u.token), NESTED_READ, json!({"n": page}))
+                    .await;
                 counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if since >= warmup {
                     tally.latencies.record(t0.elapsed());
@@ -265,7 +268,9 @@ pub async fn nested_reads(
         }
     })
     .await;
-    let after = gql.counter(metrics_url, "paygraph_db_statements_total").await?;
+    let after = gql
+        .counter(metrics_url, "paygraph_db_statements_total")
+        .await?;
     let requests = counted.load(std::sync::atomic::Ordering::Relaxed);
     result["page_size"] = json!(page);
     result["requests_all"] = json!(requests);

@@ -138,13 +138,9 @@ async fn main() -> anyhow::Result<()> {
             replay_percent,
         } => {
             let users = read_users(&load.users)?;
-            anyhow::ensure!(
-                users.len() > load.clients,
-                "need more users than clients"
-            );
+            anyhow::ensure!(users.len() > load.clients, "need more users than clients");
             let gql = Gql::new(&cli.url, load.clients);
-            let result =
-                load::transfers(
+            let result = load::transfers(
                 &gql,
                 users,
                 &plan(&load),
@@ -159,9 +155,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Reads { load, page } => {
             let users = read_users(&load.users)?;
             let gql = Gql::new(&cli.url, load.clients);
-            let result =
-                load::nested_reads(&gql, users, &plan(&load), page, &load.metrics_url, &load.label)
-                    .await?;
+            let result = load::nested_reads(
+                &gql,
+                users,
+                &plan(&load),
+                page,
+                &load.metrics_url,
+                &load.label,
+            )
+            .await?;
             println!("{result}");
         }
         Command::Subscriptions {

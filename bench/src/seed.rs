@@ -48,9 +48,15 @@ pub async fn seed(
                     )
                     .await
                     .with_context(|| format!("registering {email}"))?;
-                let token = data["register"]["token"].as_str().context("token")?.to_owned();
+                let token = data["register"]["token"]
+                    .as_str()
+                    .context("token")?
+                    .to_owned();
                 let wallet = gql.must(Some(&token), WALLET, json!({})).await?;
-                let wallet_id = wallet["createWallet"]["id"].as_str().context("wallet id")?.to_owned();
+                let wallet_id = wallet["createWallet"]["id"]
+                    .as_str()
+                    .context("wallet id")?
+                    .to_owned();
                 let card = gql.must(Some(&token), CARD, json!({})).await?;
                 let card_id = card["addPaymentMethod"]["id"].as_str().context("card id")?;
                 let dep = gql
@@ -61,8 +67,18 @@ pub async fn seed(
                                      "amount": deposit, "idempotencyKey": format!("seed-{i}")}}),
                     )
                     .await?;
-                let dep_id = dep["deposit"]["id"].as_str().context("deposit id")?.to_owned();
-                Ok((User { email, token, wallet_id }, dep_id))
+                let dep_id = dep["deposit"]["id"]
+                    .as_str()
+                    .context("deposit id")?
+                    .to_owned();
+                Ok((
+                    User {
+                        email,
+                        token,
+                        wallet_id,
+                    },
+                    dep_id,
+                ))
             }
         })
         .buffered(concurrency)

@@ -164,11 +164,11 @@ pub async fn run(gql: &Gql, ws_url: &str, users: Arc<Vec<User>>, plan: &SubsPlan
                 let t0 = Instant::now();
                 let reply = gql.call(Some(&users[s].token), TRANSFER, vars).await;
                 let took = t0.elapsed();
-                if let Reply::Data(d) = reply {
-                    if let Some(id) = d["transfer"]["id"].as_str() {
-                        sent_at.lock().unwrap().insert(id.to_owned(), (t0, expected));
-                        return Some(took);
-                    }
+                if let Reply::Data(d) = reply
+                    && let Some(id) = d["transfer"]["id"].as_str()
+                {
+                    sent_at.lock().unwrap().insert(id.to_owned(), (t0, expected));
+                    return Some(took);
                 }
                 None
             }
@@ -188,7 +188,7 @@ pub async fn run(gql: &Gql, ws_url: &str, users: Arc<Vec<User>>, plan: &SubsPlan
     let mut received: Vec<(String, Instant)> = Vec::new();
     while let Ok(Some(item)) = tokio::time::timeout_at(drain_until.into(), rx.recv()).await {
         received.push(item);
-        if received.len() % 10_000 == 0 {
+        if received.len().is_multiple_of(10_000) {
             peak_rss = peak_rss.max(rss().unwrap_or(0));
         }
     }

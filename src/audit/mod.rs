@@ -4,7 +4,7 @@
 
 pub mod tables;
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, Set};
 use uuid::Uuid;
 
 /// One thing that happened, as the audit log will show it.
@@ -41,10 +41,30 @@ impl AuditEvent {
 
 /// Queues the event in the caller's transaction.
 pub async fn record<C: ConnectionTrait>(conn: &C, event: AuditEvent) -> Result<Uuid, DbErr> {
-    let event_id = Uuid::now_v7();
+    let row = outbox_row(event);
+    let event_id = row.event_id.clone().unwrap();
+    row.insert(conn).await?;
+    Ok(event_id)
+}
+
+/// Queues several events in one statement (one round trip for all).
+pub async fn record_many<C: ConnectionTrait>(
+    conn: &C,
+    events: Vec<AuditEvent>,
+) -> Result<(), DbErr> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    entity::audit_outbox::Entity::insert_many(events.into_iter().map(outbox_row))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+fn outbox_row(event: AuditEvent) -> entity::audit_outbox::ActiveModel {
     let now = chrono::Utc::now();
     entity::audit_outbox::ActiveModel {
-        event_id: Set(event_id),
+        event_id: Set(Uuid::now_v7()),
         service_name: Set(event.service.to_owned()),
         event_type: Set(event.event_type.to_owned()),
         actor_id: Set(event.actor_id),
@@ -56,7 +76,4 @@ pub async fn record<C: ConnectionTrait>(conn: &C, event: AuditEvent) -> Result<U
         next_attempt_at: Set(now),
         last_error: Set(None),
     }
-    .insert(conn)
-    .await?;
-    Ok(event_id)
 }

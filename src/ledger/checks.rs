@@ -27,8 +27,14 @@ pub async fn active_user<C: ConnectionTrait>(
         .one(txn)
         .await?
         .ok_or(LedgerError::NotFound)?;
+    may_move_money(&user, who)?;
+    Ok(user)
+}
+
+/// Refuses a suspended or closed user already read.
+pub fn may_move_money(user: &users::Model, who: &'static str) -> Result<(), LedgerError> {
     match UserStatus::from_db(&user.status) {
-        UserStatus::Active => Ok(user),
+        UserStatus::Active => Ok(()),
         UserStatus::Suspended | UserStatus::Closed => Err(LedgerError::Restricted(who)),
     }
 }
@@ -106,13 +112,16 @@ pub async fn fraud_check<C: ConnectionTrait>(
         .count(txn)
         .await?;
     let new_recipient = match recipient {
-        Some(r) => {
-            outgoing(sender.user_id)
-                .filter(transactions::Column::ReceiverId.eq(r))
-                .count(txn)
-                .await?
-                == 0
-        }
+        // Whether one exists, not how many: stops at the first.
+        Some(r) => outgoing(sender.user_id)
+            .filter(transactions::Column::ReceiverId.eq(r))
+            .select_only()
+            .column(transactions::Column::TransactionId)
+            .limit(1)
+            .into_tuple::<Uuid>()
+            .one(txn)
+            .await?
+            .is_none(),
         None => false,
     };
     let signals = rules::Signals {

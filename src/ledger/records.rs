@@ -2,7 +2,7 @@
 //! change is an event row, an audit event, and a version bump.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, IntoActiveModel, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -59,18 +59,13 @@ pub async fn insert<C: ConnectionTrait>(
     }
     .insert(txn)
     .await?;
-    event(txn, &row, "created", new.actor_id, Value::Null, now).await?;
+    // Its events (created, and the status it starts in) and their audit
+    // rows: two statements, not one per row.
+    let mut events = vec![("created", Value::Null)];
     if new.status != Status::Pending {
-        event(
-            txn,
-            &row,
-            new.status.event_name(),
-            new.actor_id,
-            Value::Null,
-            now,
-        )
-        .await?;
+        events.push((new.status.event_name(), Value::Null));
     }
+    write_events(txn, &row, &events, new.actor_id, now).await?;
     Ok(row)
 }
 
@@ -108,34 +103,51 @@ async fn event<C: ConnectionTrait>(
     data: Value,
     now: DateTime<Utc>,
 ) -> Result<(), LedgerError> {
-    let data = (!data.is_null()).then_some(data);
-    transaction_events::ActiveModel {
-        event_id: Set(Uuid::now_v7()),
-        transaction_id: Set(row.transaction_id),
-        event_type: Set(event_type.to_owned()),
-        event_data: Set(data.clone()),
-        created_at: Set(now),
-    }
-    .insert(txn)
+    write_events(txn, row, &[(event_type, data)], actor_id, now).await
+}
+
+/// Writes `transaction_events` rows and their audit events, each kind in
+/// one statement.
+async fn write_events<C: ConnectionTrait>(
+    txn: &C,
+    row: &transactions::Model,
+    events: &[(&'static str, Value)],
+    actor_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    let data = |d: &Value| (!d.is_null()).then(|| d.clone());
+    transaction_events::Entity::insert_many(events.iter().map(|(event_type, d)| {
+        transaction_events::ActiveModel {
+            event_id: Set(Uuid::now_v7()),
+            transaction_id: Set(row.transaction_id),
+            event_type: Set((*event_type).to_owned()),
+            event_data: Set(data(d)),
+            created_at: Set(now),
+        }
+    }))
+    .exec_without_returning(txn)
     .await?;
     let owner = row.sender_id.or(row.receiver_id);
-    audit::record(
+    audit::record_many(
         txn,
-        AuditEvent {
-            service: "ledger",
-            event_type: audit_name(event_type),
-            actor_id: Some(actor_id),
-            user_id: owner,
-            transaction_id: Some(row.transaction_id),
-            data: serde_json::json!({
-                "type": row.transaction_type,
-                "status": row.status,
-                "amount_minor": row.amount_minor,
-                "currency": row.currency,
-                "version": row.version,
-                "detail": data,
-            }),
-        },
+        events
+            .iter()
+            .map(|(event_type, d)| AuditEvent {
+                service: "ledger",
+                event_type: audit_name(event_type),
+                actor_id: Some(actor_id),
+                user_id: owner,
+                transaction_id: Some(row.transaction_id),
+                data: serde_json::json!({
+                    "type": row.transaction_type,
+                    "status": row.status,
+                    "amount_minor": row.amount_minor,
+                    "currency": row.currency,
+                    "version": row.version,
+                    "detail": data(d),
+                }),
+            })
+            .collect(),
     )
     .await?;
     Ok(())

@@ -85,12 +85,8 @@ impl Ledger {
                 InvalidInput::new("recipientEmail", "you cannot send money to yourself").into(),
             );
         }
-        checks::active_user(
-            &txn,
-            receiver.user_id,
-            "the recipient's account cannot receive money",
-        )
-        .await?;
+        // The row just read decides: no second read of the same user.
+        checks::may_move_money(&receiver, "the recipient's account cannot receive money")?;
 
         let sender_wallet = wallets::Entity::find()
             .filter(wallets::Column::UserId.eq(sender.user_id))
@@ -102,9 +98,17 @@ impl Ledger {
         let receiver_wallet =
             postings::ensure_wallet(&txn, receiver.user_id, currency, now).await?;
         let fee = fee_for(&self.settings.fees, FeeKind::Transfer, &amount);
-        let fee_wallet = postings::ensure_wallet(&txn, FEE_ACCOUNT_ID, currency, now).await?;
-        let mut locked =
-            postings::lock(&txn, &[sender_wallet, receiver_wallet, fee_wallet]).await?;
+        // The fee wallet is one row per currency shared by every transfer:
+        // locking it when there is no fee (the default for P2P) would
+        // serialise all transfers in that currency behind one row lock.
+        let fee_wallet = if fee > 0 {
+            Some(postings::ensure_wallet(&txn, FEE_ACCOUNT_ID, currency, now).await?)
+        } else {
+            None
+        };
+        let mut to_lock = vec![sender_wallet, receiver_wallet];
+        to_lock.extend(fee_wallet);
+        let mut locked = postings::lock(&txn, &to_lock).await?;
         if locked.get(sender_wallet).status == WALLET_FROZEN
             || locked.get(receiver_wallet).status == WALLET_FROZEN
         {
@@ -170,7 +174,7 @@ impl Ledger {
                         "transfer_in",
                     )
                     .await?;
-                if fee > 0 {
+                if let Some(fee_wallet) = fee_wallet {
                     locked
                         .post(&txn, fee_wallet, fee, 0, Some(id), "fee")
                         .await?;

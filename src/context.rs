@@ -2,7 +2,7 @@
 
 use sea_orm::DatabaseConnection;
 
-use crate::{auth::Auth, cache::Cache, config::Config, customer::Customers};
+use crate::{audit::AuditLog, auth::Auth, cache::Cache, config::Config, customer::Customers};
 
 #[derive(Clone)]
 pub struct ApiContext {
@@ -10,5 +10,6 @@ pub struct ApiContext {
     pub cache: Cache,
     pub auth: Auth,
     pub customers: Customers,
+    pub audit: AuditLog,
     pub config: std::sync::Arc<Config>,
 }

@@ -5,9 +5,14 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::{
+    audit::{
+        self, AuditLog, AuditStore, EmbeddedStore,
+        dynamodb::DynamoStore,
+        relay::{Relay, RelaySettings},
+    },
     auth::{Auth, PasswordHasher, TokenKeys},
     cache::Cache,
-    config::Config,
+    config::{AuditStoreKind, Config},
     context::ApiContext,
     crypto::{DevKeys, FieldCipher, check_jwt_secret, decode_encryption_key},
     customer::Customers,
@@ -19,6 +24,8 @@ use crate::{
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// Runs beside the server in every instance; see `audit::relay`.
+    relay: Relay,
 }
 
 /// Start-up failures, each one line that names what to fix.
@@ -124,6 +131,21 @@ impl Application {
             max_aliases: config.max_aliases,
             introspection: config.introspection,
         };
+        // The store is only reached by the relay and by reads: an
+        // unreachable DynamoDB delays audit, it does not stop start-up.
+        let audit_store: Arc<dyn AuditStore> = match config.audit_store {
+            AuditStoreKind::Embedded => Arc::new(EmbeddedStore::new(database.clone())),
+            AuditStoreKind::Dynamodb => Arc::new(DynamoStore::new(
+                audit::dynamodb::client(&config).await,
+                &config.dynamodb_table_prefix,
+            )),
+        };
+        let relay = Relay::new(
+            database.clone(),
+            audit_store.clone(),
+            RelaySettings::from_config(&config),
+        );
+        let audit = AuditLog::new(database.clone(), audit_store);
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|e| StartError::Listen(config.addr, e))?;
@@ -132,6 +154,7 @@ impl Application {
             cache,
             auth,
             customers,
+            audit,
             config: Arc::new(config),
         };
         let schema = graphql::schema(limits, Some(app.clone()));
@@ -140,19 +163,29 @@ impl Application {
             schema,
             metrics: http::install_recorder(),
         });
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            relay,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish
+    /// and the audit relay finish its round.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(port = self.port(), "paygraph listening");
-        axum::serve(self.listener, self.router)
+        let (stop_relay, relay_stopped) = tokio::sync::watch::channel(false);
+        let relay = tokio::spawn(self.relay.run(relay_stopped));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
-            .await
+            .await;
+        let _ = stop_relay.send(true);
+        let _ = relay.await;
+        served
     }
 }
 

@@ -7,7 +7,9 @@
 
 use async_graphql::ErrorExtensions;
 
-use crate::{auth::AuthError, customer::CustomerError, validation::InvalidInput};
+use crate::{
+    audit::AuditError, auth::AuthError, customer::CustomerError, validation::InvalidInput,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
@@ -99,6 +101,18 @@ impl From<CustomerError> for ApiError {
             CustomerError::Invalid(i) => i.into(),
             CustomerError::NotFound => Self::not_found(),
             CustomerError::Db(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<AuditError> for ApiError {
+    fn from(e: AuditError) -> Self {
+        match e {
+            AuditError::Invalid(i) => i.into(),
+            AuditError::Forbidden => Self::new(Code::Forbidden, e.to_string()),
+            // The cause (which may name the DynamoDB endpoint) is logged,
+            // never shown.
+            AuditError::Store(_) | AuditError::Db(_) => Self::internal(&e),
         }
     }
 }

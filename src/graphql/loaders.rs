@@ -8,7 +8,10 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use crate::{customer, ledger};
+use crate::{
+    audit::{AuditEntry, AuditError, AuditLog},
+    customer, ledger,
+};
 use entity::{accounts, payment_methods, transaction_events, user_profiles, users, wallets};
 
 pub type Loaders = DataLoader<DbLoader>;
@@ -123,5 +126,36 @@ impl Loader<EventsOf> for DbLoader {
             .all(&self.db)
             .await?;
         Ok(group(rows, |e| EventsOf(e.transaction_id)))
+    }
+}
+
+pub type AuditLoaders = DataLoader<AuditTrailLoader>;
+
+/// Audit trails come from the audit store, not the database: a loader of
+/// their own, which asks the store for every transaction of a page at once.
+pub fn audit(log: AuditLog) -> AuditLoaders {
+    DataLoader::new(AuditTrailLoader { log }, tokio::spawn)
+}
+
+pub struct AuditTrailLoader {
+    log: AuditLog,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AuditTrailOf(pub Uuid);
+
+impl Loader<AuditTrailOf> for AuditTrailLoader {
+    type Value = Vec<AuditEntry>;
+    type Error = Arc<AuditError>;
+
+    async fn load(
+        &self,
+        keys: &[AuditTrailOf],
+    ) -> Result<HashMap<AuditTrailOf, Vec<AuditEntry>>, Arc<AuditError>> {
+        let trails = self.log.trails(&ids(keys, |k| k.0)).await?;
+        Ok(trails
+            .into_iter()
+            .map(|(id, entries)| (AuditTrailOf(id), entries))
+            .collect())
     }
 }

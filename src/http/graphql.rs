@@ -29,7 +29,8 @@ pub async fn post_graphql(
     let request = req
         .into_inner()
         .data(caller)
-        .data(loaders::new(state.app.db.clone()));
+        .data(loaders::new(state.app.db.clone()))
+        .data(loaders::audit(state.app.audit.clone()));
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 

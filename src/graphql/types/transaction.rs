@@ -4,12 +4,15 @@ use async_graphql::{
 };
 use chrono::{DateTime, Utc};
 
-use super::{Money, Party};
+use super::{AuditEntry, Money, Party};
 use crate::{
+    audit::SUPPORT_READ_PREFIX,
+    auth::{Caller, Role},
     graphql::{
+        caller::caller,
         errors::{ApiError, ApiResult},
         ids::{self, Kind},
-        loaders::{EventsOf, Loaders, UserById},
+        loaders::{AuditLoaders, AuditTrailOf, EventsOf, Loaders, UserById},
     },
     ledger::{TRANSACTION_STATUSES, TRANSACTION_TYPES, TransactionFilter},
     pagination::{Cursor, Page},
@@ -194,6 +197,25 @@ impl Transaction {
             .unwrap_or_default()
             .into_iter()
             .map(TransactionEvent::from)
+            .collect())
+    }
+
+    /// The audit events of this transaction, oldest first, from the audit
+    /// store. Events reach it shortly after they happen, so the newest may
+    /// be missing for a moment; reading never waits for them.
+    async fn audit_trail(&self, ctx: &Context<'_>) -> ApiResult<Vec<AuditEntry>> {
+        let entries = ctx
+            .data_unchecked::<AuditLoaders>()
+            .load_one(AuditTrailOf(self.0.transaction_id))
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        // Support agents' reads of a customer's data are for support eyes.
+        let support = matches!(caller(ctx), Caller::User(p) if p.has_role(Role::Support));
+        Ok(entries
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| support || !e.event_type.starts_with(SUPPORT_READ_PREFIX))
+            .map(AuditEntry)
             .collect())
     }
 }

@@ -252,7 +252,7 @@ fn audit_item(e: &AuditEntry) -> Item {
         ("event_id".into(), s(e.event_id.to_string())),
         ("service".into(), s(&e.service)),
         ("event_type".into(), s(&e.event_type)),
-        ("created_at".into(), s(e.created_at.to_rfc3339())),
+        ("created_at".into(), s(rfc3339(e.created_at))),
     ]);
     // Absent ids are left out, not empty: an index key cannot be "".
     for (name, id) in [
@@ -287,12 +287,16 @@ fn fraud_item(c: &FraudCheck) -> Item {
             AttributeValue::L(c.rules_fired.iter().map(s).collect()),
         ),
         ("decision".into(), s(decision_str(c.decision))),
-        ("checked_at".into(), s(c.checked_at.to_rfc3339())),
+        ("checked_at".into(), s(rfc3339(c.checked_at))),
     ]);
     if let Some(tx) = c.transaction_id {
         item.insert("transaction_id".into(), s(tx.to_string()));
     }
     item
+}
+
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 pub(super) fn decision_str(d: Decision) -> &'static str {

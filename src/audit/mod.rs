@@ -197,3 +197,75 @@ impl AuditLog {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        sync::atomic::{AtomicUsize, Ordering},
+        time::Duration,
+    };
+
+    use super::*;
+    use crate::audit::store::Record;
+
+    /// A store whose transaction queries each wait until `expected` of
+    /// them are in flight together: it answers only calls made in parallel.
+    struct ParallelOnly {
+        in_flight: AtomicUsize,
+        expected: usize,
+    }
+
+    #[async_trait::async_trait]
+    impl AuditStore for ParallelOnly {
+        async fn put(&self, _: &[Record]) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        async fn by_transaction(&self, id: Uuid) -> Result<Vec<AuditEntry>, StoreError> {
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+            let all_there = async {
+                while self.in_flight.load(Ordering::SeqCst) < self.expected {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            // A generous bound: sequential calls would never get there.
+            tokio::time::timeout(Duration::from_secs(10), all_there)
+                .await
+                .map_err(|_| StoreError(format!("query for {id} ran alone")))?;
+            Ok(vec![])
+        }
+
+        async fn by_user(
+            &self,
+            _: Uuid,
+            _: &PageQuery,
+        ) -> Result<StorePage<AuditEntry>, StoreError> {
+            unreachable!()
+        }
+
+        async fn fraud_checks(
+            &self,
+            _: Uuid,
+            _: &PageQuery,
+        ) -> Result<StorePage<FraudCheck>, StoreError> {
+            unreachable!()
+        }
+
+        fn kind(&self) -> &'static str {
+            "test"
+        }
+    }
+
+    #[tokio::test]
+    async fn the_trails_of_a_page_are_queried_in_parallel() {
+        let ids: Vec<Uuid> = (0..20).map(|_| Uuid::now_v7()).collect();
+        let store = Arc::new(ParallelOnly {
+            in_flight: AtomicUsize::new(0),
+            expected: ids.len(),
+        });
+        let db = sea_orm::DatabaseConnection::default();
+        let log = AuditLog::new(db, store);
+        let trails = log.trails(&ids).await.expect("all queries ran together");
+        assert_eq!(trails.len(), ids.len());
+    }
+}

@@ -20,7 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use rand::Rng;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -258,8 +258,11 @@ fn backoff(attempts: i32, cap: Duration) -> chrono::Duration {
 fn to_record(row: &audit_outbox::Model) -> Result<Record, String> {
     if row.service_name == fraud::SERVICE && row.event_type == fraud::EVENT_TYPE {
         let data = row.data.clone().unwrap_or_default();
-        return serde_json::from_value(data)
-            .map(Record::Fraud)
+        return serde_json::from_value::<fraud::FraudCheck>(data)
+            .map(|mut check| {
+                check.checked_at = check.checked_at.trunc_subsecs(6);
+                Record::Fraud(check)
+            })
             .map_err(|e| format!("fraud check {} is malformed: {e}", row.event_id));
     }
     Ok(Record::Audit(AuditEntry {
@@ -270,7 +273,9 @@ fn to_record(row: &audit_outbox::Model) -> Result<Record, String> {
         user_id: row.user_id,
         transaction_id: row.transaction_id,
         data: row.data.clone(),
-        created_at: row.created_at,
+        // PostgreSQL keeps microseconds, SQLite more: every store gets
+        // microseconds, as in the sort key, whatever the database.
+        created_at: row.created_at.trunc_subsecs(6),
     }))
 }
 

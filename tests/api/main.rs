@@ -3,8 +3,11 @@
 //! against the embedded default (SQLite, in-process cache) and against
 //! PostgreSQL + Redis (each test its own database and key prefix).
 
+mod dynamo;
 mod helpers;
 
+mod audit;
+mod audit_dynamodb;
 mod auth;
 mod cli;
 mod limits;

@@ -74,6 +74,37 @@ pub struct Config {
     pub max_aliases: usize,
     /// `PAYGRAPH_LOG`: a tracing filter.
     pub log: String,
+
+    /// `PAYGRAPH_PROCESSOR_DELAY_MS`: how long the payment simulator takes to settle.
+    pub processor_delay_ms: u64,
+    /// `PAYGRAPH_SETTLEMENT_POLL_MS`: how often the settlement worker looks for due work.
+    pub settlement_poll_ms: u64,
+    /// `FEE_CARD_DEPOSIT_PERCENT`, e.g. `2.9`.
+    pub fee_card_deposit_percent: String,
+    /// `FEE_CARD_DEPOSIT_FIXED`, per currency: `USD:0.30,JPY:30`.
+    pub fee_card_deposit_fixed: String,
+    /// `FEE_BANK_DEPOSIT_PERCENT`
+    pub fee_bank_deposit_percent: String,
+    /// `FEE_TRANSFER_PERCENT` (P2P is free by default).
+    pub fee_transfer_percent: String,
+    /// `FEE_WITHDRAWAL_FIXED`, per currency.
+    pub fee_withdrawal_fixed: String,
+    /// `KYC_UNVERIFIED_DAILY_LIMIT`, per currency: what a user whose KYC is
+    /// not verified may send (transfers and withdrawals) per UTC day.
+    pub kyc_unverified_daily_limit: String,
+    /// `FRAUD_REVIEW_AMOUNT`, per currency: amounts at or above it score `FRAUD_WEIGHT_AMOUNT`.
+    pub fraud_review_amount: String,
+    /// `FRAUD_VELOCITY_MAX` outgoing payments within `FRAUD_VELOCITY_WINDOW_SECS`.
+    pub fraud_velocity_max: u64,
+    pub fraud_velocity_window_secs: i64,
+    /// `FRAUD_NEW_ACCOUNT_DAYS`: accounts younger than this score `FRAUD_WEIGHT_NEW_ACCOUNT`.
+    pub fraud_new_account_days: i64,
+    /// `FRAUD_REVIEW_SCORE`: at or above it a transfer is held for review.
+    pub fraud_review_score: u32,
+    pub fraud_weight_amount: u32,
+    pub fraud_weight_velocity: u32,
+    pub fraud_weight_new_recipient: u32,
+    pub fraud_weight_new_account: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +145,23 @@ impl Default for Config {
             max_complexity: 2_000,
             max_aliases: 30,
             log: "info,sqlx=warn".into(),
+            processor_delay_ms: 2000,
+            settlement_poll_ms: 250,
+            fee_card_deposit_percent: "2.9".into(),
+            fee_card_deposit_fixed: "USD:0.30,EUR:0.25,GBP:0.20,JPY:30,KWD:0.100".into(),
+            fee_bank_deposit_percent: "0".into(),
+            fee_transfer_percent: "0".into(),
+            fee_withdrawal_fixed: "USD:0.25,EUR:0.25,GBP:0.25,JPY:25,KWD:0.075".into(),
+            kyc_unverified_daily_limit: "USD:1000,EUR:1000,GBP:1000,JPY:150000,KWD:300".into(),
+            fraud_review_amount: "USD:5000,EUR:5000,GBP:5000,JPY:750000,KWD:1500".into(),
+            fraud_velocity_max: 20,
+            fraud_velocity_window_secs: 3600,
+            fraud_new_account_days: 1,
+            fraud_review_score: 70,
+            fraud_weight_amount: 70,
+            fraud_weight_velocity: 70,
+            fraud_weight_new_recipient: 20,
+            fraud_weight_new_account: 20,
         }
     }
 }
@@ -135,6 +183,21 @@ const UNPREFIXED: &[&str] = &[
     "JWT_ISSUER",
     "JWT_AUDIENCE",
     "SESSION_TTL_SECS",
+    "FEE_CARD_DEPOSIT_PERCENT",
+    "FEE_CARD_DEPOSIT_FIXED",
+    "FEE_BANK_DEPOSIT_PERCENT",
+    "FEE_TRANSFER_PERCENT",
+    "FEE_WITHDRAWAL_FIXED",
+    "KYC_UNVERIFIED_DAILY_LIMIT",
+    "FRAUD_REVIEW_AMOUNT",
+    "FRAUD_VELOCITY_MAX",
+    "FRAUD_VELOCITY_WINDOW_SECS",
+    "FRAUD_NEW_ACCOUNT_DAYS",
+    "FRAUD_REVIEW_SCORE",
+    "FRAUD_WEIGHT_AMOUNT",
+    "FRAUD_WEIGHT_VELOCITY",
+    "FRAUD_WEIGHT_NEW_RECIPIENT",
+    "FRAUD_WEIGHT_NEW_ACCOUNT",
 ];
 
 impl Config {
@@ -187,6 +250,7 @@ impl Config {
                 "and PAYGRAPH_AUDIT_RELAY_BATCH must be above 0",
             );
         }
+        crate::ledger::LedgerSettings::from_config(self)?;
         if self.session_ttl_secs < 60 {
             return bad("SESSION_TTL_SECS", "must be at least 60");
         }

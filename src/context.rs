@@ -2,7 +2,9 @@
 
 use sea_orm::DatabaseConnection;
 
-use crate::{audit::AuditLog, auth::Auth, cache::Cache, config::Config, customer::Customers};
+use crate::{
+    audit::AuditLog, auth::Auth, cache::Cache, config::Config, customer::Customers, ledger::Ledger,
+};
 
 #[derive(Clone)]
 pub struct ApiContext {
@@ -11,5 +13,6 @@ pub struct ApiContext {
     pub auth: Auth,
     pub customers: Customers,
     pub audit: AuditLog,
+    pub ledger: Ledger,
     pub config: std::sync::Arc<Config>,
 }

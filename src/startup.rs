@@ -1,6 +1,6 @@
 //! Wiring: configuration in, a running server out.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 
@@ -19,6 +19,8 @@ use crate::{
     db,
     graphql::{self, Limits},
     http::{self, HttpState},
+    ledger::{self, Ledger, LedgerSettings, NoNotifier},
+    processor::Simulator,
 };
 
 pub struct Application {
@@ -26,6 +28,9 @@ pub struct Application {
     router: axum::Router,
     /// Runs beside the server in every instance; see `audit::relay`.
     relay: Relay,
+    ledger: Ledger,
+    settlement_poll: Duration,
+    processor_delay: Duration,
 }
 
 /// Start-up failures, each one line that names what to fix.
@@ -121,9 +126,18 @@ impl Application {
             keys,
             config.session_ttl(),
         );
-        let customers = Customers::new(
+        let cipher = FieldCipher::new(&config.encryption_key_id, &encryption_key);
+        let customers = Customers::new(database.clone(), cipher.clone());
+        let settings = LedgerSettings::from_config(&config).map_err(StartError::Config)?;
+        ledger::ensure_system_accounts(&database)
+            .await
+            .map_err(StartError::Database)?;
+        let ledger = Ledger::new(
             database.clone(),
-            FieldCipher::new(&config.encryption_key_id, &encryption_key),
+            settings,
+            Arc::new(NoNotifier),
+            cipher,
+            Arc::new(Simulator),
         );
         let limits = Limits {
             max_depth: config.max_depth,
@@ -149,12 +163,15 @@ impl Application {
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|e| StartError::Listen(config.addr, e))?;
+        let settlement_poll = Duration::from_millis(config.settlement_poll_ms);
+        let processor_delay = Duration::from_millis(config.processor_delay_ms);
         let app = ApiContext {
             db: database,
             cache,
             auth,
             customers,
             audit,
+            ledger: ledger.clone(),
             config: Arc::new(config),
         };
         let schema = graphql::schema(limits, Some(app.clone()));
@@ -167,6 +184,9 @@ impl Application {
             listener,
             router,
             relay,
+            ledger,
+            settlement_poll,
+            processor_delay,
         })
     }
 
@@ -174,15 +194,23 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish
-    /// and the audit relay finish its round.
+    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    /// Beside the server run the settlement worker, which stops with it,
+    /// and the audit relay, which finishes its round and stops after it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(port = self.port(), "paygraph listening");
         let (stop_relay, relay_stopped) = tokio::sync::watch::channel(false);
         let relay = tokio::spawn(self.relay.run(relay_stopped));
+        let ledger = self.ledger.clone();
+        let (poll, delay) = (self.settlement_poll, self.processor_delay);
+        let worker =
+            tokio::spawn(
+                async move { ledger.run_settlement(poll, delay, shutdown_signal()).await },
+            );
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
             .await;
+        let _ = worker.await;
         let _ = stop_relay.send(true);
         let _ = relay.await;
         served

@@ -12,7 +12,7 @@ pub use error::AuthError;
 pub use jwt::{Claims, TokenKeys};
 pub use password::PasswordHasher;
 pub use roles::{Role, grant_role, revoke_role, roles_of};
-pub use service::{Auth, Caller, LoggedIn, Principal};
+pub use service::{Auth, Caller, LoggedIn, Principal, SupportAgent};
 
 /// A user's standing, as stored in `users.status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -44,6 +44,26 @@ impl Principal {
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
+
+    /// The caller as a support agent, when they hold the role.
+    pub fn as_support(&self) -> Option<SupportAgent> {
+        self.has_role(Role::Support).then_some(SupportAgent {
+            user_id: self.user_id,
+        })
+    }
+}
+
+/// Proof that the caller holds the SUPPORT role: support operations in the
+/// domain take one, so the role is checked again below the resolvers.
+#[derive(Debug, Clone, Copy)]
+pub struct SupportAgent {
+    user_id: Uuid,
+}
+
+impl SupportAgent {
+    pub fn user_id(&self) -> Uuid {
+        self.user_id
+    }
 }
 
 /// Who sent a request: nobody, somebody whose token is no good, or a user.

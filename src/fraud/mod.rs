@@ -4,6 +4,8 @@
 //! transaction as the transfer it judged, and relayed to the
 //! `fraud_detection` store like any audit event (service `fraud`).
 
+pub mod rules;
+
 use sea_orm::{ConnectionTrait, DbErr};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

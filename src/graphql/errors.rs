@@ -8,7 +8,8 @@
 use async_graphql::ErrorExtensions;
 
 use crate::{
-    audit::AuditError, auth::AuthError, customer::CustomerError, validation::InvalidInput,
+    audit::AuditError, auth::AuthError, customer::CustomerError, ledger::LedgerError,
+    validation::InvalidInput,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +19,9 @@ pub enum Code {
     NotFound,
     BadUserInput,
     AccountRestricted,
+    InsufficientFunds,
+    IdempotencyConflict,
+    LimitExceeded,
     QueryTooComplex,
     Internal,
 }
@@ -30,6 +34,9 @@ impl Code {
             Self::NotFound => "NOT_FOUND",
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::AccountRestricted => "ACCOUNT_RESTRICTED",
+            Self::InsufficientFunds => "INSUFFICIENT_FUNDS",
+            Self::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
+            Self::LimitExceeded => "LIMIT_EXCEEDED",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
             Self::Internal => "INTERNAL",
         }
@@ -41,6 +48,8 @@ pub struct ApiError {
     code: Code,
     message: String,
     field: Option<&'static str>,
+    /// More `extensions`, e.g. `remaining` for LIMIT_EXCEEDED.
+    extra: Vec<(&'static str, serde_json::Value)>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -51,7 +60,18 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            extra: Vec::new(),
         }
+    }
+
+    pub fn with(mut self, key: &'static str, value: serde_json::Value) -> Self {
+        self.extra.push((key, value));
+        self
+    }
+
+    fn on_field(mut self, field: &'static str) -> Self {
+        self.field = Some(field);
+        self
     }
 
     pub fn unauthenticated() -> Self {
@@ -72,11 +92,7 @@ impl ApiError {
 
 impl From<InvalidInput> for ApiError {
     fn from(e: InvalidInput) -> Self {
-        Self {
-            code: Code::BadUserInput,
-            message: format!("{}: {}", e.field, e.message),
-            field: Some(e.field),
-        }
+        Self::new(Code::BadUserInput, format!("{}: {}", e.field, e.message)).on_field(e.field)
     }
 }
 
@@ -101,6 +117,36 @@ impl From<CustomerError> for ApiError {
             CustomerError::Invalid(i) => i.into(),
             CustomerError::NotFound => Self::not_found(),
             CustomerError::Db(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        let message = e.to_string();
+        match e {
+            LedgerError::Invalid(i) => i.into(),
+            LedgerError::NotFound => Self::not_found(),
+            LedgerError::UnknownRecipient => {
+                Self::new(Code::NotFound, message).on_field("recipientEmail")
+            }
+            LedgerError::InsufficientFunds { available } => {
+                Self::new(Code::InsufficientFunds, message).with("available", available.into())
+            }
+            LedgerError::IdempotencyConflict => {
+                Self::new(Code::IdempotencyConflict, message).on_field("idempotencyKey")
+            }
+            LedgerError::Restricted(_) => Self::new(Code::AccountRestricted, message),
+            LedgerError::LimitExceeded {
+                remaining,
+                currency,
+            } => Self::new(Code::LimitExceeded, message).with(
+                "remaining",
+                serde_json::json!({"amount": remaining, "currency": currency}),
+            ),
+            LedgerError::InvalidState(_) => Self::new(Code::BadUserInput, message),
+            LedgerError::Forbidden(_) => Self::new(Code::Forbidden, message),
+            LedgerError::Db(_) => Self::internal(&e),
         }
     }
 }
@@ -138,6 +184,12 @@ impl From<ApiError> for async_graphql::Error {
             ext.set("code", e.code.as_str());
             if let Some(field) = e.field {
                 ext.set("field", field);
+            }
+            for (key, value) in e.extra {
+                ext.set(
+                    key,
+                    async_graphql::Value::from_json(value).unwrap_or_default(),
+                );
             }
         })
     }

@@ -12,7 +12,9 @@ use crate::{
     audit::{AuditEntry, AuditError, AuditLog},
     customer, ledger,
 };
-use entity::{accounts, payment_methods, transaction_events, user_profiles, users, wallets};
+use entity::{
+    accounts, payment_methods, transaction_events, transactions, user_profiles, users, wallets,
+};
 
 pub type Loaders = DataLoader<DbLoader>;
 
@@ -36,6 +38,8 @@ pub struct AccountsOf(pub Uuid);
 pub struct PaymentMethodsOf(pub Uuid);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EventsOf(pub Uuid);
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TransactionById(pub Uuid);
 
 type LoadResult<K, V> = Result<HashMap<K, V>, Arc<sea_orm::DbErr>>;
 
@@ -126,6 +130,25 @@ impl Loader<EventsOf> for DbLoader {
             .all(&self.db)
             .await?;
         Ok(group(rows, |e| EventsOf(e.transaction_id)))
+    }
+}
+
+impl Loader<TransactionById> for DbLoader {
+    type Value = transactions::Model;
+    type Error = Arc<sea_orm::DbErr>;
+
+    async fn load(
+        &self,
+        keys: &[TransactionById],
+    ) -> LoadResult<TransactionById, transactions::Model> {
+        let rows = transactions::Entity::find()
+            .filter(transactions::Column::TransactionId.is_in(ids(keys, |k| k.0)))
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|t| (TransactionById(t.transaction_id), t))
+            .collect())
     }
 }
 

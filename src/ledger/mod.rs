@@ -1,11 +1,42 @@
-//! The money rules. This issue's slice: reading wallets and transactions;
-//! the ledger issue adds the movements.
+//! The money rules: wallets, deposits, transfers, withdrawals, holds,
+//! reviews, refunds and fees. No GraphQL or HTTP here; every operation is
+//! one database transaction, and subscribers hear of it after the commit.
 
+mod checks;
+mod deposit;
+mod error;
+mod fees;
+mod holds;
+pub mod idempotency;
 pub mod notify;
+mod postings;
 mod reads;
+mod records;
+mod review;
+mod settings;
+pub mod settlement;
+mod transfer;
+mod wallets;
+mod withdraw;
 
+use std::sync::Arc;
+
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
+
+pub use deposit::DepositRequest;
+pub use error::LedgerError;
+pub use fees::{FeeKind, fee_for, percentage_minor};
+pub use holds::{HoldChange, parse_reason};
+pub use idempotency::IdempotencyKey;
 pub use notify::{ChangeNotifier, NoNotifier, Notifier};
-pub use reads::{TransactionFilter, transactions_of, wallet_of, wallets_of};
+pub use postings::{FEE_ACCOUNT_ID, ensure_system_accounts};
+pub use reads::{TransactionFilter, history_of, transactions_of, wallet_of, wallets_of};
+pub use settings::{FraudSettings, LedgerSettings};
+pub use transfer::{TransferRequest, parse_description};
+pub use withdraw::WithdrawRequest;
+
+use crate::{crypto::FieldCipher, processor::PaymentProcessor};
+use entity::{transactions, wallets as wallet_rows};
 
 /// Lower-case values stored in `transactions.transaction_type`.
 pub const TRANSACTION_TYPES: [&str; 4] = ["transfer", "deposit", "withdrawal", "refund"];
@@ -19,3 +50,158 @@ pub const TRANSACTION_STATUSES: [&str; 7] = [
     "cancelled",
     "reversed",
 ];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxType {
+    Transfer,
+    Deposit,
+    Withdrawal,
+    Refund,
+}
+
+impl TxType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Transfer => "transfer",
+            Self::Deposit => "deposit",
+            Self::Withdrawal => "withdrawal",
+            Self::Refund => "refund",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Processing,
+    PendingReview,
+    Completed,
+    Failed,
+    Cancelled,
+    Reversed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Processing => "processing",
+            Self::PendingReview => "pending_review",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Reversed => "reversed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Processing,
+            Self::PendingReview,
+            Self::Completed,
+            Self::Failed,
+            Self::Cancelled,
+            Self::Reversed,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
+    fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::Failed | Self::Cancelled | Self::Reversed
+        )
+    }
+
+    fn event_name(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Processing => "processing",
+            Self::PendingReview => "held_for_review",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Reversed => "reversed",
+        }
+    }
+}
+
+/// The ledger service.
+#[derive(Clone)]
+pub struct Ledger {
+    db: DatabaseConnection,
+    settings: Arc<LedgerSettings>,
+    notifier: Notifier,
+    cipher: FieldCipher,
+    processor: Arc<dyn PaymentProcessor>,
+}
+
+/// What an operation changed, told to the notifier after commit.
+pub struct Posted {
+    pub transaction: transactions::Model,
+    pub wallets: Vec<wallet_rows::Model>,
+}
+
+/// Deadlocks and serialisation failures are retried this many times
+/// before the error reaches anyone.
+const ATTEMPTS: usize = 5;
+
+impl Ledger {
+    pub fn new(
+        db: DatabaseConnection,
+        settings: LedgerSettings,
+        notifier: Notifier,
+        cipher: FieldCipher,
+        processor: Arc<dyn PaymentProcessor>,
+    ) -> Self {
+        Self {
+            db,
+            settings: Arc::new(settings),
+            notifier,
+            cipher,
+            processor,
+        }
+    }
+
+    async fn begin(&self) -> Result<DatabaseTransaction, LedgerError> {
+        Ok(crate::db::begin_write(&self.db).await?)
+    }
+
+    /// Tells subscribers, after the commit, what changed.
+    fn announce(&self, posted: &Posted) {
+        for w in &posted.wallets {
+            self.notifier.wallet_changed(w);
+        }
+        self.notifier.transaction_changed(&posted.transaction);
+    }
+
+    /// Runs `op` until it succeeds or fails for a reason other than a
+    /// deadlock or serialisation failure, then announces the result.
+    async fn run<F, Fut>(&self, op: F) -> Result<transactions::Model, LedgerError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Posted, LedgerError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match op().await {
+                Ok(posted) => {
+                    self.announce(&posted);
+                    return Ok(posted.transaction);
+                }
+                Err(e) if e.is_retryable() && attempt < ATTEMPTS => {
+                    tracing::info!(attempt, error = %e, "retrying ledger operation");
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * attempt as u64)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}

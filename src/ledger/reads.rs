@@ -1,12 +1,12 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, Select,
 };
 use uuid::Uuid;
 
 use crate::pagination::{Cursor, Direction, Page, PageRequest};
-use entity::{transactions, wallets};
+use entity::{balance_history, transactions, wallets};
 
 pub async fn wallets_of(
     db: &DatabaseConnection,
@@ -63,28 +63,47 @@ pub async fn transactions_of(
     if let Some(t) = filter.created_before {
         query = query.filter(C::CreatedAt.lt(t));
     }
-    if let Some(Cursor { created_at, id }) = page.cursor {
+    keyset(db, query, C::CreatedAt, C::TransactionId, page).await
+}
+
+/// A wallet's balance changes, newest first, one keyset page.
+pub async fn history_of(
+    db: &DatabaseConnection,
+    wallet_id: Uuid,
+    page: PageRequest,
+) -> Result<Page<balance_history::Model>, DbErr> {
+    use balance_history::Column as C;
+    let query = balance_history::Entity::find().filter(C::WalletId.eq(wallet_id));
+    keyset(db, query, C::CreatedAt, C::HistoryId, page).await
+}
+
+/// One page of `query` in `(time, id)` order, newest first: the rows beyond
+/// the cursor in the page's direction, never an OFFSET.
+async fn keyset<E: EntityTrait>(
+    db: &DatabaseConnection,
+    mut query: Select<E>,
+    time: E::Column,
+    id: E::Column,
+    page: PageRequest,
+) -> Result<Page<E::Model>, DbErr> {
+    if let Some(Cursor {
+        created_at,
+        id: key,
+    }) = page.cursor
+    {
         let beyond = match page.direction {
-            Direction::Older => Condition::any().add(C::CreatedAt.lt(created_at)).add(
-                Condition::all()
-                    .add(C::CreatedAt.eq(created_at))
-                    .add(C::TransactionId.lt(id)),
-            ),
-            Direction::Newer => Condition::any().add(C::CreatedAt.gt(created_at)).add(
-                Condition::all()
-                    .add(C::CreatedAt.eq(created_at))
-                    .add(C::TransactionId.gt(id)),
-            ),
+            Direction::Older => Condition::any()
+                .add(time.lt(created_at))
+                .add(Condition::all().add(time.eq(created_at)).add(id.lt(key))),
+            Direction::Newer => Condition::any()
+                .add(time.gt(created_at))
+                .add(Condition::all().add(time.eq(created_at)).add(id.gt(key))),
         };
         query = query.filter(beyond);
     }
     query = match page.direction {
-        Direction::Older => query
-            .order_by_desc(C::CreatedAt)
-            .order_by_desc(C::TransactionId),
-        Direction::Newer => query
-            .order_by_asc(C::CreatedAt)
-            .order_by_asc(C::TransactionId),
+        Direction::Older => query.order_by_desc(time).order_by_desc(id),
+        Direction::Newer => query.order_by_asc(time).order_by_asc(id),
     };
     // One extra row says whether another page follows.
     let mut rows = query.limit(page.limit + 1).all(db).await?;
@@ -93,16 +112,16 @@ pub async fn transactions_of(
     if page.direction == Direction::Newer {
         rows.reverse();
     }
-    let came_from_cursor = page.cursor.is_some();
+    let from_cursor = page.cursor.is_some();
     Ok(match page.direction {
         Direction::Older => Page {
             rows,
             has_older: more,
-            has_newer: came_from_cursor,
+            has_newer: from_cursor,
         },
         Direction::Newer => Page {
             rows,
-            has_older: came_from_cursor,
+            has_older: from_cursor,
             has_newer: more,
         },
     })

@@ -43,7 +43,10 @@ async fn duplicate_email_in_another_case_is_refused(backend: Backend) {
         .db
         .query_one_raw(Statement::from_string(
             app.db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM users",
+            format!(
+                "SELECT COUNT(*) AS n FROM users WHERE email = '{}'",
+                email.to_lowercase()
+            ),
         ))
         .await
         .unwrap()

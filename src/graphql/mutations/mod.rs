@@ -2,6 +2,7 @@
 
 mod auth;
 mod bank_accounts;
+mod money;
 mod payment_methods;
 mod profile;
 
@@ -13,4 +14,5 @@ pub struct Mutation(
     profile::ProfileMutations,
     bank_accounts::BankAccountMutations,
     payment_methods::PaymentMethodMutations,
+    money::MoneyMutations,
 );

@@ -1,12 +1,22 @@
-use async_graphql::{ID, Object};
+use async_graphql::{
+    Context, ID, Object,
+    connection::{Connection, Edge},
+};
 use chrono::{DateTime, Utc};
 
-use super::Money;
-use crate::graphql::{
-    ids::{self, Kind},
-    scalars::CurrencyCode,
+use super::{Money, Transaction};
+use crate::{
+    graphql::{
+        caller::app,
+        errors::{ApiError, ApiResult},
+        ids::{self, Kind},
+        loaders::{Loaders, TransactionById},
+        scalars::CurrencyCode,
+    },
+    ledger,
+    pagination::{Cursor, PageRequest},
 };
-use entity::wallets;
+use entity::{balance_history, wallets};
 
 /// A user's balance in one currency. `balance = availableBalance + frozenBalance`.
 pub struct Wallet(pub wallets::Model);
@@ -46,5 +56,76 @@ impl Wallet {
 
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+
+    /// Every change of the balance, newest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, BalanceChange>> {
+        let page = PageRequest::parse(first, after.as_deref(), None, None)?;
+        let page = ledger::history_of(&app(ctx).db, self.0.wallet_id, page).await?;
+        let mut connection = Connection::new(page.has_newer, page.has_older);
+        connection.edges.extend(page.rows.into_iter().map(|row| {
+            let cursor = Cursor {
+                created_at: row.created_at,
+                id: row.history_id,
+            }
+            .encode();
+            Edge::new(
+                cursor,
+                BalanceChange {
+                    row,
+                    currency: self.0.currency.clone(),
+                },
+            )
+        }));
+        Ok(connection)
+    }
+}
+
+/// One change of a wallet's balance.
+pub struct BalanceChange {
+    row: balance_history::Model,
+    currency: String,
+}
+
+#[Object]
+impl BalanceChange {
+    /// Signed: negative when money left the wallet.
+    async fn amount(&self) -> Money {
+        Money::from_minor(self.row.amount_minor, &self.currency)
+    }
+
+    async fn balance_before(&self) -> Money {
+        Money::from_minor(self.row.balance_before_minor, &self.currency)
+    }
+
+    async fn balance_after(&self) -> Money {
+        Money::from_minor(self.row.balance_after_minor, &self.currency)
+    }
+
+    /// e.g. `transfer_in`, `transfer_out`, `deposit`, `withdrawal`, `fee`, `release`, `refund_in`.
+    async fn operation_type(&self) -> &str {
+        &self.row.operation_type
+    }
+
+    async fn transaction(&self, ctx: &Context<'_>) -> ApiResult<Option<Transaction>> {
+        let Some(id) = self.row.transaction_id else {
+            return Ok(None);
+        };
+        let row = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(TransactionById(id))
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        Ok(row.map(Transaction))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.row.created_at
     }
 }

@@ -1,0 +1,103 @@
+//! Deposits: recorded `PENDING` at once; the settlement worker takes them
+//! through the processor to `COMPLETED` (credited) or `FAILED`.
+
+use uuid::Uuid;
+
+use super::{
+    Ledger, LedgerError, Posted, Status, TxType, checks,
+    fees::{FeeKind, fee_for},
+    idempotency::{self, Claim, IdempotencyKey},
+    postings::WALLET_FROZEN,
+    records::{self, NewTransaction},
+    wallets::{amount_in, owned_wallet},
+};
+use crate::validation::InvalidInput;
+use entity::{payment_methods, transactions};
+use sea_orm::EntityTrait;
+
+pub struct DepositRequest {
+    pub user_id: Uuid,
+    pub wallet_id: Uuid,
+    pub payment_method_id: Uuid,
+    pub amount: String,
+    pub idempotency_key: IdempotencyKey,
+}
+
+impl Ledger {
+    pub async fn deposit(&self, req: &DepositRequest) -> Result<transactions::Model, LedgerError> {
+        self.run(|| self.deposit_once(req)).await
+    }
+
+    async fn deposit_once(&self, req: &DepositRequest) -> Result<Posted, LedgerError> {
+        let now = chrono::Utc::now();
+        let hash = idempotency::fingerprint(&[
+            "deposit",
+            &req.wallet_id.to_string(),
+            &req.payment_method_id.to_string(),
+            &req.amount,
+        ]);
+        let txn = self.begin().await?;
+        if let Claim::Replay(id) =
+            idempotency::claim(&txn, req.user_id, &req.idempotency_key, &hash).await?
+        {
+            let original = transactions::Entity::find_by_id(id)
+                .one(&txn)
+                .await?
+                .ok_or(LedgerError::NotFound)?;
+            txn.commit().await?;
+            return Ok(Posted {
+                transaction: original,
+                wallets: vec![],
+            });
+        }
+        checks::active_user(&txn, req.user_id, "your account is suspended").await?;
+        let wallet = owned_wallet(&txn, req.user_id, req.wallet_id).await?;
+        if wallet.status == WALLET_FROZEN {
+            return Err(LedgerError::Restricted("this wallet is frozen"));
+        }
+        let method = payment_methods::Entity::find_by_id(req.payment_method_id)
+            .one(&txn)
+            .await?
+            .filter(|m| m.user_id == req.user_id && m.status == "active")
+            .ok_or(LedgerError::NotFound)?;
+        let (amount, _) = amount_in(&wallet, &req.amount)?;
+        let kind = if method.method_type == "bank" {
+            FeeKind::BankDeposit
+        } else {
+            FeeKind::CardDeposit
+        };
+        let fee = fee_for(&self.settings.fees, kind, &amount);
+        if fee >= amount.minor() {
+            return Err(
+                InvalidInput::new("amount", "is too small to cover the deposit fee").into(),
+            );
+        }
+        let row = records::insert(
+            &txn,
+            NewTransaction {
+                id: Uuid::now_v7(),
+                kind: TxType::Deposit,
+                status: Status::Pending,
+                sender_id: None,
+                receiver_id: Some(req.user_id),
+                sender_wallet_id: None,
+                receiver_wallet_id: Some(wallet.wallet_id),
+                amount,
+                fee_minor: fee,
+                payment_method_id: Some(method.method_id),
+                account_id: None,
+                related_transaction_id: None,
+                description: None,
+                actor_id: req.user_id,
+            },
+            now,
+        )
+        .await?;
+        idempotency::bind(&txn, req.user_id, &req.idempotency_key, row.transaction_id).await?;
+        txn.commit().await?;
+        Ok(Posted {
+            transaction: row,
+            wallets: vec![],
+        })
+    }
+}

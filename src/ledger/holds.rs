@@ -1,0 +1,110 @@
+//! Holds placed by support: money moves between available and frozen,
+//! never in or out; the balance stays the same.
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::{Ledger, LedgerError, Status, postings, wallets::amount_in};
+use crate::{
+    audit::{self, AuditEvent},
+    auth::SupportAgent,
+    validation::InvalidInput,
+};
+use entity::{transactions, wallets};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldChange {
+    Hold,
+    Release,
+}
+
+/// Money frozen for payments still in flight from this wallet; a release
+/// may not touch it.
+async fn reserved<C: ConnectionTrait>(txn: &C, wallet_id: Uuid) -> Result<i64, LedgerError> {
+    let sum: Option<i64> = transactions::Entity::find()
+        .filter(transactions::Column::SenderWalletId.eq(wallet_id))
+        .filter(transactions::Column::Status.is_in(
+            [Status::Pending, Status::Processing, Status::PendingReview].map(Status::as_str),
+        ))
+        .select_only()
+        .column_as(
+            Expr::cust("CAST(COALESCE(SUM(amount_minor + fees_minor), 0) AS BIGINT)"),
+            "reserved",
+        )
+        .into_tuple()
+        .one(txn)
+        .await?;
+    Ok(sum.unwrap_or(0))
+}
+
+pub fn parse_reason(field: &'static str, raw: &str) -> Result<String, InvalidInput> {
+    let text = raw.trim();
+    if text.is_empty() || text.chars().count() > 500 {
+        return Err(InvalidInput::new(
+            field,
+            "is required (1 to 500 characters)",
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+impl Ledger {
+    /// Holds or releases part of a wallet. Agents cannot act on their own
+    /// wallets.
+    pub async fn change_hold(
+        &self,
+        agent: SupportAgent,
+        wallet_id: Uuid,
+        amount: &str,
+        reason: &str,
+        change: HoldChange,
+    ) -> Result<wallets::Model, LedgerError> {
+        let reason = parse_reason("reason", reason)?;
+        let now = chrono::Utc::now();
+        let txn = self.begin().await?;
+        let mut locked = postings::lock(&txn, &[wallet_id], now).await?;
+        let wallet = locked.get(wallet_id).clone();
+        if wallet.user_id == agent.user_id() {
+            return Err(LedgerError::Forbidden(
+                "support agents cannot act on their own account",
+            ));
+        }
+        let (amount, _) = amount_in(&wallet, amount)?;
+        let m = amount.minor();
+        let (d_available, d_frozen, event) = match change {
+            HoldChange::Hold => {
+                if m > wallet.available_balance_minor {
+                    return Err(
+                        InvalidInput::new("amount", "is more than the available balance").into(),
+                    );
+                }
+                (-m, m, "wallet.hold_placed")
+            }
+            HoldChange::Release => {
+                let releasable = wallet.frozen_balance_minor - reserved(&txn, wallet_id).await?;
+                if m > releasable {
+                    return Err(InvalidInput::new("amount", "is more than the held balance").into());
+                }
+                (m, -m, "wallet.hold_released")
+            }
+        };
+        locked
+            .post(&txn, wallet_id, d_available, d_frozen, None, "hold")
+            .await?;
+        let audit = AuditEvent {
+            service: "support",
+            event_type: event,
+            actor_id: Some(agent.user_id()),
+            user_id: Some(wallet.user_id),
+            transaction_id: None,
+            data: serde_json::json!({"wallet_id": wallet_id, "amount_minor": m, "currency": wallet.currency, "reason": reason}),
+        };
+        audit::record(&txn, audit).await?;
+        txn.commit().await?;
+        let wallet = locked.get(wallet_id).clone();
+        self.notifier.wallet_changed(&wallet);
+        Ok(wallet)
+    }
+}

@@ -1,0 +1,236 @@
+//! Decisions a support agent takes on a transaction: approve or reject one
+//! held for review, refund a completed transfer.
+
+use chrono::Utc;
+use sea_orm::{EntityTrait, QuerySelect, sea_query::LockType};
+use uuid::Uuid;
+
+use super::{
+    Ledger, LedgerError, Posted, Status, TxType,
+    holds::parse_reason,
+    idempotency::{self, Claim, IdempotencyKey},
+    postings::{self, FEE_ACCOUNT_ID},
+    records::{self, NewTransaction},
+};
+use crate::{
+    auth::SupportAgent,
+    money::{Amount, Currency},
+};
+use entity::transactions;
+
+fn currency_of(row: &transactions::Model) -> Result<Currency, LedgerError> {
+    Currency::parse(&row.currency).map_err(|_| LedgerError::NotFound)
+}
+
+impl Ledger {
+    /// Approves (COMPLETED; a withdrawal goes on to the processor) or
+    /// rejects (CANCELLED, funds released) a `PENDING_REVIEW` payment.
+    pub async fn review(
+        &self,
+        agent: SupportAgent,
+        transaction_id: Uuid,
+        approve: bool,
+        note: &str,
+    ) -> Result<transactions::Model, LedgerError> {
+        let note = parse_reason("note", note)?;
+        self.run(|| self.review_once(agent, transaction_id, approve, &note))
+            .await
+    }
+
+    async fn review_once(
+        &self,
+        agent: SupportAgent,
+        transaction_id: Uuid,
+        approve: bool,
+        note: &str,
+    ) -> Result<Posted, LedgerError> {
+        let now = Utc::now();
+        let txn = self.begin().await?;
+        let row = transactions::Entity::find_by_id(transaction_id)
+            .lock(LockType::Update)
+            .one(&txn)
+            .await?
+            .ok_or(LedgerError::NotFound)?;
+        if row.sender_id == Some(agent.user_id()) || row.receiver_id == Some(agent.user_id()) {
+            return Err(LedgerError::Forbidden(
+                "support agents cannot act on their own account",
+            ));
+        }
+        if row.status != Status::PendingReview.as_str() {
+            return Err(LedgerError::InvalidState(
+                "this transaction is not under review",
+            ));
+        }
+        let currency = currency_of(&row)?;
+        let sender_wallet = row.sender_wallet_id.ok_or(LedgerError::NotFound)?;
+        let fee_wallet = postings::ensure_wallet(&txn, FEE_ACCOUNT_ID, currency, now).await?;
+        let mut ids = vec![sender_wallet, fee_wallet];
+        ids.extend(row.receiver_wallet_id);
+        let mut locked = postings::lock(&txn, &ids, now).await?;
+        let id = row.transaction_id;
+        let debit = row.amount_minor + row.fees_minor;
+        let transfer = row.transaction_type == TxType::Transfer.as_str();
+        let status = match (approve, transfer) {
+            (true, true) => {
+                let receiver_wallet = row.receiver_wallet_id.ok_or(LedgerError::NotFound)?;
+                locked
+                    .post(&txn, sender_wallet, 0, -debit, Some(id), "transfer_out")
+                    .await?;
+                locked
+                    .post(
+                        &txn,
+                        receiver_wallet,
+                        row.amount_minor,
+                        0,
+                        Some(id),
+                        "transfer_in",
+                    )
+                    .await?;
+                if row.fees_minor > 0 {
+                    locked
+                        .post(&txn, fee_wallet, row.fees_minor, 0, Some(id), "fee")
+                        .await?;
+                }
+                Status::Completed
+            }
+            // An approved withdrawal stays reserved and goes to the processor.
+            (true, false) => Status::Pending,
+            (false, _) => {
+                locked
+                    .post(&txn, sender_wallet, debit, -debit, Some(id), "release")
+                    .await?;
+                Status::Cancelled
+            }
+        };
+        let data =
+            serde_json::json!({"reviewer": agent.user_id(), "approved": approve, "note": note});
+        let row = records::set_status(&txn, row, status, Some(agent.user_id()), data, now).await?;
+        txn.commit().await?;
+        Ok(Posted {
+            transaction: row,
+            wallets: locked.into_wallets(),
+        })
+    }
+
+    /// Moves a completed transfer's amount back from its receiver to its
+    /// sender as a REFUND transaction, and marks the original REVERSED.
+    /// The fee is not returned. Idempotent by the agent's key.
+    pub async fn refund(
+        &self,
+        agent: SupportAgent,
+        transaction_id: Uuid,
+        reason: &str,
+        key: &IdempotencyKey,
+    ) -> Result<transactions::Model, LedgerError> {
+        let reason = parse_reason("reason", reason)?;
+        self.run(|| self.refund_once(agent, transaction_id, &reason, key))
+            .await
+    }
+
+    async fn refund_once(
+        &self,
+        agent: SupportAgent,
+        transaction_id: Uuid,
+        reason: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Posted, LedgerError> {
+        let now = Utc::now();
+        let hash = idempotency::fingerprint(&["refund", &transaction_id.to_string()]);
+        let txn = self.begin().await?;
+        if let Claim::Replay(id) = idempotency::claim(&txn, agent.user_id(), key, &hash).await? {
+            let refund = transactions::Entity::find_by_id(id)
+                .one(&txn)
+                .await?
+                .ok_or(LedgerError::NotFound)?;
+            txn.commit().await?;
+            return Ok(Posted {
+                transaction: refund,
+                wallets: vec![],
+            });
+        }
+        let original = transactions::Entity::find_by_id(transaction_id)
+            .lock(LockType::Update)
+            .one(&txn)
+            .await?
+            .ok_or(LedgerError::NotFound)?;
+        if original.sender_id == Some(agent.user_id())
+            || original.receiver_id == Some(agent.user_id())
+        {
+            return Err(LedgerError::Forbidden(
+                "support agents cannot act on their own account",
+            ));
+        }
+        if original.transaction_type != TxType::Transfer.as_str()
+            || original.status != Status::Completed.as_str()
+        {
+            return Err(LedgerError::InvalidState(
+                "only a completed transfer can be refunded",
+            ));
+        }
+        let (Some(payer_wallet), Some(payee_wallet)) =
+            (original.receiver_wallet_id, original.sender_wallet_id)
+        else {
+            return Err(LedgerError::NotFound);
+        };
+        let currency = currency_of(&original)?;
+        let amount = Amount::from_minor(original.amount_minor, currency)
+            .map_err(|_| LedgerError::NotFound)?;
+        let mut locked = postings::lock(&txn, &[payer_wallet, payee_wallet], now).await?;
+        let available = locked.get(payer_wallet).available_balance_minor;
+        if available < amount.minor() {
+            return Err(LedgerError::insufficient(available, currency));
+        }
+        let id = Uuid::now_v7();
+        let refund = records::insert(
+            &txn,
+            NewTransaction {
+                id,
+                kind: TxType::Refund,
+                status: Status::Completed,
+                sender_id: original.receiver_id,
+                receiver_id: original.sender_id,
+                sender_wallet_id: Some(payer_wallet),
+                receiver_wallet_id: Some(payee_wallet),
+                amount,
+                fee_minor: 0,
+                payment_method_id: None,
+                account_id: None,
+                related_transaction_id: Some(original.transaction_id),
+                description: Some(format!("Refund: {reason}")),
+                actor_id: agent.user_id(),
+            },
+            now,
+        )
+        .await?;
+        locked
+            .post(
+                &txn,
+                payer_wallet,
+                -amount.minor(),
+                0,
+                Some(id),
+                "refund_out",
+            )
+            .await?;
+        locked
+            .post(&txn, payee_wallet, amount.minor(), 0, Some(id), "refund_in")
+            .await?;
+        let data = serde_json::json!({"refund_transaction_id": id, "agent": agent.user_id(), "reason": reason});
+        let reversed = records::set_status(
+            &txn,
+            original,
+            Status::Reversed,
+            Some(agent.user_id()),
+            data,
+            now,
+        )
+        .await?;
+        idempotency::bind(&txn, agent.user_id(), key, id).await?;
+        txn.commit().await?;
+        self.notifier.transaction_changed(&reversed);
+        Ok(Posted {
+            transaction: refund,
+            wallets: locked.into_wallets(),
+        })
+    }
+}

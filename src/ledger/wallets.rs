@@ -1,0 +1,58 @@
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, SqlErr};
+use uuid::Uuid;
+
+use super::{Ledger, LedgerError, postings};
+use crate::{
+    audit::{self, AuditEvent},
+    money::{Amount, Currency},
+    validation::InvalidInput,
+};
+use entity::wallets;
+
+impl Ledger {
+    /// Opens the user's wallet in `currency`; one per user and currency.
+    pub async fn create_wallet(
+        &self,
+        user_id: Uuid,
+        currency: Currency,
+    ) -> Result<wallets::Model, LedgerError> {
+        let txn = self.begin().await?;
+        let wallet = postings::new_wallet(user_id, currency, chrono::Utc::now())
+            .insert(&txn)
+            .await
+            .map_err(|e| match e.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(_)) => LedgerError::Invalid(
+                    InvalidInput::new("currency", format!("you already have a {currency} wallet")),
+                ),
+                _ => LedgerError::Db(e),
+            })?;
+        let event = AuditEvent::by_user("ledger", "wallet.created", user_id).with_data(
+            serde_json::json!({"wallet_id": wallet.wallet_id, "currency": currency.code()}),
+        );
+        audit::record(&txn, event).await?;
+        txn.commit().await?;
+        self.notifier.wallet_changed(&wallet);
+        Ok(wallet)
+    }
+}
+
+/// A wallet of `user_id`, or `NotFound` (also when it is someone else's).
+pub async fn owned_wallet<C: ConnectionTrait>(
+    txn: &C,
+    user_id: Uuid,
+    wallet_id: Uuid,
+) -> Result<wallets::Model, LedgerError> {
+    wallets::Entity::find_by_id(wallet_id)
+        .one(txn)
+        .await?
+        .filter(|w| w.user_id == user_id)
+        .ok_or(LedgerError::NotFound)
+}
+
+/// Parses an amount in the wallet's own currency.
+pub fn amount_in(wallet: &wallets::Model, text: &str) -> Result<(Amount, Currency), LedgerError> {
+    let currency = Currency::parse(&wallet.currency).map_err(|_| LedgerError::NotFound)?;
+    let amount =
+        Amount::parse(text, currency).map_err(|e| InvalidInput::new("amount", e.to_string()))?;
+    Ok((amount, currency))
+}

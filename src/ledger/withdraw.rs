@@ -1,0 +1,116 @@
+//! Withdrawals: the money (and the fee) is reserved at once, available to
+//! frozen; the settlement worker pays it out or, on failure, releases it.
+
+use sea_orm::EntityTrait;
+use uuid::Uuid;
+
+use super::{
+    Ledger, LedgerError, Posted, Status, TxType, checks,
+    fees::{FeeKind, fee_for},
+    idempotency::{self, Claim, IdempotencyKey},
+    postings::{self, WALLET_FROZEN},
+    records::{self, NewTransaction},
+    wallets::{amount_in, owned_wallet},
+};
+use crate::fraud::Decision;
+use entity::{accounts, transactions};
+
+pub struct WithdrawRequest {
+    pub user_id: Uuid,
+    pub wallet_id: Uuid,
+    pub account_id: Uuid,
+    pub amount: String,
+    pub idempotency_key: IdempotencyKey,
+}
+
+impl Ledger {
+    pub async fn withdraw(
+        &self,
+        req: &WithdrawRequest,
+    ) -> Result<transactions::Model, LedgerError> {
+        self.run(|| self.withdraw_once(req)).await
+    }
+
+    async fn withdraw_once(&self, req: &WithdrawRequest) -> Result<Posted, LedgerError> {
+        let now = chrono::Utc::now();
+        let hash = idempotency::fingerprint(&[
+            "withdraw",
+            &req.wallet_id.to_string(),
+            &req.account_id.to_string(),
+            &req.amount,
+        ]);
+        let txn = self.begin().await?;
+        if let Claim::Replay(id) =
+            idempotency::claim(&txn, req.user_id, &req.idempotency_key, &hash).await?
+        {
+            let original = transactions::Entity::find_by_id(id)
+                .one(&txn)
+                .await?
+                .ok_or(LedgerError::NotFound)?;
+            txn.commit().await?;
+            return Ok(Posted {
+                transaction: original,
+                wallets: vec![],
+            });
+        }
+        let user = checks::active_user(&txn, req.user_id, "your account is suspended").await?;
+        let wallet = owned_wallet(&txn, req.user_id, req.wallet_id).await?;
+        let account = accounts::Entity::find_by_id(req.account_id)
+            .one(&txn)
+            .await?
+            .filter(|a| a.user_id == req.user_id && a.status == "active")
+            .ok_or(LedgerError::NotFound)?;
+        let (amount, currency) = amount_in(&wallet, &req.amount)?;
+        let fee = fee_for(&self.settings.fees, FeeKind::Withdrawal, &amount);
+        let mut locked = postings::lock(&txn, &[wallet.wallet_id], now).await?;
+        let wallet = locked.get(wallet.wallet_id).clone();
+        if wallet.status == WALLET_FROZEN {
+            return Err(LedgerError::Restricted("this wallet is frozen"));
+        }
+        let debit = amount.minor() + fee;
+        if wallet.available_balance_minor < debit {
+            return Err(LedgerError::insufficient(
+                wallet.available_balance_minor,
+                currency,
+            ));
+        }
+        checks::kyc_limit(&txn, &self.settings, user.user_id, &amount, now).await?;
+        let id = Uuid::now_v7();
+        let decision =
+            checks::fraud_check(&txn, &self.settings, &user, None, &amount, id, now).await?;
+        let status = match decision {
+            Decision::Allow => Status::Pending,
+            Decision::Review => Status::PendingReview,
+        };
+        let row = records::insert(
+            &txn,
+            NewTransaction {
+                id,
+                kind: TxType::Withdrawal,
+                status,
+                sender_id: Some(user.user_id),
+                receiver_id: None,
+                sender_wallet_id: Some(wallet.wallet_id),
+                receiver_wallet_id: None,
+                amount,
+                fee_minor: fee,
+                payment_method_id: None,
+                account_id: Some(account.account_id),
+                related_transaction_id: None,
+                description: None,
+                actor_id: user.user_id,
+            },
+            now,
+        )
+        .await?;
+        locked
+            .post(&txn, wallet.wallet_id, -debit, debit, Some(id), "reserve")
+            .await?;
+        idempotency::bind(&txn, user.user_id, &req.idempotency_key, id).await?;
+        txn.commit().await?;
+        Ok(Posted {
+            transaction: row,
+            wallets: locked.into_wallets(),
+        })
+    }
+}

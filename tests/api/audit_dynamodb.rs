@@ -8,16 +8,16 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use paygraph::audit::tables::{AUDIT_LOGS, TRANSACTION_INDEX, USER_INDEX};
+use paygraph::audit::tables::{AUDIT_LOGS, FRAUD_DETECTION, TRANSACTION_INDEX, USER_INDEX};
 use serde_json::json;
 
 use crate::{
     audit::{DEADLINE, update_profile, uuid_of},
     both_backends,
     dynamo::{
-        PrivateMoto, Store, client, create_tables, fast_relay, free_port, outbox_len, query_index,
-        require_dynamodb, s, scan, spawn_with_store, unique_prefix, use_dynamodb,
-        wait_for_empty_outbox,
+        PrivateMoto, Store, client, create_tables, fast_money, fast_relay, free_port, fund,
+        outbox_len, query_index, require_dynamodb, s, scan, spawn_with_store, transfer,
+        unique_prefix, use_dynamodb, wait_for_empty_outbox,
     },
     helpers::{Backend, error_code, spawn_app_with},
 };
@@ -74,36 +74,42 @@ async fn relayed_events_have_the_seed_layout_in_both_indexes(backend: Backend) {
         .unwrap();
     assert!(data.is_object(), "{data}");
 
-    // A transaction's events, through the other index.
-    let tx = paygraph::audit::record(
-        &app.db,
-        paygraph::audit::AuditEvent {
-            transaction_id: Some(uuid::Uuid::now_v7()),
-            ..paygraph::audit::AuditEvent::by_user(
-                "ledger",
-                "transfer.completed",
-                uuid_of(&user.id),
-            )
-        },
-    )
-    .await
-    .unwrap();
+    // A transfer's events, through the other index: those of the
+    // transaction, and its fraud check in fraud_detection.
+    let receiver = app.register().await;
+    fund(&app, &user.token, "50.00").await;
+    let tx = uuid_of(&transfer(&app, &user.token, &receiver.email, "12.50").await);
     wait_for_empty_outbox(&app.db, DEADLINE).await;
-    let items = scan(&dynamo, &table).await;
-    let item = items
-        .iter()
-        .find(|i| s(i, "event_id") == tx.to_string())
-        .unwrap();
     let by_tx = query_index(
         &dynamo,
         &table,
         TRANSACTION_INDEX,
         "transaction_id",
-        s(item, "transaction_id"),
+        &tx.to_string(),
     )
     .await;
-    assert_eq!(by_tx.len(), 1);
-    assert_eq!(s(&by_tx[0], "event_id"), tx.to_string());
+    let events = transaction_events_of(&app, tx).await;
+    assert!(!by_tx.is_empty());
+    assert_eq!(by_tx.len(), events, "one audit event per transaction event");
+    by_tx.iter().for_each(assert_seed_layout);
+    let checks = scan(&dynamo, &format!("{prefix}{FRAUD_DETECTION}")).await;
+    let check = checks
+        .iter()
+        .find(|c| c.get("transaction_id").and_then(|v| v.as_s().ok()) == Some(&tx.to_string()))
+        .expect("the transfer's fraud check");
+    assert_eq!(s(check, "user_id"), user_id);
+    assert_eq!(check["amount_minor"].as_n().unwrap(), "1250");
+    assert!(s(check, "timestamp").ends_with(&format!("#{}", s(check, "check_id"))));
+}
+
+/// How many `transaction_events` rows a transaction has.
+async fn transaction_events_of(app: &crate::helpers::TestApp, tx: uuid::Uuid) -> usize {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    entity::transaction_events::Entity::find()
+        .filter(entity::transaction_events::Column::TransactionId.eq(tx))
+        .count(&app.db)
+        .await
+        .unwrap() as usize
 }
 
 /// DynamoDB down: every operation still succeeds and its event waits in the
@@ -116,15 +122,31 @@ async fn an_outage_delays_audit_and_loses_nothing(backend: Backend) {
     let started = Instant::now();
     let app = spawn_app_with(backend, |c| {
         fast_relay(c);
+        fast_money(c);
         use_dynamodb(c, &endpoint, &prefix);
     })
     .await;
     let user = app.register().await;
-    for i in 0..OPERATIONS {
-        update_profile(&app, &user.token, &format!("Ada{i}")).await;
+    let receiver = app.register().await;
+    fund(&app, &user.token, "500.00").await;
+    let mut transfers = Vec::new();
+    for _ in 0..OPERATIONS {
+        transfers.push(uuid_of(
+            &transfer(&app, &user.token, &receiver.email, "1.00").await,
+        ));
     }
+    // Everything since start-up waits: registrations, the deposit, the
+    // transfers and their fraud checks.
     let waiting = outbox_len(&app.db).await;
-    assert_eq!(waiting, OPERATIONS + 1, "every event waits in the outbox");
+    assert!(
+        waiting > 2 * OPERATIONS,
+        "every event waits in the outbox: {waiting}"
+    );
+    assert_eq!(
+        outbox_len(&app.db).await,
+        waiting,
+        "nothing left while the store was down"
+    );
     let body = app
         .gql(
             "{ me { auditLog(first: 5) { edges { node { eventId } } } } }",
@@ -147,26 +169,42 @@ async fn an_outage_delays_audit_and_loses_nothing(backend: Backend) {
     wait_for_empty_outbox(&app.db, Duration::from_secs(120)).await;
     let drained_in = recovering.elapsed();
 
-    let dynamo = client(&endpoint).await;
+    let dynamo = client(&moto.url).await;
     let table = format!("{prefix}{AUDIT_LOGS}");
-    let by_user = query_index(
-        &dynamo,
-        &table,
-        USER_INDEX,
-        "user_id",
-        &uuid_of(&user.id).to_string(),
-    )
-    .await;
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for item in &by_user {
-        *counts.entry(s(item, "event_id")).or_default() += 1;
-        assert_seed_layout(item);
+    // Through transaction_id-index: each transfer's events, once each.
+    let mut counted = 0;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for tx in &transfers {
+        let items = query_index(
+            &dynamo,
+            &table,
+            TRANSACTION_INDEX,
+            "transaction_id",
+            &tx.to_string(),
+        )
+        .await;
+        assert_eq!(
+            items.len(),
+            transaction_events_of(&app, *tx).await,
+            "transfer {tx}"
+        );
+        for item in &items {
+            assert_seed_layout(item);
+            *seen.entry(s(item, "event_id").to_owned()).or_default() += 1;
+        }
+        counted += items.len();
     }
-    assert!(counts.values().all(|n| *n == 1), "no event twice");
-    assert_eq!(by_user.len(), OPERATIONS + 1, "every event arrived");
+    assert!(seen.values().all(|n| *n == 1), "no event twice");
+    // And in all: every row that waited is one item, in audit_logs or
+    // (fraud checks) in fraud_detection.
+    let stored = scan(&dynamo, &table).await.len()
+        + scan(&dynamo, &format!("{prefix}{FRAUD_DETECTION}"))
+            .await
+            .len();
+    assert_eq!(stored, waiting, "every waiting event arrived, once");
     eprintln!(
-        "outage test ({backend:?}): {} events counted through {USER_INDEX}, outbox drained {:.1} s after the store came back, {:.1} s in all",
-        by_user.len(),
+        "outage test ({backend:?}): {OPERATIONS} transfers; {counted} transfer events counted through {TRANSACTION_INDEX}; \
+         {stored} items stored for {waiting} waiting outbox rows; outbox drained {:.1} s after the store came back; {:.1} s in all",
         drained_in.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );

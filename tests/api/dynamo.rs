@@ -113,6 +113,7 @@ pub async fn spawn_with_store(backend: Backend, store: Store) -> (TestApp, Strin
     };
     let app = spawn_app_with(backend, |c| {
         fast_relay(c);
+        fast_money(c);
         if let Some(url) = &endpoint {
             use_dynamodb(c, url, &prefix);
         }
@@ -276,4 +277,76 @@ impl Drop for PrivateMoto {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A quick payment simulator and no velocity hold, so that a test can fund
+/// a wallet and make hundreds of transfers in a row.
+pub fn fast_money(config: &mut Config) {
+    config.processor_delay_ms = 20;
+    config.settlement_poll_ms = 50;
+    config.fraud_velocity_max = 100_000;
+}
+
+/// Gives the user a USD wallet holding at least `amount` (a card deposit,
+/// settled by the simulator).
+pub async fn fund(app: &TestApp, token: &str, amount: &str) {
+    let wallet = app
+        .gql(
+            "mutation { createWallet(input: {currency: \"USD\"}) { id } }",
+            serde_json::json!({}),
+            Some(token),
+        )
+        .await;
+    let wallet_id = wallet["data"]["createWallet"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{wallet}"))
+        .to_owned();
+    let card = app
+        .gql(
+            "mutation($i: AddPaymentMethodInput!) { addPaymentMethod(input: $i) { id } }",
+            serde_json::json!({"i": {"card": {"number": "4242424242424242", "expiryMonth": 12, "expiryYear": 2031}}}),
+            Some(token),
+        )
+        .await;
+    let card_id = card["data"]["addPaymentMethod"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{card}"))
+        .to_owned();
+    let deposit = app
+        .gql(
+            "mutation($i: DepositInput!) { deposit(input: $i) { id } }",
+            serde_json::json!({"i": {"walletId": wallet_id, "paymentMethodId": card_id, "amount": amount, "idempotencyKey": Uuid::new_v4().to_string()}}),
+            Some(token),
+        )
+        .await;
+    assert!(deposit["data"]["deposit"].is_object(), "{deposit}");
+    wait_for("the deposit to settle", Duration::from_secs(60), || async {
+        let me = app
+            .gql(
+                "{ me { wallets { availableBalance { amount } } } }",
+                serde_json::json!({}),
+                Some(token),
+            )
+            .await;
+        let available = me["data"]["me"]["wallets"][0]["availableBalance"]["amount"]
+            .as_str()
+            .and_then(|a| a.parse::<rust_decimal::Decimal>().ok())?;
+        (available > rust_decimal::Decimal::ZERO).then_some(())
+    })
+    .await;
+}
+
+/// A P2P transfer in USD; returns the transaction's global id, after
+/// checking that it completed.
+pub async fn transfer(app: &TestApp, token: &str, to_email: &str, amount: &str) -> String {
+    let body = app
+        .gql(
+            "mutation($i: TransferInput!) { transfer(input: $i) { id status } }",
+            serde_json::json!({"i": {"recipientEmail": to_email, "amount": amount, "currency": "USD", "idempotencyKey": Uuid::new_v4().to_string()}}),
+            Some(token),
+        )
+        .await;
+    let tx = &body["data"]["transfer"];
+    assert_eq!(tx["status"], "COMPLETED", "{body}");
+    tx["id"].as_str().unwrap().to_owned()
 }

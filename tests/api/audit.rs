@@ -114,6 +114,15 @@ async fn audit_log_pages_newest_first(backend: Backend, store: Store) {
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(times, sorted, "newest first");
 
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for name in [
+        "paygraph_audit_outbox_depth",
+        "paygraph_audit_relay_lag_seconds",
+        "paygraph_audit_relay_events_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+
     // Pages of two give the same events in the same order, each once.
     let paged = audit_log(&app, &user.token, 2).await;
     assert_eq!(paged, all);
@@ -367,6 +376,20 @@ async fn two_relays_drain_one_outbox(backend: Backend, store: Store) {
         .collect();
     assert_eq!(got.len(), 600, "no duplicate, none missing");
     assert_eq!(got.into_iter().collect::<HashSet<_>>(), ids);
+
+    // The store hides a double write (the second overwrites the first), so
+    // count the relays' deliveries: one each for the registration and the
+    // 600 events, none twice. The counter is per process, so this holds
+    // where each test has its process (nextest), as in scripts/test.
+    if std::env::var("NEXTEST_EXECUTION_MODE").as_deref() == Ok("process-per-test") {
+        let metrics = first.get("/metrics").await.text().await.unwrap();
+        let delivered: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("paygraph_audit_relay_events_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no delivery counter in {metrics}"));
+        assert_eq!(delivered, 601.0, "each event delivered once, by one relay");
+    }
 }
 
 pub fn transaction_global_id(id: Uuid) -> String {

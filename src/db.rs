@@ -12,6 +12,21 @@ use sea_orm::{
 use crate::config::Config;
 
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
+    let mut db = connect_pool(config).await?;
+    // Every statement counted: the cost of a request in statements is
+    // something a test (and an operator) can watch.
+    db.set_metric_callback(|info| {
+        tracing::trace!(target: "paygraph::sql", elapsed = ?info.elapsed, sql = %info.statement.sql, "statement");
+        metrics::counter!("paygraph_db_statements_total").increment(1);
+        metrics::histogram!("paygraph_db_statement_duration_seconds").record(info.elapsed.as_secs_f64());
+        if info.failed {
+            metrics::counter!("paygraph_db_statement_errors_total").increment(1);
+        }
+    });
+    Ok(db)
+}
+
+async fn connect_pool(config: &Config) -> Result<DatabaseConnection, DbErr> {
     if config.is_sqlite() {
         connect_sqlite(&config.database_url).await
     } else {

@@ -4,7 +4,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
@@ -16,10 +16,37 @@ use entity::{
     accounts, payment_methods, transaction_events, transactions, user_profiles, users, wallets,
 };
 
-pub type Loaders = DataLoader<DbLoader>;
+pub type Loaders = DataLoader<DbLoader, HashMapCache>;
 
+/// With a cache: a connection primes it for a whole page at once (see
+/// `prime_page`), and the page's nodes then read from it.
 pub fn new(db: DatabaseConnection) -> Loaders {
-    DataLoader::new(DbLoader { db }, tokio::spawn)
+    DataLoader::with_cache(DbLoader { db }, tokio::spawn, HashMapCache::default())
+}
+
+/// Loads, in one batch per relation, what the selection under
+/// `edges.node` will ask of each transaction in a page. Without it the
+/// nodes' loads can straddle the loader's batching window and a bigger
+/// page costs more statements.
+pub async fn prime_page(
+    ctx: &async_graphql::Context<'_>,
+    rows: &[transactions::Model],
+) -> Result<(), Arc<sea_orm::DbErr>> {
+    let node = ctx.look_ahead().field("edges").field("node");
+    let loaders = ctx.data_unchecked::<Loaders>();
+    if node.field("sender").exists() || node.field("receiver").exists() {
+        let mut parties: Vec<UserById> = Vec::with_capacity(rows.len() * 2);
+        for t in rows {
+            parties.extend(t.sender_id.map(UserById));
+            parties.extend(t.receiver_id.map(UserById));
+        }
+        loaders.load_many(parties).await?;
+    }
+    if node.field("events").exists() {
+        let events: Vec<EventsOf> = rows.iter().map(|t| EventsOf(t.transaction_id)).collect();
+        loaders.load_many(events).await?;
+    }
+    Ok(())
 }
 
 pub struct DbLoader {
@@ -43,9 +70,15 @@ pub struct TransactionById(pub Uuid);
 
 type LoadResult<K, V> = Result<HashMap<K, V>, Arc<sea_orm::DbErr>>;
 
-/// Groups child rows under the key of their parent.
-fn group<K: Eq + std::hash::Hash, V>(rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, Vec<V>> {
-    let mut map: HashMap<K, Vec<V>> = HashMap::new();
+/// Groups child rows under the key of their parent. Every key asked for
+/// gets an entry, empty when it has no rows, so the cache remembers that
+/// too and nothing is loaded twice.
+fn group<K: Eq + std::hash::Hash + Copy, V>(
+    keys: &[K],
+    rows: Vec<V>,
+    key: impl Fn(&V) -> K,
+) -> HashMap<K, Vec<V>> {
+    let mut map: HashMap<K, Vec<V>> = keys.iter().map(|k| (*k, Vec::new())).collect();
     for row in rows {
         map.entry(key(&row)).or_default().push(row);
     }
@@ -88,7 +121,7 @@ impl Loader<WalletsOf> for DbLoader {
 
     async fn load(&self, keys: &[WalletsOf]) -> LoadResult<WalletsOf, Vec<wallets::Model>> {
         let rows = ledger::wallets_of(&self.db, &ids(keys, |k| k.0)).await?;
-        Ok(group(rows, |w| WalletsOf(w.user_id)))
+        Ok(group(keys, rows, |w| WalletsOf(w.user_id)))
     }
 }
 
@@ -98,7 +131,7 @@ impl Loader<AccountsOf> for DbLoader {
 
     async fn load(&self, keys: &[AccountsOf]) -> LoadResult<AccountsOf, Vec<accounts::Model>> {
         let rows = customer::accounts_of(&self.db, &ids(keys, |k| k.0)).await?;
-        Ok(group(rows, |a| AccountsOf(a.user_id)))
+        Ok(group(keys, rows, |a| AccountsOf(a.user_id)))
     }
 }
 
@@ -111,7 +144,7 @@ impl Loader<PaymentMethodsOf> for DbLoader {
         keys: &[PaymentMethodsOf],
     ) -> LoadResult<PaymentMethodsOf, Vec<payment_methods::Model>> {
         let rows = customer::payment_methods_of(&self.db, &ids(keys, |k| k.0)).await?;
-        Ok(group(rows, |m| PaymentMethodsOf(m.user_id)))
+        Ok(group(keys, rows, |m| PaymentMethodsOf(m.user_id)))
     }
 }
 
@@ -129,7 +162,7 @@ impl Loader<EventsOf> for DbLoader {
             .order_by_asc(transaction_events::Column::EventId)
             .all(&self.db)
             .await?;
-        Ok(group(rows, |e| EventsOf(e.transaction_id)))
+        Ok(group(keys, rows, |e| EventsOf(e.transaction_id)))
     }
 }
 

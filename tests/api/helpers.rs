@@ -112,6 +112,9 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     };
     config.addr = "127.0.0.1:0".parse().unwrap();
     config.log = "warn".into();
+    // Settlement in tests: at once, polled often.
+    config.processor_delay_ms = 0;
+    config.settlement_poll_ms = 20;
     adjust(&mut config);
     let app = Application::build(config.clone())
         .await
@@ -220,4 +223,169 @@ pub fn error_code(body: &Value) -> &str {
 
 pub fn error_field(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["field"].as_str()
+}
+
+pub const CARD_OK: &str = "4242424242424242";
+pub const CARD_DECLINED: &str = "4000000000000002";
+
+impl TestApp {
+    /// Runs an operation that must succeed and returns its `data`.
+    pub async fn ok(&self, query: &str, variables: Value, token: &str) -> Value {
+        let body = self.gql(query, variables, Some(token)).await;
+        assert!(body.get("errors").is_none(), "{query}: {body}");
+        body["data"].clone()
+    }
+
+    pub async fn create_wallet(&self, token: &str, currency: &str) -> String {
+        let data = self
+            .ok(
+                "mutation($c: CurrencyCode!) { createWallet(input: {currency: $c}) { id } }",
+                json!({"c": currency}),
+                token,
+            )
+            .await;
+        data["createWallet"]["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn add_card(&self, token: &str, number: &str) -> String {
+        let data = self
+            .ok(
+                "mutation($n: String!) { addPaymentMethod(input: {card: {number: $n, expiryMonth: 12, expiryYear: 2035}}) { id } }",
+                json!({"n": number}),
+                token,
+            )
+            .await;
+        data["addPaymentMethod"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Starts a deposit and returns the whole response body.
+    pub async fn deposit(
+        &self,
+        token: &str,
+        wallet: &str,
+        method: &str,
+        amount: &str,
+        key: &str,
+    ) -> Value {
+        self.gql(
+            "mutation($i: DepositInput!) { deposit(input: $i) { id status amount { amount currency } fees { amount } } }",
+            json!({"i": {"walletId": wallet, "paymentMethodId": method, "amount": amount, "idempotencyKey": key}}),
+            Some(token),
+        )
+        .await
+    }
+
+    /// Waits (bounded) until the transaction leaves PENDING/PROCESSING.
+    pub async fn settled(&self, token: &str, id: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let data = self
+                .ok(
+                    "query($id: ID!) { transaction(id: $id) { id status events { eventType } } }",
+                    json!({"id": id}),
+                    token,
+                )
+                .await;
+            let status = data["transaction"]["status"].as_str().unwrap().to_owned();
+            if status != "PENDING" && status != "PROCESSING" {
+                return data["transaction"].clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id} never settled: {data}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
+    /// A USD wallet holding `amount` after a card deposit (the fee taken
+    /// from the deposit), and its id.
+    pub async fn funded_wallet(&self, token: &str, currency: &str, deposit: &str) -> String {
+        let wallet = self.create_wallet(token, currency).await;
+        let card = self.add_card(token, CARD_OK).await;
+        let body = self
+            .deposit(
+                token,
+                &wallet,
+                &card,
+                deposit,
+                &format!("fund-{}", Uuid::new_v4()),
+            )
+            .await;
+        let id = body["data"]["deposit"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{body}"))
+            .to_owned();
+        assert_eq!(self.settled(token, &id).await["status"], "COMPLETED");
+        wallet
+    }
+
+    pub async fn transfer(
+        &self,
+        token: &str,
+        to: &str,
+        amount: &str,
+        currency: &str,
+        key: &str,
+    ) -> Value {
+        self.gql(
+            "mutation($i: TransferInput!) { transfer(input: $i) { id status amount { amount currency } fees { amount } } }",
+            json!({"i": {"recipientEmail": to, "amount": amount, "currency": currency, "idempotencyKey": key}}),
+            Some(token),
+        )
+        .await
+    }
+
+    /// `(balance, available, frozen)` of a wallet, as the API writes them.
+    pub async fn balances(&self, token: &str, wallet: &str) -> (String, String, String) {
+        let data = self
+            .ok(
+                "query($id: ID!) { wallet(id: $id) { balance { amount } availableBalance { amount } frozenBalance { amount } } }",
+                json!({"id": wallet}),
+                token,
+            )
+            .await;
+        let w = &data["wallet"];
+        let s = |k: &str| w[k]["amount"].as_str().unwrap().to_owned();
+        (s("balance"), s("availableBalance"), s("frozenBalance"))
+    }
+
+    pub async fn set_kyc_verified(&self, user_global_id: &str) {
+        let key = crate::helpers::key_of(user_global_id);
+        let sql = "UPDATE user_profiles SET kyc_status = 'verified' WHERE user_id = $1";
+        self.exec_with_uuid(sql, key).await;
+    }
+
+    pub async fn exec_with_uuid(&self, sql: &str, id: Uuid) {
+        use sea_orm::{ConnectionTrait, Statement};
+        let backend = self.db.get_database_backend();
+        let sql = if backend == sea_orm::DbBackend::Sqlite {
+            sql.replace("$1", "?")
+        } else {
+            sql.to_owned()
+        };
+        self.db
+            .execute_raw(Statement::from_sql_and_values(backend, sql, [id.into()]))
+            .await
+            .unwrap();
+    }
+
+    /// How many rows `sql` (a `SELECT COUNT(*) AS n ...`) counts.
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(self.db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+}
+
+/// The raw key behind a global ID (tests seed and inspect rows by it).
+pub fn key_of(global_id: &str) -> Uuid {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+    let raw = String::from_utf8(B64.decode(global_id).unwrap()).unwrap();
+    raw.split_once(':').unwrap().1.parse().unwrap()
 }

@@ -10,6 +10,7 @@ mod audit;
 mod audit_dynamodb;
 mod auth;
 mod cli;
+mod ledger;
 mod limits;
 mod payment_methods;
 mod profile;

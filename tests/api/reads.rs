@@ -8,13 +8,7 @@ use crate::{
     helpers::{Backend, TestApp, error_code, error_field, spawn_app},
 };
 
-/// The raw key behind a global ID, to seed rows the ledger issue will
-/// create through the API.
-fn key(global_id: &str) -> Uuid {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-    let raw = String::from_utf8(B64.decode(global_id).unwrap()).unwrap();
-    raw.split_once(':').unwrap().1.parse().unwrap()
-}
+use crate::helpers::key_of as key;
 
 async fn seed_transfers(app: &TestApp, from: Uuid, to: Uuid, n: i64) {
     let start = Utc::now() - Duration::minutes(n);
@@ -156,7 +150,47 @@ async fn other_users_objects_are_not_found(backend: Backend) {
     );
 }
 
+fn statements(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("paygraph_db_statements_total "))
+        .map(|n| n.trim().parse::<f64>().unwrap() as u64)
+        .unwrap_or(0)
+}
+
+/// A page of 10 and a page of 100 transactions, each with both parties and
+/// its events, cost the same number of SQL statements: the loaders batch.
+async fn a_page_costs_the_same_statements_whatever_its_size(backend: Backend) {
+    // No settlement polling in the background while statements are counted.
+    let app = crate::helpers::spawn_app_with(backend, |c| c.settlement_poll_ms = 3_600_000).await;
+    let ada = app.register().await;
+    let bob = app.register().await;
+    seed_transfers(&app, key(&ada.id), key(&bob.id), 120).await;
+    let query = "query($n: Int) { me { wallets { balance { amount } } transactions(first: $n) { edges { node { amount { amount } status sender { displayName } receiver { displayName } events { eventType } } } } } }";
+    let mut costs = Vec::new();
+    for n in [10, 100] {
+        let before = statements(&app.get("/metrics").await.text().await.unwrap());
+        let body = app.gql(query, json!({"n": n}), Some(&ada.token)).await;
+        assert_eq!(
+            body["data"]["me"]["transactions"]["edges"]
+                .as_array()
+                .unwrap()
+                .len(),
+            n as usize,
+            "{body}"
+        );
+        let after = statements(&app.get("/metrics").await.text().await.unwrap());
+        costs.push(after - before);
+    }
+    assert_eq!(
+        costs[0], costs[1],
+        "statements grew with the page size: {costs:?}"
+    );
+    assert!(costs[0] <= 10, "a page costs {} statements", costs[0]);
+}
+
 both_backends!(
     transactions_page_newest_first,
-    other_users_objects_are_not_found
+    other_users_objects_are_not_found,
+    a_page_costs_the_same_statements_whatever_its_size,
 );

@@ -142,6 +142,9 @@ impl User {
             .map(TransactionFilterInput::into_domain)
             .unwrap_or_default();
         let rows = ledger::transactions_of(&app(ctx).db, self.0.user_id, &filter, page).await?;
+        crate::graphql::loaders::prime_page(ctx, &rows.rows)
+            .await
+            .map_err(db)?;
         Ok(Transaction::connection(rows))
     }
 

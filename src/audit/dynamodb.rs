@@ -61,9 +61,9 @@ pub async fn client(config: &Config) -> Client {
     // Bounded waits: a DynamoDB that does not answer must fail a relay
     // round (which is retried later) rather than hang it.
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .operation_attempt_timeout(Duration::from_secs(5))
-        .operation_timeout(Duration::from_secs(15))
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(30))
         .build();
     let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .timeout_config(timeouts)

@@ -35,7 +35,7 @@ use crate::{config::Config, db, fraud};
 use entity::audit_outbox;
 
 /// How long a claimed row stays out of other relays' reach. Longer than a
-/// store write can take (the SDK's own timeouts end one in 15 s); should a
+/// store write can take (the SDK's own timeouts end one call in 30 s); should a
 /// relay die mid-round, its rows come back after this.
 const LEASE: Duration = Duration::from_secs(60);
 /// The first retry waits about this long; each failure doubles it.
@@ -168,8 +168,21 @@ impl Relay {
 
     /// Takes up to a batch of due rows, oldest first, and leases them.
     async fn claim(&self) -> Result<Vec<audit_outbox::Model>, DbErr> {
-        let txn = db::begin_write(&self.db).await?;
         let now = Utc::now();
+        // A plain read first: an idle relay then never takes a lock, which
+        // on SQLite would be the whole database's write lock every poll.
+        let any_due = audit_outbox::Entity::find()
+            .select_only()
+            .column(audit_outbox::Column::EventId)
+            .filter(audit_outbox::Column::NextAttemptAt.lte(now))
+            .into_tuple::<Uuid>()
+            .one(&self.db)
+            .await?
+            .is_some();
+        if !any_due {
+            return Ok(Vec::new());
+        }
+        let txn = db::begin_write(&self.db).await?;
         let mut query = audit_outbox::Entity::find()
             .filter(audit_outbox::Column::NextAttemptAt.lte(now))
             .order_by_asc(audit_outbox::Column::NextAttemptAt)

@@ -410,12 +410,18 @@ async fn large_transfers_are_held_for_review(backend: Backend) {
         bobs["me"]["wallets"][0]["balance"]["amount"], "0.00",
         "nothing arrives before review"
     );
-    let checks = app
-        .count("SELECT COUNT(*) AS n FROM audit_outbox WHERE service_name = 'fraud' AND CAST(data AS TEXT) LIKE '%large_amount%'")
-        .await;
+    // The check is queued in the outbox and relayed to the fraud store
+    // (here the embedded one); wait for it to land there, once.
+    let landed =
+        "SELECT COUNT(*) AS n FROM fraud_detection WHERE rules_fired LIKE '%large_amount%'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while app.count(landed).await == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(
-        checks, 1,
-        "the check, its score and its signals are queued for the fraud store"
+        app.count(landed).await,
+        1,
+        "the check, its score and its signals reach the fraud store"
     );
 }
 

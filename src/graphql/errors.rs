@@ -181,8 +181,8 @@ impl From<sea_orm::DbErr> for ApiError {
 }
 
 impl From<async_graphql::Error> for ApiError {
-    /// Errors raised inside async-graphql (a DataLoader, say) are ours,
-    /// already logged; keep their code when they carry one.
+    /// Errors raised inside async-graphql itself (reading context data,
+    /// say) are faults of ours: logged, and shown only as INTERNAL.
     fn from(e: async_graphql::Error) -> Self {
         tracing::error!(error = %e.message, "resolver error");
         Self::new(Code::Internal, "internal error")

@@ -74,6 +74,37 @@ pub struct Config {
     pub max_aliases: usize,
     /// `PAYGRAPH_LOG`: a tracing filter.
     pub log: String,
+    /// `PAYGRAPH_RATE_LIMIT_ENABLED`
+    pub rate_limit_enabled: bool,
+    /// `PAYGRAPH_RATE_LIMIT_AUTH_LIMIT` per `..._WINDOW_SECS`: `register`,
+    /// `login` (keyed by client address: they are anonymous).
+    pub rate_limit_auth_limit: u32,
+    pub rate_limit_auth_window_secs: u64,
+    /// `PAYGRAPH_RATE_LIMIT_READ_*`: queries and every other mutation.
+    pub rate_limit_read_limit: u32,
+    pub rate_limit_read_window_secs: u64,
+    /// `PAYGRAPH_RATE_LIMIT_MONEY_*`: `deposit`, `transfer`, `withdraw`,
+    /// `createWallet`, `holdFunds`, `releaseHold`, `refundTransaction`.
+    pub rate_limit_money_limit: u32,
+    pub rate_limit_money_window_secs: u64,
+    /// `PAYGRAPH_TRUST_PROXY`: take the client address from the rightmost
+    /// `X-Forwarded-For` entry (the one our own proxy appended). Off, the
+    /// header is ignored: anyone can write it.
+    pub trust_proxy: bool,
+    /// `PAYGRAPH_WS_PING_SECS`: WebSocket ping interval; a socket that has
+    /// sent nothing for three intervals is closed.
+    pub ws_ping_secs: u64,
+    /// `PAYGRAPH_WS_SEND_TIMEOUT_SECS`: a socket that does not take a
+    /// message within this time is dropped (a slow reader is not buffered).
+    pub ws_send_timeout_secs: u64,
+    /// `PAYGRAPH_WS_SESSION_CHECK_SECS`: how often an open socket's session is
+    /// checked again, so logout or expiry ends its subscriptions.
+    pub ws_session_check_secs: u64,
+    /// `PAYGRAPH_WS_MAX_SUBSCRIPTIONS`: subscriptions one socket may hold.
+    pub ws_max_subscriptions: usize,
+    /// `PAYGRAPH_EVENT_BUFFER`: events buffered per instance for its
+    /// subscribers; one that falls further behind is disconnected.
+    pub event_buffer: usize,
 
     /// `PAYGRAPH_PROCESSOR_DELAY_MS`: how long the payment simulator takes to settle.
     pub processor_delay_ms: u64,
@@ -145,6 +176,19 @@ impl Default for Config {
             max_complexity: 2_000,
             max_aliases: 30,
             log: "info,sqlx=warn".into(),
+            rate_limit_enabled: true,
+            rate_limit_auth_limit: 10,
+            rate_limit_auth_window_secs: 60,
+            rate_limit_read_limit: 300,
+            rate_limit_read_window_secs: 60,
+            rate_limit_money_limit: 30,
+            rate_limit_money_window_secs: 60,
+            trust_proxy: false,
+            ws_ping_secs: 20,
+            ws_send_timeout_secs: 10,
+            ws_session_check_secs: 30,
+            ws_max_subscriptions: 32,
+            event_buffer: 4096,
             processor_delay_ms: 2000,
             settlement_poll_ms: 250,
             fee_card_deposit_percent: "2.9".into(),
@@ -248,6 +292,36 @@ impl Config {
             return bad(
                 "PAYGRAPH_AUDIT_RELAY_POLL_MS",
                 "and PAYGRAPH_AUDIT_RELAY_BATCH must be above 0",
+            );
+        }
+        let r = self;
+        for (name, limit, window) in [
+            (
+                "PAYGRAPH_RATE_LIMIT_AUTH",
+                r.rate_limit_auth_limit,
+                r.rate_limit_auth_window_secs,
+            ),
+            (
+                "PAYGRAPH_RATE_LIMIT_READ",
+                r.rate_limit_read_limit,
+                r.rate_limit_read_window_secs,
+            ),
+            (
+                "PAYGRAPH_RATE_LIMIT_MONEY",
+                r.rate_limit_money_limit,
+                r.rate_limit_money_window_secs,
+            ),
+        ] {
+            if limit == 0 || window == 0 {
+                return Err(format!(
+                    "configuration error: {name}_LIMIT and {name}_WINDOW_SECS must be above 0"
+                ));
+            }
+        }
+        if self.ws_ping_secs == 0 || self.ws_send_timeout_secs == 0 || self.event_buffer == 0 {
+            return bad(
+                "PAYGRAPH_WS_PING_SECS",
+                "PAYGRAPH_WS_SEND_TIMEOUT_SECS and PAYGRAPH_EVENT_BUFFER must be above 0",
             );
         }
         crate::ledger::LedgerSettings::from_config(self)?;

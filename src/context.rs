@@ -3,7 +3,13 @@
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    audit::AuditLog, auth::Auth, cache::Cache, config::Config, customer::Customers, ledger::Ledger,
+    audit::AuditLog,
+    auth::Auth,
+    cache::{Cache, events::EventBus, rate_limit::RateLimiter, transactions::TransactionCache},
+    config::Config,
+    customer::Customers,
+    ledger::Ledger,
+    support::Support,
 };
 
 #[derive(Clone)]
@@ -14,5 +20,11 @@ pub struct ApiContext {
     pub customers: Customers,
     pub audit: AuditLog,
     pub ledger: Ledger,
+    pub support: Support,
     pub config: std::sync::Arc<Config>,
+    /// `txn:{id}`, for status reads.
+    pub transactions: TransactionCache,
+    /// Subscriptions read changes from here.
+    pub events: EventBus,
+    pub rate_limits: RateLimiter,
 }

@@ -17,5 +17,6 @@ pub mod money;
 pub mod pagination;
 pub mod processor;
 pub mod startup;
+pub mod support;
 pub mod telemetry;
 pub mod validation;

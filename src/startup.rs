@@ -11,7 +11,13 @@ use crate::{
         relay::{Relay, RelaySettings},
     },
     auth::{Auth, PasswordHasher, TokenKeys},
-    cache::Cache,
+    cache::{
+        Cache,
+        events::EventBus,
+        notifier::CacheNotifier,
+        rate_limit::{RateLimiter, Rule, Rules},
+        transactions::TransactionCache,
+    },
     config::{AuditStoreKind, Config},
     context::ApiContext,
     crypto::{DevKeys, FieldCipher, check_jwt_secret, decode_encryption_key},
@@ -19,7 +25,7 @@ use crate::{
     db,
     graphql::{self, Limits},
     http::{self, HttpState},
-    ledger::{self, Ledger, LedgerSettings, NoNotifier},
+    ledger::{self, Ledger, LedgerSettings},
     processor::Simulator,
 };
 
@@ -113,6 +119,13 @@ impl Application {
                 .map_err(StartError::Redis)?,
             None => Cache::in_process(&config.redis_key_prefix),
         };
+        let events = EventBus::start(&cache, config.event_buffer)
+            .await
+            .map_err(StartError::Redis)?;
+        let transactions = TransactionCache::new(cache.clone());
+        let notifier: crate::ledger::Notifier =
+            CacheNotifier::start(transactions.clone(), events.clone());
+        let rate_limits = RateLimiter::new(cache.clone(), rate_limit_rules(&config));
         let keys = TokenKeys::new(
             jwt_secret.as_bytes(),
             &config.jwt_key_id,
@@ -135,7 +148,7 @@ impl Application {
         let ledger = Ledger::new(
             database.clone(),
             settings,
-            Arc::new(NoNotifier),
+            notifier,
             cipher,
             Arc::new(Simulator),
         );
@@ -166,6 +179,7 @@ impl Application {
         let settlement_poll = Duration::from_millis(config.settlement_poll_ms);
         let processor_delay = Duration::from_millis(config.processor_delay_ms);
         let app = ApiContext {
+            support: crate::support::Support::new(database.clone()),
             db: database,
             cache,
             auth,
@@ -173,6 +187,9 @@ impl Application {
             audit,
             ledger: ledger.clone(),
             config: Arc::new(config),
+            transactions,
+            events,
+            rate_limits,
         };
         let schema = graphql::schema(limits, Some(app.clone()));
         let router = http::router(HttpState {
@@ -207,13 +224,38 @@ impl Application {
             tokio::spawn(
                 async move { ledger.run_settlement(poll, delay, shutdown_signal()).await },
             );
-        let served = axum::serve(self.listener, self.router)
+        // The peer address is what anonymous traffic is rate-limited by.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown_signal())
             .await;
         let _ = worker.await;
         let _ = stop_relay.send(true);
         let _ = relay.await;
         served
+    }
+}
+
+fn rate_limit_rules(config: &Config) -> Rules {
+    let rule = |limit, secs| Rule {
+        limit,
+        window: std::time::Duration::from_secs(secs),
+    };
+    Rules {
+        auth: rule(
+            config.rate_limit_auth_limit,
+            config.rate_limit_auth_window_secs,
+        ),
+        read: rule(
+            config.rate_limit_read_limit,
+            config.rate_limit_read_window_secs,
+        ),
+        money_movement: rule(
+            config.rate_limit_money_limit,
+            config.rate_limit_money_window_secs,
+        ),
     }
 }
 

@@ -24,6 +24,51 @@ impl MemoryStore {
         map.insert(key, (value, now + ttl));
     }
 
+    /// Stores the value unless `keep` says the live entry should stay; the
+    /// check and the write happen under one lock, like a Redis script.
+    pub fn set_ex_unless(
+        &self,
+        key: String,
+        value: String,
+        ttl: Duration,
+        keep: impl FnOnce(&str) -> bool,
+    ) {
+        let mut map = self.entries.lock().expect("cache lock poisoned");
+        let now = Instant::now();
+        if let Some((current, until)) = map.get(&key)
+            && *until > now
+            && keep(current)
+        {
+            return;
+        }
+        map.insert(key, (value, now + ttl));
+    }
+
+    /// Runs `f` on the live value of `key` (or `None`) and stores what it
+    /// returns, all under one lock: the in-process twin of a Redis script.
+    pub fn update<T>(
+        &self,
+        key: &str,
+        f: impl FnOnce(Option<&str>) -> (Option<(String, Duration)>, T),
+    ) -> T {
+        let mut map = self.entries.lock().expect("cache lock poisoned");
+        let now = Instant::now();
+        // Rate-limit keys (one per client address) come and go: sweep here
+        // too, or the map would keep every address ever seen.
+        if map.len() % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            map.retain(|_, (_, until)| *until > now);
+        }
+        let current = map
+            .get(key)
+            .filter(|(_, until)| *until > now)
+            .map(|(v, _)| v.as_str());
+        let (write, out) = f(current);
+        if let Some((value, ttl)) = write {
+            map.insert(key.to_owned(), (value, now + ttl));
+        }
+        out
+    }
+
     pub fn get(&self, key: &str) -> Option<String> {
         let mut map = self.entries.lock().expect("cache lock poisoned");
         match map.get(key) {

@@ -1,12 +1,17 @@
-//! Shared short-lived state: sessions now; the transaction cache, rate
-//! limits and the event bus build on the same store.
+//! Shared short-lived state: sessions, the transaction cache, rate limits
+//! and the event bus of subscriptions.
 //!
 //! Redis when `REDIS_URL` is set, so every instance sees the same state;
-//! otherwise a map in this process (the embedded default, one instance).
+//! otherwise the same behaviour in this process (the embedded default, one
+//! instance).
 
+pub mod events;
 mod memory;
+pub mod notifier;
+pub mod rate_limit;
 mod redis_store;
 pub mod sessions;
+pub mod transactions;
 
 use std::time::Duration;
 
@@ -26,7 +31,7 @@ pub struct Cache {
 }
 
 #[derive(Clone)]
-enum Store {
+pub(crate) enum Store {
     Memory(MemoryStore),
     Redis(RedisStore),
 }
@@ -53,7 +58,11 @@ impl Cache {
         }
     }
 
-    fn key(&self, key: &str) -> String {
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn key(&self, key: &str) -> String {
         format!("{}{}", self.prefix, key)
     }
 

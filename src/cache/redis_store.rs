@@ -1,6 +1,9 @@
 use std::time::Duration;
 
-use bb8_redis::{RedisConnectionManager, bb8::Pool};
+use bb8_redis::{
+    RedisConnectionManager,
+    bb8::{Pool, PooledConnection},
+};
 use redis::AsyncCommands;
 
 use super::CacheError;
@@ -8,9 +11,10 @@ use super::CacheError;
 #[derive(Clone)]
 pub struct RedisStore {
     pool: Pool<RedisConnectionManager>,
+    url: String,
 }
 
-fn err(e: impl std::fmt::Display) -> CacheError {
+pub(super) fn err(e: impl std::fmt::Display) -> CacheError {
     CacheError(e.to_string())
 }
 
@@ -23,7 +27,25 @@ impl RedisStore {
             .build(manager)
             .await
             .map_err(err)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            url: url.to_owned(),
+        })
+    }
+
+    /// A pooled connection, for the scripts and commands of the modules
+    /// beside this one (rate limits, the transaction cache, the event bus).
+    pub(super) async fn conn(
+        &self,
+    ) -> Result<PooledConnection<'_, RedisConnectionManager>, CacheError> {
+        self.pool.get().await.map_err(err)
+    }
+
+    /// The URL, for the event bus's own subscriber connection (a
+    /// subscribed connection cannot serve other commands, so it is not
+    /// taken from the pool).
+    pub(super) fn url(&self) -> &str {
+        &self.url
     }
 
     pub async fn set_ex(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError> {

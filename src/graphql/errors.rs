@@ -7,6 +7,8 @@
 
 use async_graphql::ErrorExtensions;
 
+use crate::support::SupportError;
+
 use crate::{
     audit::AuditError, auth::AuthError, customer::CustomerError, ledger::LedgerError,
     validation::InvalidInput,
@@ -23,6 +25,7 @@ pub enum Code {
     IdempotencyConflict,
     LimitExceeded,
     QueryTooComplex,
+    RateLimited,
     Internal,
 }
 
@@ -38,6 +41,7 @@ impl Code {
             Self::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             Self::LimitExceeded => "LIMIT_EXCEEDED",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            Self::RateLimited => "RATE_LIMITED",
             Self::Internal => "INTERNAL",
         }
     }
@@ -72,6 +76,15 @@ impl ApiError {
     fn on_field(mut self, field: &'static str) -> Self {
         self.field = Some(field);
         self
+    }
+
+    /// Over a rate limit: the client may try again after this many seconds.
+    pub fn rate_limited(retry_after_seconds: u64) -> Self {
+        Self::new(
+            Code::RateLimited,
+            format!("rate limit exceeded; retry after {retry_after_seconds} s"),
+        )
+        .with("retryAfterSeconds", retry_after_seconds.into())
     }
 
     pub fn unauthenticated() -> Self {
@@ -163,6 +176,17 @@ impl From<AuditError> for ApiError {
     }
 }
 
+impl From<SupportError> for ApiError {
+    fn from(e: SupportError) -> Self {
+        match e {
+            SupportError::Invalid(i) => i.into(),
+            SupportError::NotFound => Self::not_found(),
+            SupportError::OwnAccount => Self::new(Code::Forbidden, e.to_string()),
+            SupportError::Db(_) => Self::internal(&e),
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
         Self::internal(&e)
@@ -170,8 +194,8 @@ impl From<sea_orm::DbErr> for ApiError {
 }
 
 impl From<async_graphql::Error> for ApiError {
-    /// Errors raised inside async-graphql (a DataLoader, say) are ours,
-    /// already logged; keep their code when they carry one.
+    /// Errors raised inside async-graphql itself (reading context data,
+    /// say) are faults of ours: logged, and shown only as INTERNAL.
     fn from(e: async_graphql::Error) -> Self {
         tracing::error!(error = %e.message, "resolver error");
         Self::new(Code::Internal, "internal error")

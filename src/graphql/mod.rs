@@ -6,17 +6,21 @@ mod guard_rails;
 pub mod ids;
 pub mod loaders;
 mod mutations;
+pub mod operation_class;
 mod query;
 pub mod scalars;
+pub mod subscription;
+pub mod support;
 pub mod types;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 
 pub use guard_rails::GuardRails;
 pub use mutations::Mutation;
 pub use query::Query;
+pub use subscription::Subscription;
 
-pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type ApiSchema = Schema<Query, Mutation, Subscription>;
 
 /// Limits a client can rely on (api.md): depth, complexity, aliases.
 #[derive(Debug, Clone, Copy)]
@@ -30,7 +34,7 @@ pub struct Limits {
 /// Builds the schema. `data` is shared by every request (the stores and
 /// services); per-request data (the caller, loaders) is added per request.
 pub fn schema(limits: Limits, data: Option<crate::context::ApiContext>) -> ApiSchema {
-    let mut builder = Schema::build(Query, Mutation::default(), EmptySubscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .register_output_type::<types::Node>()
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)

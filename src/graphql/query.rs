@@ -1,5 +1,5 @@
 use async_graphql::{Context, ID, Object};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use super::{
@@ -9,12 +9,17 @@ use super::{
     types::{Account, Node, PaymentMethod, Transaction, User, Wallet},
 };
 use crate::{auth::Caller, ledger};
-use entity::{transactions, users};
+use entity::users;
 
-pub struct Query;
+/// Everything a customer may ask, plus the support console's queries.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(CustomerQuery, super::support::SupportQuery);
+
+#[derive(Default)]
+pub struct CustomerQuery;
 
 #[Object]
-impl Query {
+impl CustomerQuery {
     /// The caller; null without a token. A token that is bad, expired or
     /// revoked is `UNAUTHENTICATED`, not null.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
@@ -73,22 +78,21 @@ async fn own_user(ctx: &Context<'_>, who: Uuid, key: Uuid) -> ApiResult<Option<U
         .map(User))
 }
 
-async fn own_wallet(ctx: &Context<'_>, who: Uuid, key: Uuid) -> ApiResult<Option<Wallet>> {
+pub(super) async fn own_wallet(
+    ctx: &Context<'_>,
+    who: Uuid,
+    key: Uuid,
+) -> ApiResult<Option<Wallet>> {
     Ok(ledger::wallet_of(&app(ctx).db, who, key).await?.map(Wallet))
 }
 
-async fn own_transaction(
+/// Through the transaction cache (status polling is the hottest read).
+pub(super) async fn own_transaction(
     ctx: &Context<'_>,
     who: Uuid,
     key: Uuid,
 ) -> ApiResult<Option<Transaction>> {
-    let row = transactions::Entity::find_by_id(key)
-        .filter(
-            Condition::any()
-                .add(transactions::Column::SenderId.eq(who))
-                .add(transactions::Column::ReceiverId.eq(who)),
-        )
-        .one(&app(ctx).db)
-        .await?;
+    let app = app(ctx);
+    let row = ledger::transaction_for_party(&app.db, &app.transactions, who, key).await?;
     Ok(row.map(Transaction))
 }

@@ -1,16 +1,24 @@
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::{
-    extract::{FromRequestParts, Request, State, WebSocketUpgrade},
-    http::{HeaderMap, StatusCode, header},
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
 
-use super::HttpState;
-use crate::graphql::{errors::Code, loaders};
+use super::{HttpState, client_address::ClientAddress, websocket};
+use crate::{
+    auth::Caller,
+    cache::rate_limit::{Decision, Subject},
+    graphql::{
+        errors::{ApiError, Code},
+        loaders, operation_class,
+    },
+};
 
 pub async fn post_graphql(
     State(state): State<HttpState>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     req: GraphQLRequest,
 ) -> Response {
@@ -26,12 +34,82 @@ pub async fn post_graphql(
             return unavailable();
         }
     };
-    let request = req
-        .into_inner()
+    let mut request = req.into_inner();
+    let decision = match rate_limit(&state, &caller, address, &mut request).await {
+        Ok(d) => d,
+        Err(response) => return response,
+    };
+    let request = request
         .data(caller)
         .data(loaders::new(state.app.db.clone()))
         .data(loaders::audit(state.app.audit.clone()));
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let mut response = GraphQLResponse::from(state.schema.execute(request).await).into_response();
+    if let Some(d) = decision {
+        budget_headers(response.headers_mut(), &d);
+    }
+    response
+}
+
+/// Counts the request against its class's limit. `Ok(None)` when no limit
+/// applies (disabled, or a read while the store is down: reads fail open),
+/// `Err` with the response to send when the request must not run.
+async fn rate_limit(
+    state: &HttpState,
+    caller: &Caller,
+    address: Option<std::net::IpAddr>,
+    request: &mut async_graphql::Request,
+) -> Result<Option<Decision>, Response> {
+    if !state.app.config.rate_limit_enabled {
+        return Ok(None);
+    }
+    let (class, cost) = operation_class::classify(request);
+    let subject = match (caller, address) {
+        (Caller::User(p), _) => Subject::User(p.user_id),
+        (_, Some(ip)) => Subject::Address(ip),
+        // No peer address (a test harness without connect info): nothing
+        // to key on.
+        (_, None) => return Ok(None),
+    };
+    match state.app.rate_limits.check(&subject, class, cost).await {
+        Ok(d) if d.allowed => Ok(Some(d)),
+        Ok(d) => Err(rate_limited(&d)),
+        Err(e) if class.fails_open() => {
+            tracing::warn!(error = %e, class = class.as_str(), "rate limiter unreachable; letting a read through");
+            Ok(None)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, class = class.as_str(), "rate limiter unreachable; refusing");
+            Err(unavailable())
+        }
+    }
+}
+
+fn seconds(d: std::time::Duration) -> u64 {
+    d.as_millis().div_ceil(1000) as u64
+}
+
+/// The remaining budget, as the IETF RateLimit header fields draft names it.
+fn budget_headers(headers: &mut HeaderMap, d: &Decision) {
+    let mut set = |name: &'static str, value: u64| {
+        headers.insert(name, HeaderValue::from(value));
+    };
+    set("ratelimit-limit", u64::from(d.limit));
+    set("ratelimit-remaining", u64::from(d.remaining));
+    set("ratelimit-reset", seconds(d.reset_after));
+}
+
+fn rate_limited(d: &Decision) -> Response {
+    let retry_after = seconds(d.retry_after).max(1);
+    let error: async_graphql::Error = ApiError::rate_limited(retry_after).into();
+    let body = async_graphql::Response::from_errors(vec![
+        error.into_server_error(async_graphql::Pos::default()),
+    ]);
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    budget_headers(response.headers_mut(), d);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
 }
 
 fn unavailable() -> Response {
@@ -53,19 +131,7 @@ pub async fn get_graphql(State(state): State<HttpState>, req: Request) -> Respon
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if wants_socket {
-        let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
-            Ok(p) => p,
-            Err(e) => return e.into_response(),
-        };
-        let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-            Ok(u) => u,
-            Err(e) => return e.into_response(),
-        };
-        let schema = state.schema.clone();
-        return upgrade
-            .protocols(ALL_WEBSOCKET_PROTOCOLS)
-            .on_upgrade(move |socket| GraphQLWebSocket::new(socket, schema, protocol).serve())
-            .into_response();
+        return websocket::upgrade(state, &mut parts).await;
     }
     if !state.app.config.graphiql {
         return StatusCode::NOT_FOUND.into_response();

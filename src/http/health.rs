@@ -26,12 +26,20 @@ pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<Value>)
             json!({"kind": kind, "state": "down"})
         }
     };
-    let ready = database.is_ok() && cache.is_ok();
+    // The bus's own subscriber connection: down, this instance's
+    // subscribers hear nothing even while the pool still answers.
+    let events = if app.events.is_connected() {
+        Ok(())
+    } else {
+        Err("subscriber connection down".to_owned())
+    };
+    let ready = database.is_ok() && cache.is_ok() && events.is_ok();
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
         "backends": {
             "database": entry(db_kind, &database),
             "cache": entry(app.cache.backend_name(), &cache),
+            "events": entry(app.cache.backend_name(), &events),
         }
     });
     let status = if ready {

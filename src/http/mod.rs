@@ -1,8 +1,10 @@
 //! The HTTP surface (api.md's transport table).
 
+mod client_address;
 mod graphql;
 mod health;
 mod metrics;
+mod websocket;
 
 use std::time::Duration;
 

@@ -62,9 +62,8 @@ impl Ledger {
         change: HoldChange,
     ) -> Result<wallets::Model, LedgerError> {
         let reason = parse_reason("reason", reason)?;
-        let now = chrono::Utc::now();
         let txn = self.begin().await?;
-        let mut locked = postings::lock(&txn, &[wallet_id], now).await?;
+        let mut locked = postings::lock(&txn, &[wallet_id]).await?;
         let wallet = locked.get(wallet_id).clone();
         if wallet.user_id == agent.user_id() {
             return Err(LedgerError::Forbidden(

@@ -15,6 +15,7 @@ mod records;
 mod review;
 mod settings;
 pub mod settlement;
+mod status_reads;
 mod transfer;
 mod wallets;
 mod withdraw;
@@ -32,24 +33,12 @@ pub use notify::{ChangeNotifier, NoNotifier, Notifier};
 pub use postings::{FEE_ACCOUNT_ID, ensure_system_accounts};
 pub use reads::{TransactionFilter, history_of, transactions_of, wallet_of, wallets_of};
 pub use settings::{FraudSettings, LedgerSettings};
+pub use status_reads::transaction_for_party;
 pub use transfer::{TransferRequest, parse_description};
 pub use withdraw::WithdrawRequest;
 
 use crate::{crypto::FieldCipher, processor::PaymentProcessor};
 use entity::{transactions, wallets as wallet_rows};
-
-/// Lower-case values stored in `transactions.transaction_type`.
-pub const TRANSACTION_TYPES: [&str; 4] = ["transfer", "deposit", "withdrawal", "refund"];
-/// Lower-case values stored in `transactions.status`.
-pub const TRANSACTION_STATUSES: [&str; 7] = [
-    "pending",
-    "processing",
-    "pending_review",
-    "completed",
-    "failed",
-    "cancelled",
-    "reversed",
-];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxType {
@@ -67,6 +56,17 @@ impl TxType {
             Self::Withdrawal => "withdrawal",
             Self::Refund => "refund",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Transfer,
+            Self::Deposit,
+            Self::Withdrawal,
+            Self::Refund,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }
 

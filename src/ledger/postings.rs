@@ -89,21 +89,16 @@ pub fn new_wallet(user_id: Uuid, currency: Currency, now: DateTime<Utc>) -> wall
     }
 }
 
-/// Wallets locked for this transaction, by id, and the transaction's time.
+/// Wallets locked for this transaction, by id.
 pub struct Locked {
     wallets: BTreeMap<Uuid, wallets::Model>,
-    now: DateTime<Utc>,
 }
 
 /// Locks wallets in ascending id order: two transactions that lock the
 /// same wallets take them in the same order and cannot deadlock. (SQLite
 /// has no row locks; its write transactions begin IMMEDIATE, which
 /// serialises them.)
-pub async fn lock<C: ConnectionTrait>(
-    txn: &C,
-    ids: &[Uuid],
-    now: DateTime<Utc>,
-) -> Result<Locked, LedgerError> {
+pub async fn lock<C: ConnectionTrait>(txn: &C, ids: &[Uuid]) -> Result<Locked, LedgerError> {
     let mut sorted: Vec<Uuid> = ids.to_vec();
     sorted.sort();
     sorted.dedup();
@@ -116,10 +111,7 @@ pub async fn lock<C: ConnectionTrait>(
             .ok_or(LedgerError::NotFound)?;
         locked.insert(id, wallet);
     }
-    Ok(Locked {
-        wallets: locked,
-        now,
-    })
+    Ok(Locked { wallets: locked })
 }
 
 impl Locked {
@@ -139,7 +131,10 @@ impl Locked {
         transaction_id: Option<Uuid>,
         operation: &str,
     ) -> Result<(), LedgerError> {
-        let now = self.now;
+        // Stamped now, under the lock, not when the operation began: the
+        // history of a wallet is ordered by time, and the lock decides the
+        // order in which changes really happened.
+        let now = Utc::now();
         let wallet = self
             .wallets
             .get(&wallet_id)

@@ -1,11 +1,10 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
 };
 use uuid::Uuid;
 
-use crate::pagination::{Cursor, Direction, Page, PageRequest};
+use crate::pagination::{Page, PageRequest, keyset};
 use entity::{balance_history, transactions, wallets};
 
 pub async fn wallets_of(
@@ -75,54 +74,4 @@ pub async fn history_of(
     use balance_history::Column as C;
     let query = balance_history::Entity::find().filter(C::WalletId.eq(wallet_id));
     keyset(db, query, C::CreatedAt, C::HistoryId, page).await
-}
-
-/// One page of `query` in `(time, id)` order, newest first: the rows beyond
-/// the cursor in the page's direction, never an OFFSET.
-async fn keyset<E: EntityTrait>(
-    db: &DatabaseConnection,
-    mut query: Select<E>,
-    time: E::Column,
-    id: E::Column,
-    page: PageRequest,
-) -> Result<Page<E::Model>, DbErr> {
-    if let Some(Cursor {
-        created_at,
-        id: key,
-    }) = page.cursor
-    {
-        let beyond = match page.direction {
-            Direction::Older => Condition::any()
-                .add(time.lt(created_at))
-                .add(Condition::all().add(time.eq(created_at)).add(id.lt(key))),
-            Direction::Newer => Condition::any()
-                .add(time.gt(created_at))
-                .add(Condition::all().add(time.eq(created_at)).add(id.gt(key))),
-        };
-        query = query.filter(beyond);
-    }
-    query = match page.direction {
-        Direction::Older => query.order_by_desc(time).order_by_desc(id),
-        Direction::Newer => query.order_by_asc(time).order_by_asc(id),
-    };
-    // One extra row says whether another page follows.
-    let mut rows = query.limit(page.limit + 1).all(db).await?;
-    let more = rows.len() as u64 > page.limit;
-    rows.truncate(page.limit as usize);
-    if page.direction == Direction::Newer {
-        rows.reverse();
-    }
-    let from_cursor = page.cursor.is_some();
-    Ok(match page.direction {
-        Direction::Older => Page {
-            rows,
-            has_older: more,
-            has_newer: from_cursor,
-        },
-        Direction::Newer => Page {
-            rows,
-            has_older: from_cursor,
-            has_newer: more,
-        },
-    })
 }

@@ -66,7 +66,7 @@ impl Ledger {
         let fee_wallet = postings::ensure_wallet(&txn, FEE_ACCOUNT_ID, currency, now).await?;
         let mut ids = vec![sender_wallet, fee_wallet];
         ids.extend(row.receiver_wallet_id);
-        let mut locked = postings::lock(&txn, &ids, now).await?;
+        let mut locked = postings::lock(&txn, &ids).await?;
         let id = row.transaction_id;
         let debit = row.amount_minor + row.fees_minor;
         let transfer = row.transaction_type == TxType::Transfer.as_str();
@@ -175,7 +175,7 @@ impl Ledger {
         let currency = currency_of(&original)?;
         let amount = Amount::from_minor(original.amount_minor, currency)
             .map_err(|_| LedgerError::NotFound)?;
-        let mut locked = postings::lock(&txn, &[payer_wallet, payee_wallet], now).await?;
+        let mut locked = postings::lock(&txn, &[payer_wallet, payee_wallet]).await?;
         let available = locked.get(payer_wallet).available_balance_minor;
         if available < amount.minor() {
             return Err(LedgerError::insufficient(available, currency));

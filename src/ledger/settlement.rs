@@ -71,6 +71,18 @@ impl Ledger {
 
     /// PENDING -> PROCESSING for a batch, in one short transaction.
     async fn start_pending(&self) -> Result<(), LedgerError> {
+        // A plain read first: an idle worker takes no write lock (on
+        // SQLite the only one there is).
+        let any = settling()
+            .filter(transactions::Column::Status.eq(Status::Pending.as_str()))
+            .select_only()
+            .column(transactions::Column::TransactionId)
+            .into_tuple::<Uuid>()
+            .one(&self.db)
+            .await?;
+        if any.is_none() {
+            return Ok(());
+        }
         let now = Utc::now();
         let txn = self.begin().await?;
         let rows = settling()
@@ -173,7 +185,7 @@ impl Ledger {
             row.sender_wallet_id
         }
         .ok_or(LedgerError::NotFound)?;
-        let mut locked = postings::lock(&txn, &[wallet, fee_wallet], now).await?;
+        let mut locked = postings::lock(&txn, &[wallet, fee_wallet]).await?;
         let status = match (deposit, outcome) {
             (true, Outcome::Approved) => {
                 locked

@@ -104,7 +104,7 @@ impl Ledger {
         let fee = fee_for(&self.settings.fees, FeeKind::Transfer, &amount);
         let fee_wallet = postings::ensure_wallet(&txn, FEE_ACCOUNT_ID, currency, now).await?;
         let mut locked =
-            postings::lock(&txn, &[sender_wallet, receiver_wallet, fee_wallet], now).await?;
+            postings::lock(&txn, &[sender_wallet, receiver_wallet, fee_wallet]).await?;
         if locked.get(sender_wallet).status == WALLET_FROZEN
             || locked.get(receiver_wallet).status == WALLET_FROZEN
         {

@@ -62,7 +62,7 @@ impl Ledger {
             .ok_or(LedgerError::NotFound)?;
         let (amount, currency) = amount_in(&wallet, &req.amount)?;
         let fee = fee_for(&self.settings.fees, FeeKind::Withdrawal, &amount);
-        let mut locked = postings::lock(&txn, &[wallet.wallet_id], now).await?;
+        let mut locked = postings::lock(&txn, &[wallet.wallet_id]).await?;
         let wallet = locked.get(wallet.wallet_id).clone();
         if wallet.status == WALLET_FROZEN {
             return Err(LedgerError::Restricted("this wallet is frozen"));

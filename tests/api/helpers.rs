@@ -112,6 +112,11 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     };
     config.addr = "127.0.0.1:0".parse().unwrap();
     config.log = "warn".into();
+    // Every test talks from 127.0.0.1, often registering many users:
+    // limits high enough never to interfere. The rate-limit tests set their own.
+    config.rate_limit_auth_limit = 10_000;
+    config.rate_limit_read_limit = 10_000;
+    config.rate_limit_money_limit = 10_000;
     // Settlement in tests: at once, polled often.
     config.processor_delay_ms = 0;
     config.settlement_poll_ms = 20;
@@ -203,6 +208,23 @@ impl TestApp {
     pub async fn me(&self, token: &str) -> Value {
         self.gql("{ me { id email } }", json!({}), Some(token))
             .await
+    }
+
+    /// Another server instance on the same database, Redis and key prefix:
+    /// what a second instance behind a load balancer would be.
+    pub async fn spawn_sibling(&self) -> TestApp {
+        let app = Application::build(self.config.clone())
+            .await
+            .expect("a second instance starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            db: self.db.clone(),
+            config: self.config.clone(),
+            _tmp: None,
+        }
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -388,4 +410,24 @@ pub fn key_of(global_id: &str) -> Uuid {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
     let raw = String::from_utf8(B64.decode(global_id).unwrap()).unwrap();
     raw.split_once(':').unwrap().1.parse().unwrap()
+}
+
+impl TestApp {
+    /// Registers a user and grants them SUPPORT from the command line.
+    pub async fn support_agent(&self) -> Registered {
+        let agent = self
+            .register_as(&unique_email("agent"), "Sam", "Support")
+            .await;
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_paygraph"))
+            .args(["users", "grant-role", &agent.email, "support"])
+            .env("DATABASE_URL", &self.config.database_url)
+            .output()
+            .expect("run paygraph");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        agent
+    }
 }

@@ -325,7 +325,11 @@ async fn the_same_key_never_moves_money_twice(backend: Backend) {
 
 async fn a_hot_wallet_serialises_without_errors(backend: Backend) {
     // A payroll account: many payments an hour is its normal.
-    let app = spawn_app_with(backend, |c| c.fraud_velocity_max = 1000).await;
+    let app = spawn_app_with(backend, |c| {
+        c.fraud_velocity_max = 1000;
+        c.database_max_connections = 20;
+    })
+    .await;
     let payer = app.register().await;
     let wallet = app.funded_wallet(&payer.token, "USD", "20.00").await;
     app.set_kyc_verified(&payer.id).await;

@@ -5,14 +5,21 @@
 
 mod dynamo;
 mod helpers;
+mod invariants;
+mod ws;
 
 mod audit;
 mod audit_dynamodb;
 mod auth;
 mod cli;
+mod events;
 mod ledger;
 mod limits;
 mod payment_methods;
 mod profile;
+mod rate_limits;
 mod reads;
+mod redis_outage;
 mod service;
+mod subscriptions;
+mod support;

@@ -100,6 +100,7 @@ async fn the_websocket_endpoint_speaks_graphql_transport_ws(backend: Backend) {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
     let app = spawn_app(backend).await;
+    let user = app.register().await;
     let url = format!("{}/graphql", app.address.replace("http", "ws"));
     let mut req = url.into_client_request().unwrap();
     req.headers_mut().insert(
@@ -114,7 +115,10 @@ async fn the_websocket_endpoint_speaks_graphql_transport_ws(backend: Backend) {
         "graphql-transport-ws"
     );
     socket
-        .send(Message::text(r#"{"type":"connection_init","payload":{}}"#))
+        .send(Message::text(
+            serde_json::json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", user.token)}})
+                .to_string(),
+        ))
         .await
         .unwrap();
     let ack = socket.next().await.unwrap().unwrap();

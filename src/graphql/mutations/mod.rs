@@ -15,4 +15,5 @@ pub struct Mutation(
     bank_accounts::BankAccountMutations,
     payment_methods::PaymentMethodMutations,
     money::MoneyMutations,
+    crate::graphql::support::SupportMutations,
 );

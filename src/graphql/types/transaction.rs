@@ -14,12 +14,13 @@ use crate::{
         ids::{self, Kind},
         loaders::{AuditLoaders, AuditTrailOf, EventsOf, Loaders, UserById},
     },
-    ledger::{TRANSACTION_STATUSES, TRANSACTION_TYPES, TransactionFilter},
+    ledger::{Status, TransactionFilter, TxType},
     pagination::{Cursor, Page},
 };
 use entity::{transaction_events, transactions};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(remote = "crate::ledger::TxType")]
 pub enum TransactionType {
     Transfer,
     Deposit,
@@ -28,6 +29,7 @@ pub enum TransactionType {
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(remote = "crate::ledger::Status")]
 pub enum TransactionStatus {
     Pending,
     Processing,
@@ -38,47 +40,23 @@ pub enum TransactionStatus {
     Reversed,
 }
 
-const TYPES: [TransactionType; 4] = [
-    TransactionType::Transfer,
-    TransactionType::Deposit,
-    TransactionType::Withdrawal,
-    TransactionType::Refund,
-];
-
-const STATUSES: [TransactionStatus; 7] = [
-    TransactionStatus::Pending,
-    TransactionStatus::Processing,
-    TransactionStatus::PendingReview,
-    TransactionStatus::Completed,
-    TransactionStatus::Failed,
-    TransactionStatus::Cancelled,
-    TransactionStatus::Reversed,
-];
-
-// The enums and the stored values are listed in the same order.
 impl TransactionType {
     pub fn as_db(self) -> &'static str {
-        TRANSACTION_TYPES[TYPES.iter().position(|t| *t == self).expect("listed")]
+        TxType::from(self).as_str()
     }
 
     fn from_db(s: &str) -> Self {
-        TRANSACTION_TYPES
-            .iter()
-            .position(|t| *t == s)
-            .map_or(Self::Transfer, |i| TYPES[i])
+        TxType::parse(s).unwrap_or(TxType::Transfer).into()
     }
 }
 
 impl TransactionStatus {
     pub fn as_db(self) -> &'static str {
-        TRANSACTION_STATUSES[STATUSES.iter().position(|t| *t == self).expect("listed")]
+        Status::from(self).as_str()
     }
 
     fn from_db(s: &str) -> Self {
-        TRANSACTION_STATUSES
-            .iter()
-            .position(|t| *t == s)
-            .map_or(Self::Pending, |i| STATUSES[i])
+        Status::parse(s).unwrap_or(Status::Pending).into()
     }
 }
 

@@ -14,6 +14,7 @@ use crate::{
         errors::ApiResult,
         ids::{self, Kind},
         loaders::{AccountsOf, PaymentMethodsOf, ProfileOf, WalletsOf},
+        support::audit_read,
     },
     ledger,
     pagination::PageRequest,
@@ -48,7 +49,8 @@ pub enum KycStatus {
     Rejected,
 }
 
-/// A customer, as they (or a support agent) see themselves.
+/// A customer, as they see themselves, or as a support agent sees them
+/// (each such read of their data is audited).
 pub struct User(pub users::Model);
 
 #[Object]
@@ -82,6 +84,7 @@ impl User {
     }
 
     async fn profile(&self, ctx: &Context<'_>) -> ApiResult<Option<UserProfile>> {
+        audit_read(ctx, self.0.user_id, "profile").await?;
         let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
         let profile = loaders
             .load_one(ProfileOf(self.0.user_id))
@@ -92,6 +95,7 @@ impl User {
 
     /// One wallet per currency.
     async fn wallets(&self, ctx: &Context<'_>) -> ApiResult<Vec<Wallet>> {
+        audit_read(ctx, self.0.user_id, "wallets").await?;
         let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
         let rows = loaders
             .load_one(WalletsOf(self.0.user_id))
@@ -102,6 +106,7 @@ impl User {
 
     /// Linked bank accounts, for withdrawals.
     async fn accounts(&self, ctx: &Context<'_>) -> ApiResult<Vec<Account>> {
+        audit_read(ctx, self.0.user_id, "accounts").await?;
         let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
         let rows = loaders
             .load_one(AccountsOf(self.0.user_id))
@@ -112,6 +117,7 @@ impl User {
 
     /// Cards and bank accounts to pay in from.
     async fn payment_methods(&self, ctx: &Context<'_>) -> ApiResult<Vec<PaymentMethod>> {
+        audit_read(ctx, self.0.user_id, "payment_methods").await?;
         let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
         let rows = loaders
             .load_one(PaymentMethodsOf(self.0.user_id))
@@ -137,6 +143,7 @@ impl User {
         before: Option<String>,
         filter: Option<TransactionFilterInput>,
     ) -> ApiResult<Connection<String, Transaction>> {
+        audit_read(ctx, self.0.user_id, "transactions").await?;
         let page = PageRequest::parse(first, after.as_deref(), last, before.as_deref())?;
         let filter = filter
             .map(TransactionFilterInput::into_domain)

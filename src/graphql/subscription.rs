@@ -1,0 +1,262 @@
+//! Subscriptions: `transactionUpdated` and `walletUpdated`, fed by the
+//! event bus. Every event is authorised against the socket's user before
+//! it is sent, whatever the subscription asked for.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use async_graphql::{Context, ID, Subscription as SubscriptionRoot};
+use futures::Stream;
+use tokio::sync::{broadcast::error::RecvError, watch};
+use uuid::Uuid;
+
+use super::{
+    caller::{app, require_user},
+    errors::{ApiError, ApiResult, Code},
+    ids::{self, Kind},
+    query::{own_transaction, own_wallet},
+    types::{Transaction, Wallet},
+};
+use crate::cache::events::{BusMessage, Change};
+
+pub struct Subscription;
+
+/// Why the transport should close a socket, and with which code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseRequest {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+/// Per-socket bookkeeping shared with the resolvers through the
+/// connection data: how many subscriptions the socket holds, and a way
+/// for a subscription to ask the transport to close the socket.
+pub struct SocketControl {
+    active: AtomicUsize,
+    max: usize,
+    close: watch::Sender<Option<CloseRequest>>,
+}
+
+impl SocketControl {
+    pub fn new(max: usize) -> (Arc<Self>, watch::Receiver<Option<CloseRequest>>) {
+        let (close, rx) = watch::channel(None);
+        let control = Arc::new(Self {
+            active: AtomicUsize::new(0),
+            max,
+            close,
+        });
+        (control, rx)
+    }
+
+    fn acquire(self: &Arc<Self>) -> ApiResult<Slot> {
+        let held = self.active.fetch_add(1, Ordering::AcqRel);
+        if held >= self.max {
+            self.active.fetch_sub(1, Ordering::AcqRel);
+            return Err(ApiError::new(
+                Code::QueryTooComplex,
+                format!("at most {} subscriptions per connection", self.max),
+            ));
+        }
+        Ok(Slot(self.clone()))
+    }
+
+    /// Events were lost to this socket (it fell behind, or the bus
+    /// connection dropped). Closing with 1013 (try again later) makes a
+    /// client reconnect, subscribe again and so re-read the current state,
+    /// which is better than a stream that silently skipped changes.
+    fn events_lost(&self, reason: &'static str) {
+        self.close
+            .send_replace(Some(CloseRequest { code: 1013, reason }));
+    }
+}
+
+/// One held subscription; dropping it (unsubscribe, socket closed) frees it.
+struct Slot(Arc<SocketControl>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Remembers the last version sent per object so that a stale or repeated
+/// event (two instances publishing out of order) is not sent. Bounded: past
+/// `MAX_TRACKED` objects it starts over, which at worst lets one repeat
+/// through (clients compare versions too).
+#[derive(Default)]
+struct Versions(HashMap<Uuid, i64>);
+
+const MAX_TRACKED: usize = 10_000;
+
+impl Versions {
+    fn is_newer(&mut self, id: Uuid, version: i64) -> bool {
+        if self.0.get(&id).is_some_and(|seen| *seen >= version) {
+            return false;
+        }
+        if self.0.len() >= MAX_TRACKED {
+            self.0.clear();
+        }
+        self.0.insert(id, version);
+        true
+    }
+}
+
+/// The bus as seen by one subscription: changes it may see, newest only;
+/// `None` ends the stream.
+async fn next_change(
+    rx: &mut tokio::sync::broadcast::Receiver<BusMessage>,
+    control: Option<&SocketControl>,
+) -> Option<Arc<Change>> {
+    match rx.recv().await {
+        Ok(BusMessage::Change(change)) => Some(change),
+        Ok(BusMessage::Gap) => {
+            if let Some(c) = control {
+                c.events_lost("event bus interrupted; subscribe again");
+            }
+            None
+        }
+        Err(RecvError::Lagged(_)) => {
+            if let Some(c) = control {
+                c.events_lost("subscriber fell behind; subscribe again");
+            }
+            None
+        }
+        Err(RecvError::Closed) => None,
+    }
+}
+
+#[SubscriptionRoot]
+impl Subscription {
+    /// With `id`: that transaction's current state first, then each of its
+    /// status changes. Without: every change of any transaction the caller
+    /// sends or receives (no initial state). Drop an event whose `version`
+    /// is not above the last one seen for that transaction.
+    async fn transaction_updated(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+    ) -> async_graphql::Result<impl Stream<Item = Transaction> + use<>> {
+        let who = require_user(ctx)
+            .map_err(async_graphql::Error::from)?
+            .user_id;
+        let control = ctx.data_opt::<Arc<SocketControl>>().cloned();
+        let slot = control
+            .as_ref()
+            .map(|c| c.acquire())
+            .transpose()
+            .map_err(async_graphql::Error::from)?;
+        let key = id
+            .map(|id| ids::decode("id", Kind::Transaction, &id))
+            .transpose()
+            .map_err(ApiError::from)?;
+        // Subscribe before reading the current state: a change committed
+        // in between is then seen (once, thanks to the version check).
+        let mut rx = app(ctx).events.subscribe();
+        let first = match key {
+            Some(key) => Some(
+                own_transaction(ctx, who, key)
+                    .await?
+                    .ok_or_else(ApiError::not_found)?,
+            ),
+            None => None,
+        };
+        Ok(async_stream::stream! {
+            let _slot = slot;
+            let mut versions = Versions::default();
+            if let Some(first) = first {
+                versions.is_newer(first.0.transaction_id, first.0.version);
+                yield first;
+            }
+            while let Some(change) = next_change(&mut rx, control.as_deref()).await {
+                let Change::Transaction(t) = &*change else { continue };
+                if !t.is_party(who) || key.is_some_and(|k| k != t.transaction_id) {
+                    continue;
+                }
+                if versions.is_newer(t.transaction_id, t.version) {
+                    yield Transaction(t.clone().into());
+                }
+            }
+        })
+    }
+
+    /// With `id`: that wallet's current state first, then each balance
+    /// change. Without: every change of any of the caller's wallets (no
+    /// initial state). Versions only grow; drop an event whose `version` is
+    /// not above the last one seen for that wallet.
+    async fn wallet_updated(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+    ) -> async_graphql::Result<impl Stream<Item = Wallet> + use<>> {
+        let who = require_user(ctx)
+            .map_err(async_graphql::Error::from)?
+            .user_id;
+        let control = ctx.data_opt::<Arc<SocketControl>>().cloned();
+        let slot = control
+            .as_ref()
+            .map(|c| c.acquire())
+            .transpose()
+            .map_err(async_graphql::Error::from)?;
+        let key = id
+            .map(|id| ids::decode("id", Kind::Wallet, &id))
+            .transpose()
+            .map_err(ApiError::from)?;
+        let mut rx = app(ctx).events.subscribe();
+        let first = match key {
+            Some(key) => Some(
+                own_wallet(ctx, who, key)
+                    .await?
+                    .ok_or_else(ApiError::not_found)?,
+            ),
+            None => None,
+        };
+        Ok(async_stream::stream! {
+            let _slot = slot;
+            let mut versions = Versions::default();
+            if let Some(first) = first {
+                versions.is_newer(first.0.wallet_id, first.0.version);
+                yield first;
+            }
+            while let Some(change) = next_change(&mut rx, control.as_deref()).await {
+                let Change::Wallet(w) = &*change else { continue };
+                if w.user_id != who || key.is_some_and(|k| k != w.wallet_id) {
+                    continue;
+                }
+                if versions.is_newer(w.wallet_id, w.version) {
+                    yield Wallet(w.clone().into());
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_newer_versions_pass() {
+        let mut v = Versions::default();
+        let id = Uuid::from_u128(1);
+        assert!(v.is_newer(id, 1));
+        assert!(!v.is_newer(id, 1));
+        assert!(v.is_newer(id, 3));
+        assert!(!v.is_newer(id, 2));
+        assert!(v.is_newer(Uuid::from_u128(2), 1));
+    }
+
+    #[test]
+    fn a_socket_holds_at_most_its_share_of_subscriptions() {
+        let (control, _rx) = SocketControl::new(2);
+        let a = control.acquire().unwrap();
+        let _b = control.acquire().unwrap();
+        assert!(control.acquire().is_err());
+        drop(a);
+        assert!(control.acquire().is_ok());
+    }
+}

@@ -1,0 +1,259 @@
+//! The customer support console's domain: finding customers, changing a
+//! customer's status or KYC standing, and the audit of every support read.
+//! Money actions (holds, reviews, refunds) are the ledger's; like these,
+//! they take a `SupportAgent`, so the role is checked below the API too.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
+    QueryFilter, Set,
+    sea_query::{Expr, ExprTrait, Func},
+};
+use uuid::Uuid;
+
+use crate::{
+    audit::{self, AuditEvent},
+    auth::{SupportAgent, UserStatus},
+    db,
+    ledger::{FEE_ACCOUNT_ID, parse_reason},
+    pagination::{Page, PageRequest, keyset},
+    validation::InvalidInput,
+};
+use entity::{user_profiles, users};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupportError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    #[error("not found")]
+    NotFound,
+    #[error("support agents cannot act on their own account")]
+    OwnAccount,
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KycStatus {
+    Pending,
+    Verified,
+    Rejected,
+}
+
+impl KycStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Verified => "verified",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Support {
+    db: DatabaseConnection,
+}
+
+/// `%`, `_` and `\` match literally in a search.
+fn like_pattern(text: &str) -> String {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
+}
+
+fn ilike(column: Expr, pattern: &str) -> Expr {
+    Expr::expr(Func::lower(column)).like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\'))
+}
+
+impl Support {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Customers whose email, name or phone contains `query`
+    /// (case-insensitive), newest first. The search itself is audited.
+    pub async fn search(
+        &self,
+        agent: SupportAgent,
+        query: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<users::Model>, SupportError> {
+        let mut select = users::Entity::find().filter(users::Column::UserId.ne(FEE_ACCOUNT_ID));
+        if let Some(q) = query.map(str::trim).filter(|q| !q.is_empty()) {
+            if q.chars().count() > 100 {
+                return Err(InvalidInput::new("query", "must be at most 100 characters").into());
+            }
+            let pattern = like_pattern(&q.to_lowercase());
+            // The same expression as the trigram index, so the index serves it.
+            let full_name = Expr::cust("first_name || ' ' || last_name");
+            select = select.filter(
+                Condition::any()
+                    .add(ilike(Expr::col(users::Column::Email), &pattern))
+                    .add(ilike(full_name, &pattern))
+                    .add(ilike(Expr::col(users::Column::Phone), &pattern)),
+            );
+        }
+        let page = keyset(
+            &self.db,
+            select,
+            users::Column::CreatedAt,
+            users::Column::UserId,
+            page,
+        )
+        .await?;
+        let event = AuditEvent {
+            service: "support",
+            event_type: "support.read",
+            actor_id: Some(agent.user_id()),
+            user_id: None,
+            transaction_id: None,
+            data: serde_json::json!({"what": "search", "query": query, "results": page.rows.iter().map(|u| u.user_id).collect::<Vec<_>>()}),
+        };
+        audit::record(&self.db, event).await?;
+        Ok(page)
+    }
+
+    /// Records that an agent read part of a customer's data.
+    pub async fn record_read(
+        &self,
+        agent: SupportAgent,
+        customer: Uuid,
+        what: &str,
+    ) -> Result<(), SupportError> {
+        let event = AuditEvent {
+            service: "support",
+            event_type: "support.read",
+            actor_id: Some(agent.user_id()),
+            user_id: Some(customer),
+            transaction_id: None,
+            data: serde_json::json!({"what": what}),
+        };
+        audit::record(&self.db, event).await?;
+        Ok(())
+    }
+
+    pub async fn customer(
+        &self,
+        agent: SupportAgent,
+        user_id: Uuid,
+    ) -> Result<users::Model, SupportError> {
+        let user = users::Entity::find_by_id(user_id)
+            .one(&self.db)
+            .await?
+            .filter(|u| u.user_id != FEE_ACCOUNT_ID)
+            .ok_or(SupportError::NotFound)?;
+        self.record_read(agent, user_id, "user").await?;
+        Ok(user)
+    }
+
+    /// ACTIVE, SUSPENDED (may log in and read, moves no money) or CLOSED
+    /// (cannot log in; open sessions stop working).
+    pub async fn set_user_status(
+        &self,
+        agent: SupportAgent,
+        user_id: Uuid,
+        status: UserStatus,
+        reason: &str,
+    ) -> Result<users::Model, SupportError> {
+        let reason = parse_reason("reason", reason)?;
+        if user_id == agent.user_id() {
+            return Err(SupportError::OwnAccount);
+        }
+        let txn = db::begin_write(&self.db).await?;
+        let user = users::Entity::find_by_id(user_id)
+            .one(&txn)
+            .await?
+            .filter(|u| u.user_id != FEE_ACCOUNT_ID)
+            .ok_or(SupportError::NotFound)?;
+        let previous = user.status.clone();
+        let mut active = user.into_active_model();
+        active.status = Set(status.as_str().to_owned());
+        active.updated_at = Set(chrono::Utc::now());
+        let user = active.update(&txn).await?;
+        audit::record(
+            &txn,
+            action(
+                agent,
+                user_id,
+                "support.user_status_changed",
+                serde_json::json!({"from": previous, "to": status.as_str(), "reason": reason}),
+            ),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(user)
+    }
+
+    /// PENDING, VERIFIED or REJECTED; the KYC limit follows at once.
+    pub async fn set_kyc_status(
+        &self,
+        agent: SupportAgent,
+        user_id: Uuid,
+        status: KycStatus,
+        note: &str,
+    ) -> Result<users::Model, SupportError> {
+        let note = parse_reason("note", note)?;
+        if user_id == agent.user_id() {
+            return Err(SupportError::OwnAccount);
+        }
+        let txn = db::begin_write(&self.db).await?;
+        let user = users::Entity::find_by_id(user_id)
+            .one(&txn)
+            .await?
+            .filter(|u| u.user_id != FEE_ACCOUNT_ID)
+            .ok_or(SupportError::NotFound)?;
+        let profile = user_profiles::Entity::find()
+            .filter(user_profiles::Column::UserId.eq(user_id))
+            .one(&txn)
+            .await?
+            .ok_or(SupportError::NotFound)?;
+        let previous = profile.kyc_status.clone();
+        let mut active = profile.into_active_model();
+        active.kyc_status = Set(status.as_str().to_owned());
+        active.updated_at = Set(chrono::Utc::now());
+        active.update(&txn).await?;
+        audit::record(
+            &txn,
+            action(
+                agent,
+                user_id,
+                "support.kyc_status_changed",
+                serde_json::json!({"from": previous, "to": status.as_str(), "note": note}),
+            ),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(user)
+    }
+}
+
+fn action(
+    agent: SupportAgent,
+    customer: Uuid,
+    event_type: &'static str,
+    data: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        service: "support",
+        event_type,
+        actor_id: Some(agent.user_id()),
+        user_id: Some(customer),
+        transaction_id: None,
+        data,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_in_a_search_match_literally() {
+        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
+}

@@ -1,0 +1,363 @@
+//! The concurrency suite: many users, thousands of random concurrent
+//! operations, then every ledger invariant of architecture.md checked in
+//! SQL against what the API returned.
+
+use std::collections::HashMap;
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+
+use crate::{
+    both_backends,
+    helpers::{Backend, CARD_OK, Registered, TestApp, error_code, spawn_app_with},
+};
+
+const USERS: usize = 20;
+const CONCURRENCY: usize = 16;
+
+#[derive(Clone)]
+enum Op {
+    Transfer {
+        from: usize,
+        to: usize,
+        minor: i64,
+        key: String,
+    },
+    Deposit {
+        user: usize,
+        minor: i64,
+        key: String,
+    },
+    Withdraw {
+        user: usize,
+        minor: i64,
+        key: String,
+    },
+    Hold {
+        user: usize,
+        minor: i64,
+        release: bool,
+    },
+    Refund {
+        pick: usize,
+        key: String,
+    },
+}
+
+struct Customer {
+    who: Registered,
+    wallet: String,
+    card: String,
+    account: String,
+}
+
+fn decimal(minor: i64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
+}
+
+async fn run(
+    app: &TestApp,
+    customers: &[Customer],
+    agent: &Registered,
+    op: &Op,
+    completed: &[String],
+) -> Value {
+    match op {
+        Op::Transfer {
+            from,
+            to,
+            minor,
+            key,
+        } => {
+            app.transfer(
+                &customers[*from].who.token,
+                &customers[*to].who.email,
+                &decimal(*minor),
+                "USD",
+                key,
+            )
+            .await
+        }
+        Op::Deposit { user, minor, key } => {
+            let c = &customers[*user];
+            app.deposit(&c.who.token, &c.wallet, &c.card, &decimal(*minor), key)
+                .await
+        }
+        Op::Withdraw { user, minor, key } => {
+            let c = &customers[*user];
+            app.gql(
+                "mutation($i: WithdrawInput!) { withdraw(input: $i) { id status } }",
+                json!({"i": {"walletId": c.wallet, "accountId": c.account, "amount": decimal(*minor), "idempotencyKey": key}}),
+                Some(&c.who.token),
+            )
+            .await
+        }
+        Op::Hold {
+            user,
+            minor,
+            release,
+        } => {
+            let m = if *release { "releaseHold" } else { "holdFunds" };
+            app.gql(
+                &format!("mutation($i: HoldInput!) {{ {m}(input: $i) {{ id }} }}"),
+                json!({"i": {"walletId": customers[*user].wallet, "amount": decimal(*minor), "reason": "suite"}}),
+                Some(&agent.token),
+            )
+            .await
+        }
+        Op::Refund { pick, key } => {
+            let Some(id) = completed.get(pick % completed.len().max(1)) else {
+                return json!({"skipped": true});
+            };
+            app.gql(
+                "mutation($i: RefundTransactionInput!) { refundTransaction(input: $i) { id } }",
+                json!({"i": {"transactionId": id, "reason": "suite", "idempotencyKey": key}}),
+                Some(&agent.token),
+            )
+            .await
+        }
+    }
+}
+
+fn random_op(rng: &mut StdRng, n: usize) -> Op {
+    let key = format!("op-{}", rng.r#gen::<u64>());
+    let user = rng.gen_range(0..USERS);
+    match rng.gen_range(0..100) {
+        0..=54 => Op::Transfer {
+            from: user,
+            to: (user + rng.gen_range(1..USERS)) % USERS,
+            minor: rng.gen_range(1..5_000),
+            key,
+        },
+        55..=69 => Op::Deposit {
+            user,
+            minor: rng.gen_range(100..10_000),
+            key,
+        },
+        70..=79 => Op::Withdraw {
+            user,
+            minor: rng.gen_range(100..5_000),
+            key,
+        },
+        80..=91 => Op::Hold {
+            user,
+            minor: rng.gen_range(1..2_000),
+            release: rng.gen_bool(0.5),
+        },
+        _ => Op::Refund { pick: n, key },
+    }
+}
+
+async fn scalar(app: &TestApp, sql: &str) -> i64 {
+    app.count(sql).await
+}
+
+async fn ledger_invariants_hold_after_random_concurrent_operations(backend: Backend) {
+    let ops = if backend == Backend::Postgres {
+        2_000
+    } else {
+        600
+    };
+    let app = spawn_app_with(backend, |c| {
+        c.fraud_velocity_max = 1_000_000;
+        c.kyc_unverified_daily_limit = "USD:100000000".into();
+        c.database_max_connections = 20;
+    })
+    .await;
+    let agent = app.support_agent().await;
+    let mut customers = Vec::new();
+    for _ in 0..USERS {
+        let who = app.register().await;
+        let wallet = app.funded_wallet(&who.token, "USD", "500.00").await;
+        let card = app.add_card(&who.token, CARD_OK).await;
+        let account = app
+            .ok("mutation { linkBankAccount(input: {accountType: CHECKING, accountNumber: \"000123456789\", routingNumber: \"021000021\", bankName: \"B\"}) { id } }", json!({}), &who.token)
+            .await["linkBankAccount"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        customers.push(Customer {
+            who,
+            wallet,
+            card,
+            account,
+        });
+    }
+
+    let mut rng = StdRng::seed_from_u64(0x5eed_2026);
+    let mut planned: Vec<Op> = Vec::new();
+    for n in 0..ops {
+        // One in ten replays an earlier money-moving request exactly.
+        let replay = n > 10 && rng.gen_bool(0.10);
+        let op = if replay {
+            let earlier = planned[rng.gen_range(0..planned.len())].clone();
+            match earlier {
+                Op::Hold { .. } | Op::Refund { .. } => random_op(&mut rng, n),
+                other => other,
+            }
+        } else {
+            random_op(&mut rng, n)
+        };
+        planned.push(op);
+    }
+
+    let mut completed_transfers: Vec<String> = Vec::new();
+    let mut outcomes: HashMap<&'static str, usize> = HashMap::new();
+    let mut by_key: HashMap<String, String> = HashMap::new();
+    for chunk in planned.chunks(CONCURRENCY) {
+        let replies = futures::future::join_all(
+            chunk
+                .iter()
+                .map(|op| run(&app, &customers, &agent, op, &completed_transfers)),
+        )
+        .await;
+        for (op, reply) in chunk.iter().zip(replies) {
+            if reply.get("skipped").is_some() {
+                continue;
+            }
+            let data = reply["data"]
+                .as_object()
+                .and_then(|d| d.values().next())
+                .filter(|v| !v.is_null());
+            let Some(data) = data else {
+                let code = error_code(&reply);
+                assert!(
+                    matches!(code, "INSUFFICIENT_FUNDS" | "BAD_USER_INPUT"),
+                    "only clean refusals are allowed, got {reply}"
+                );
+                *outcomes
+                    .entry(if code == "INSUFFICIENT_FUNDS" {
+                        "refused: funds"
+                    } else {
+                        "refused: input"
+                    })
+                    .or_default() += 1;
+                continue;
+            };
+            *outcomes.entry("succeeded").or_default() += 1;
+            let key = match op {
+                Op::Transfer { key, .. } | Op::Deposit { key, .. } | Op::Withdraw { key, .. } => {
+                    Some(key.clone())
+                }
+                _ => None,
+            };
+            if let (Some(key), Some(id)) = (key, data["id"].as_str()) {
+                let first = by_key.entry(key).or_insert_with(|| id.to_owned());
+                assert_eq!(first, id, "a replayed key returned another transaction");
+                if matches!(op, Op::Transfer { .. }) && data["status"] == "COMPLETED" {
+                    completed_transfers.push(id.to_owned());
+                }
+            }
+        }
+    }
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while scalar(
+        &app,
+        "SELECT COUNT(*) AS n FROM transactions WHERE status IN ('pending', 'processing')",
+    )
+    .await
+        > 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "settlement never finished"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // 1. Money is conserved: all balances (fee wallets included) are what
+    //    came in minus what went out.
+    let drift = scalar(
+        &app,
+        "SELECT CAST(COALESCE((SELECT SUM(balance_minor) FROM wallets WHERE currency = 'USD'), 0)
+            - COALESCE((SELECT SUM(amount_minor) FROM transactions WHERE transaction_type = 'deposit' AND status = 'completed'), 0)
+            + COALESCE((SELECT SUM(amount_minor) FROM transactions WHERE transaction_type = 'withdrawal' AND status = 'completed'), 0) AS BIGINT) AS n",
+    )
+    .await;
+    // 2. and 3. No negative part, and balance = available + frozen.
+    let negative = scalar(&app, "SELECT COUNT(*) AS n FROM wallets WHERE available_balance_minor < 0 OR frozen_balance_minor < 0").await;
+    let unbalanced =
+        scalar(&app, "SELECT COUNT(*) AS n FROM wallets WHERE balance_minor <> available_balance_minor + frozen_balance_minor").await;
+    // 4. Every wallet's history is an unbroken chain ending at its balance.
+    let broken = broken_history_links(&app).await;
+    // 5. One transaction per (user, idempotency key), and none without one.
+    let orphans = scalar(
+        &app,
+        "SELECT COUNT(*) AS n FROM idempotency_keys WHERE transaction_id IS NULL",
+    )
+    .await;
+    let shared = scalar(
+        &app,
+        "SELECT COUNT(*) AS n FROM (SELECT transaction_id FROM idempotency_keys GROUP BY transaction_id HAVING COUNT(*) > 1) AS d",
+    )
+    .await;
+    let unkeyed = scalar(
+        &app,
+        "SELECT COUNT(*) AS n FROM transactions t WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.transaction_id = t.transaction_id)",
+    )
+    .await;
+    let transactions = scalar(&app, "SELECT COUNT(*) AS n FROM transactions").await;
+    let history_rows = scalar(&app, "SELECT COUNT(*) AS n FROM balance_history").await;
+    println!(
+        "invariants [{backend:?}]: {ops} operations ({outcomes:?}), {transactions} transactions, {history_rows} history rows; \
+         violations: conservation drift {drift}, negative {negative}, unbalanced {unbalanced}, broken history links {broken}, \
+         keys without transaction {orphans}, transactions sharing a key {shared}, transactions without a key {unkeyed}"
+    );
+    assert_eq!(
+        (
+            drift, negative, unbalanced, broken, orphans, shared, unkeyed
+        ),
+        (0, 0, 0, 0, 0, 0, 0)
+    );
+    assert!(
+        outcomes.get("succeeded").copied().unwrap_or(0) > ops / 2,
+        "most operations should succeed: {outcomes:?}"
+    );
+}
+
+/// Links where a row's `balance_before` is not the previous row's
+/// `balance_after` (or 0 for the first), plus wallets whose last row does
+/// not end at the wallet's balance.
+async fn broken_history_links(app: &TestApp) -> i64 {
+    let backend = app.db.get_database_backend();
+    let rows = app
+        .db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT h.wallet_id AS w, h.balance_before_minor AS b, h.balance_after_minor AS a, w.balance_minor AS end_balance
+             FROM balance_history h JOIN wallets w ON w.wallet_id = h.wallet_id
+             ORDER BY h.wallet_id, h.created_at, h.history_id",
+        ))
+        .await
+        .unwrap();
+    let mut broken = 0;
+    let mut last: Option<(uuid::Uuid, i64, i64)> = None;
+    for row in rows {
+        let wallet: uuid::Uuid = row.try_get("", "w").unwrap();
+        let (before, after, end): (i64, i64, i64) = (
+            row.try_get("", "b").unwrap(),
+            row.try_get("", "a").unwrap(),
+            row.try_get("", "end_balance").unwrap(),
+        );
+        match last {
+            Some((w, prev_after, prev_end)) if w == wallet => {
+                broken += i64::from(before != prev_after);
+                let _ = prev_end;
+            }
+            Some((_, prev_after, prev_end)) => {
+                broken += i64::from(prev_after != prev_end);
+                broken += i64::from(before != 0);
+            }
+            None => broken += i64::from(before != 0),
+        }
+        last = Some((wallet, after, end));
+    }
+    if let Some((_, after, end)) = last {
+        broken += i64::from(after != end);
+    }
+    broken
+}
+
+both_backends!(ledger_invariants_hold_after_random_concurrent_operations);

@@ -1,0 +1,132 @@
+//! A small graphql-transport-ws client for the tests (the reference npm
+//! client is driven separately, through node).
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Message, client::IntoClientRequest},
+};
+
+use crate::helpers::TestApp;
+
+/// Generous: a deadline only fails a test that would otherwise hang.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct Ws {
+    socket: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+/// What the server did with `connection_init`.
+pub enum Init {
+    Acked(Box<Ws>),
+    Closed(u16, String),
+}
+
+impl Init {
+    pub fn acked(self) -> Ws {
+        match self {
+            Self::Acked(ws) => *ws,
+            Self::Closed(code, reason) => panic!("socket closed with {code} {reason}"),
+        }
+    }
+
+    pub fn closed(self) -> (u16, String) {
+        match self {
+            Self::Acked(_) => panic!("the socket was accepted"),
+            Self::Closed(code, reason) => (code, reason),
+        }
+    }
+}
+
+impl Ws {
+    /// Opens a socket and sends `connection_init` with the token, if any.
+    pub async fn connect(app: &TestApp, token: Option<&str>) -> Init {
+        let url = format!("{}/graphql", app.address.replace("http", "ws"));
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("upgrade");
+        let mut ws = Ws { socket };
+        let payload = match token {
+            Some(t) => json!({"Authorization": format!("Bearer {t}")}),
+            None => json!({}),
+        };
+        ws.send(json!({"type": "connection_init", "payload": payload}))
+            .await;
+        match ws.next_frame().await {
+            Frame::Json(v) if v["type"] == "connection_ack" => Init::Acked(Box::new(ws)),
+            Frame::Json(v) => panic!("expected an ack or a close, got {v}"),
+            Frame::Closed(code, reason) => Init::Closed(code, reason),
+        }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.socket
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({"type": "subscribe", "id": id, "payload": {"query": query, "variables": variables}}))
+            .await;
+    }
+
+    pub async fn complete(&mut self, id: &str) {
+        self.send(json!({"type": "complete", "id": id})).await;
+    }
+
+    /// The next protocol message or the close, within the deadline.
+    pub async fn next_frame(&mut self) -> Frame {
+        tokio::time::timeout(DEADLINE, async {
+            loop {
+                match self.socket.next().await {
+                    Some(Ok(Message::Text(t))) => {
+                        return Frame::Json(serde_json::from_str(t.as_str()).unwrap());
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        let (code, reason) = frame
+                            .map(|f| (u16::from(f.code), f.reason.to_string()))
+                            .unwrap_or((1005, String::new()));
+                        return Frame::Closed(code, reason);
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => return Frame::Closed(1006, String::new()),
+                }
+            }
+        })
+        .await
+        .expect("the server answered within the deadline")
+    }
+
+    /// The next `next` message's `payload`, panicking on anything else.
+    pub async fn next_payload(&mut self) -> Value {
+        match self.next_frame().await {
+            Frame::Json(v) if v["type"] == "next" => v["payload"].clone(),
+            Frame::Json(v) => panic!("expected a next message, got {v}"),
+            Frame::Closed(code, reason) => panic!("socket closed with {code} {reason}"),
+        }
+    }
+
+    /// Reads until the server closes the socket; returns the close code.
+    pub async fn closed(&mut self) -> u16 {
+        loop {
+            if let Frame::Closed(code, _) = self.next_frame().await {
+                return code;
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Frame {
+    Json(Value),
+    Closed(u16, String),
+}

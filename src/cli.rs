@@ -52,6 +52,9 @@ enum UsersCommand {
 enum DynamodbCommand {
     /// Print the table definitions the service uses, as JSON.
     DescribeTables,
+    /// Create the tables (with DYNAMODB_TABLE_PREFIX) where missing, against
+    /// the configured endpoint; tables that exist are left as they are.
+    CreateTables,
 }
 
 /// Runs the command; an error is one line for the operator.
@@ -67,6 +70,22 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let text =
                 serde_json::to_string_pretty(&crate::audit::tables::describe()).expect("json");
             println!("{text}");
+            Ok(())
+        }
+        Command::Dynamodb {
+            command: DynamodbCommand::CreateTables,
+        } => {
+            let config = Config::from_env()?;
+            let client = crate::audit::dynamodb::client(&config).await;
+            let created =
+                crate::audit::dynamodb::create_tables(&client, &config.dynamodb_table_prefix)
+                    .await
+                    .map_err(|e| format!("cannot create the DynamoDB tables: {e}"))?;
+            if created.is_empty() {
+                println!("the DynamoDB tables exist already");
+            } else {
+                println!("created {}", created.join(", "));
+            }
             Ok(())
         }
         Command::Serve => {

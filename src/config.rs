@@ -34,6 +34,18 @@ pub struct Config {
     pub audit_store: AuditStoreKind,
     /// `DYNAMODB_TABLE_PREFIX`
     pub dynamodb_table_prefix: String,
+    /// `AWS_ENDPOINT_URL_DYNAMODB`: a local emulator, say. Read here as well
+    /// as by aws-config so that tests can point each app at its own
+    /// endpoint; with it set, the SDK gets fixed dummy credentials.
+    pub dynamodb_endpoint: Option<String>,
+    /// `PAYGRAPH_AUDIT_RELAY_POLL_MS`: how often the relay looks for due
+    /// outbox rows when the last look found none.
+    pub audit_relay_poll_ms: u64,
+    /// `PAYGRAPH_AUDIT_RELAY_BATCH`: outbox rows claimed per round.
+    pub audit_relay_batch: u64,
+    /// `PAYGRAPH_AUDIT_RELAY_MAX_BACKOFF_MS`: the longest wait before an
+    /// outbox row that failed is tried again.
+    pub audit_relay_max_backoff_ms: u64,
     /// `JWT_SECRET` (at least 32 bytes). Generated for the embedded default.
     pub jwt_secret: Option<String>,
     /// `JWT_KEY_ID`: the `kid` put in and required of every token.
@@ -146,6 +158,10 @@ impl Default for Config {
             redis_key_prefix: String::new(),
             audit_store: AuditStoreKind::Embedded,
             dynamodb_table_prefix: String::new(),
+            dynamodb_endpoint: None,
+            audit_relay_poll_ms: 1_000,
+            audit_relay_batch: 100,
+            audit_relay_max_backoff_ms: 60_000,
             jwt_secret: None,
             jwt_key_id: "paygraph-1".into(),
             jwt_issuer: "paygraph".into(),
@@ -205,6 +221,7 @@ const UNPREFIXED: &[&str] = &[
     "REDIS_KEY_PREFIX",
     "AUDIT_STORE",
     "DYNAMODB_TABLE_PREFIX",
+    "AWS_ENDPOINT_URL_DYNAMODB",
     "JWT_SECRET",
     "JWT_KEY_ID",
     "JWT_ISSUER",
@@ -235,14 +252,20 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         let config: Config = figment
-            .merge(
-                Env::raw()
-                    .only(UNPREFIXED)
-                    .map(|k| k.as_str().to_lowercase().into()),
-            )
+            .merge(Env::raw().only(UNPREFIXED).map(|k| {
+                if k == "AWS_ENDPOINT_URL_DYNAMODB" {
+                    "dynamodb_endpoint".into()
+                } else {
+                    k.as_str().to_lowercase().into()
+                }
+            }))
             .merge(
                 Env::prefixed("PAYGRAPH_")
                     .ignore(&["CONFIG"])
+                    // `PAYGRAPH_TEST_*` belong to the test harness (the
+                    // servers tests use), not to the service: a command run
+                    // from a test must not refuse them as unknown settings.
+                    .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_"))
                     .map(|k| k.as_str().to_lowercase().into()),
             )
             .extract()
@@ -267,6 +290,12 @@ impl Config {
             return bad(
                 "DATABASE_MAX_CONNECTIONS",
                 "must be at least DATABASE_MIN_CONNECTIONS and above 0",
+            );
+        }
+        if self.audit_relay_poll_ms == 0 || self.audit_relay_batch == 0 {
+            return bad(
+                "PAYGRAPH_AUDIT_RELAY_POLL_MS",
+                "and PAYGRAPH_AUDIT_RELAY_BATCH must be above 0",
             );
         }
         let r = self;

@@ -3,6 +3,7 @@
 use sea_orm::DatabaseConnection;
 
 use crate::{
+    audit::AuditLog,
     auth::Auth,
     cache::{Cache, events::EventBus, rate_limit::RateLimiter, transactions::TransactionCache},
     config::Config,
@@ -17,6 +18,7 @@ pub struct ApiContext {
     pub cache: Cache,
     pub auth: Auth,
     pub customers: Customers,
+    pub audit: AuditLog,
     pub ledger: Ledger,
     pub support: Support,
     pub config: std::sync::Arc<Config>,

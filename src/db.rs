@@ -35,7 +35,7 @@ async fn connect_pool(config: &Config) -> Result<DatabaseConnection, DbErr> {
             .max_connections(config.database_max_connections)
             .min_connections(config.database_min_connections)
             .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(30))
             .max_lifetime(Duration::from_secs(config.database_max_lifetime_secs))
             .test_before_acquire(true)
             .sqlx_logging(false);

@@ -5,6 +5,11 @@ use std::{sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
 use crate::{
+    audit::{
+        self, AuditLog, AuditStore, EmbeddedStore,
+        dynamodb::DynamoStore,
+        relay::{Relay, RelaySettings},
+    },
     auth::{Auth, PasswordHasher, TokenKeys},
     cache::{
         Cache,
@@ -13,7 +18,7 @@ use crate::{
         rate_limit::{RateLimiter, Rule, Rules},
         transactions::TransactionCache,
     },
-    config::Config,
+    config::{AuditStoreKind, Config},
     context::ApiContext,
     crypto::{DevKeys, FieldCipher, check_jwt_secret, decode_encryption_key},
     customer::Customers,
@@ -27,6 +32,8 @@ use crate::{
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// Runs beside the server in every instance; see `audit::relay`.
+    relay: Relay,
     ledger: Ledger,
     settlement_poll: Duration,
     processor_delay: Duration,
@@ -151,6 +158,21 @@ impl Application {
             max_aliases: config.max_aliases,
             introspection: config.introspection,
         };
+        // The store is only reached by the relay and by reads: an
+        // unreachable DynamoDB delays audit, it does not stop start-up.
+        let audit_store: Arc<dyn AuditStore> = match config.audit_store {
+            AuditStoreKind::Embedded => Arc::new(EmbeddedStore::new(database.clone())),
+            AuditStoreKind::Dynamodb => Arc::new(DynamoStore::new(
+                audit::dynamodb::client(&config).await,
+                &config.dynamodb_table_prefix,
+            )),
+        };
+        let relay = Relay::new(
+            database.clone(),
+            audit_store.clone(),
+            RelaySettings::from_config(&config),
+        );
+        let audit = AuditLog::new(database.clone(), audit_store);
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|e| StartError::Listen(config.addr, e))?;
@@ -162,6 +184,7 @@ impl Application {
             cache,
             auth,
             customers,
+            audit,
             ledger: ledger.clone(),
             config: Arc::new(config),
             transactions,
@@ -177,6 +200,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            relay,
             ledger,
             settlement_poll,
             processor_delay,
@@ -187,10 +211,13 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish;
-    /// the settlement worker runs beside the server and stops with it.
+    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    /// Beside the server run the settlement worker, which stops with it,
+    /// and the audit relay, which finishes its round and stops after it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(port = self.port(), "paygraph listening");
+        let (stop_relay, relay_stopped) = tokio::sync::watch::channel(false);
+        let relay = tokio::spawn(self.relay.run(relay_stopped));
         let ledger = self.ledger.clone();
         let (poll, delay) = (self.settlement_poll, self.processor_delay);
         let worker =
@@ -205,6 +232,8 @@ impl Application {
             .with_graceful_shutdown(shutdown_signal())
             .await;
         let _ = worker.await;
+        let _ = stop_relay.send(true);
+        let _ = relay.await;
         served
     }
 }

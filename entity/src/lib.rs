@@ -13,8 +13,10 @@
 pub mod prelude;
 
 pub mod accounts;
+pub mod audit_logs;
 pub mod audit_outbox;
 pub mod balance_history;
+pub mod fraud_detection;
 pub mod idempotency_keys;
 pub mod payment_methods;
 pub mod transaction_events;

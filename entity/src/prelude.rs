@@ -1,6 +1,8 @@
 pub use super::accounts::Entity as Accounts;
+pub use super::audit_logs::Entity as AuditLogs;
 pub use super::audit_outbox::Entity as AuditOutbox;
 pub use super::balance_history::Entity as BalanceHistory;
+pub use super::fraud_detection::Entity as FraudDetection;
 pub use super::idempotency_keys::Entity as IdempotencyKeys;
 pub use super::payment_methods::Entity as PaymentMethods;
 pub use super::transaction_events::Entity as TransactionEvents;

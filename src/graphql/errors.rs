@@ -10,7 +10,8 @@ use async_graphql::ErrorExtensions;
 use crate::support::SupportError;
 
 use crate::{
-    auth::AuthError, customer::CustomerError, ledger::LedgerError, validation::InvalidInput,
+    audit::AuditError, auth::AuthError, customer::CustomerError, ledger::LedgerError,
+    validation::InvalidInput,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +164,18 @@ impl From<LedgerError> for ApiError {
     }
 }
 
+impl From<AuditError> for ApiError {
+    fn from(e: AuditError) -> Self {
+        match e {
+            AuditError::Invalid(i) => i.into(),
+            AuditError::Forbidden => Self::new(Code::Forbidden, e.to_string()),
+            // The cause (which may name the DynamoDB endpoint) is logged,
+            // never shown.
+            AuditError::Store(_) | AuditError::Db(_) => Self::internal(&e),
+        }
+    }
+}
+
 impl From<SupportError> for ApiError {
     fn from(e: SupportError) -> Self {
         match e {
@@ -181,8 +194,8 @@ impl From<sea_orm::DbErr> for ApiError {
 }
 
 impl From<async_graphql::Error> for ApiError {
-    /// Errors raised inside async-graphql (a DataLoader, say) are ours,
-    /// already logged; keep their code when they carry one.
+    /// Errors raised inside async-graphql itself (reading context data,
+    /// say) are faults of ours: logged, and shown only as INTERNAL.
     fn from(e: async_graphql::Error) -> Self {
         tracing::error!(error = %e.message, "resolver error");
         Self::new(Code::Internal, "internal error")

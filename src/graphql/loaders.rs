@@ -8,7 +8,10 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use crate::{customer, ledger};
+use crate::{
+    audit::{AuditEntry, AuditError, AuditLog},
+    customer, ledger,
+};
 use entity::{
     accounts, payment_methods, transaction_events, transactions, user_profiles, users, wallets,
 };
@@ -178,6 +181,37 @@ impl Loader<TransactionById> for DbLoader {
         Ok(rows
             .into_iter()
             .map(|t| (TransactionById(t.transaction_id), t))
+            .collect())
+    }
+}
+
+pub type AuditLoaders = DataLoader<AuditTrailLoader>;
+
+/// Audit trails come from the audit store, not the database: a loader of
+/// their own, which asks the store for every transaction of a page at once.
+pub fn audit(log: AuditLog) -> AuditLoaders {
+    DataLoader::new(AuditTrailLoader { log }, tokio::spawn)
+}
+
+pub struct AuditTrailLoader {
+    log: AuditLog,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AuditTrailOf(pub Uuid);
+
+impl Loader<AuditTrailOf> for AuditTrailLoader {
+    type Value = Vec<AuditEntry>;
+    type Error = Arc<AuditError>;
+
+    async fn load(
+        &self,
+        keys: &[AuditTrailOf],
+    ) -> Result<HashMap<AuditTrailOf, Vec<AuditEntry>>, Arc<AuditError>> {
+        let trails = self.log.trails(&ids(keys, |k| k.0)).await?;
+        Ok(trails
+            .into_iter()
+            .map(|(id, entries)| (AuditTrailOf(id), entries))
             .collect())
     }
 }

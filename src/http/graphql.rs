@@ -41,7 +41,8 @@ pub async fn post_graphql(
     };
     let request = request
         .data(caller)
-        .data(loaders::new(state.app.db.clone()));
+        .data(loaders::new(state.app.db.clone()))
+        .data(loaders::audit(state.app.audit.clone()));
     let mut response = GraphQLResponse::from(state.schema.execute(request).await).into_response();
     if let Some(d) = decision {
         budget_headers(response.headers_mut(), &d);

@@ -40,19 +40,6 @@ pub use withdraw::WithdrawRequest;
 use crate::{crypto::FieldCipher, processor::PaymentProcessor};
 use entity::{transactions, wallets as wallet_rows};
 
-/// Lower-case values stored in `transactions.transaction_type`.
-pub const TRANSACTION_TYPES: [&str; 4] = ["transfer", "deposit", "withdrawal", "refund"];
-/// Lower-case values stored in `transactions.status`.
-pub const TRANSACTION_STATUSES: [&str; 7] = [
-    "pending",
-    "processing",
-    "pending_review",
-    "completed",
-    "failed",
-    "cancelled",
-    "reversed",
-];
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxType {
     Transfer,
@@ -69,6 +56,17 @@ impl TxType {
             Self::Withdrawal => "withdrawal",
             Self::Refund => "refund",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Transfer,
+            Self::Deposit,
+            Self::Withdrawal,
+            Self::Refund,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }
 

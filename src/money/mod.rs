@@ -5,6 +5,8 @@
 
 mod amount;
 mod currency;
+#[cfg(test)]
+mod properties;
 
 pub use amount::{Amount, AmountError, MAX_MINOR, format_minor};
 pub use currency::{Currency, CurrencyError};

@@ -87,14 +87,33 @@ async fn postgres_without_secrets_refuses_to_start() {
     assert!(stderr(&out).contains("JWT_SECRET"), "{}", stderr(&out));
 }
 
+/// Runs the binary without blocking the test's runtime, which also drives
+/// the server under test: a blocked runtime would freeze that server (and
+/// its background work, holding whatever lock it held) until the command ends.
+async fn paygraph_beside(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        paygraph(&args, &env)
+    })
+    .await
+    .expect("run paygraph")
+}
+
 async fn grant_role_from_the_command_line(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.register().await;
     let url = app.config.database_url.clone();
-    let out = paygraph(
+    let out = paygraph_beside(
         &["users", "grant-role", &user.email, "support"],
         &[("DATABASE_URL", &url)],
-    );
+    )
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let roles = sea_orm::ConnectionTrait::query_one_raw(
         &app.db,
@@ -108,25 +127,28 @@ async fn grant_role_from_the_command_line(backend: Backend) {
     .unwrap();
     assert_eq!(roles.try_get::<i64>("", "n").unwrap(), 1);
 
-    let unknown = paygraph(
+    let unknown = paygraph_beside(
         &["users", "grant-role", "nobody@example.com", "support"],
         &[("DATABASE_URL", &url)],
-    );
+    )
+    .await;
     assert!(!unknown.status.success());
-    let bad_role = paygraph(
+    let bad_role = paygraph_beside(
         &["users", "grant-role", &user.email, "admin"],
         &[("DATABASE_URL", &url)],
-    );
+    )
+    .await;
     assert!(
         stderr(&bad_role).contains("unknown role"),
         "{}",
         stderr(&bad_role)
     );
 
-    let out = paygraph(
+    let out = paygraph_beside(
         &["users", "revoke-role", &user.email, "support"],
         &[("DATABASE_URL", &url)],
-    );
+    )
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
     // The session still works: roles change what a user may do, not who they are.
     let me = app.gql("{ me { id } }", json!({}), Some(&user.token)).await;

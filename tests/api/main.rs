@@ -3,10 +3,13 @@
 //! against the embedded default (SQLite, in-process cache) and against
 //! PostgreSQL + Redis (each test its own database and key prefix).
 
+mod dynamo;
 mod helpers;
 mod invariants;
 mod ws;
 
+mod audit;
+mod audit_dynamodb;
 mod auth;
 mod cli;
 mod events;

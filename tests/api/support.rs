@@ -17,20 +17,35 @@ const KYC: &str =
     "mutation($i: SetKycStatusInput!) { setKycStatus(input: $i) { profile { kycStatus } } }";
 const SEARCH: &str = "query($q: String, $first: Int, $after: String) { users(query: $q, first: $first, after: $after) { edges { node { id email } } pageInfo { hasNextPage endCursor } } }";
 
-/// The support events the outbox holds for a customer (the audit store
-/// reads them back once relayed).
+/// The support events recorded for a customer, oldest first: those still in
+/// the outbox and those the relay has moved to the (embedded) audit store.
+/// The outbox is read first: an event the relay moves in between is then
+/// already in the store when that is read.
 async fn support_events(app: &TestApp, customer: &str) -> Vec<String> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-    entity::audit_outbox::Entity::find()
+    use chrono::SubsecRound;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let waiting = entity::audit_outbox::Entity::find()
         .filter(entity::audit_outbox::Column::UserId.eq(key_of(customer)))
         .filter(entity::audit_outbox::Column::ServiceName.eq("support"))
-        .order_by_asc(entity::audit_outbox::Column::CreatedAt)
         .all(&app.db)
         .await
-        .unwrap()
+        .unwrap();
+    let relayed = entity::audit_logs::Entity::find()
+        .filter(entity::audit_logs::Column::UserId.eq(key_of(customer)))
+        .filter(entity::audit_logs::Column::Service.eq("support"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    let mut events: std::collections::BTreeMap<_, _> = waiting
         .into_iter()
-        .map(|e| e.event_type)
-        .collect()
+        .map(|e| ((e.created_at.trunc_subsecs(6), e.event_id), e.event_type))
+        .collect();
+    events.extend(
+        relayed
+            .into_iter()
+            .map(|e| ((e.created_at, e.event_id), e.event_type)),
+    );
+    events.into_values().collect()
 }
 
 async fn customers_and_strangers_are_refused_everything(backend: Backend) {

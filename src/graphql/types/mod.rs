@@ -2,6 +2,7 @@
 //! the database schema and the API schema meet only here.
 
 mod account;
+mod audit;
 mod money;
 mod node;
 mod payment_method;
@@ -10,6 +11,7 @@ mod user;
 mod wallet;
 
 pub use account::{Account, AccountType};
+pub use audit::{AuditEntry, FraudCheck, FraudDecision};
 pub use money::Money;
 pub use node::Node;
 pub use payment_method::PaymentMethod;

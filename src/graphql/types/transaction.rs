@@ -4,19 +4,23 @@ use async_graphql::{
 };
 use chrono::{DateTime, Utc};
 
-use super::{Money, Party};
+use super::{AuditEntry, Money, Party};
 use crate::{
+    audit::SUPPORT_READ_PREFIX,
+    auth::{Caller, Role},
     graphql::{
+        caller::caller,
         errors::{ApiError, ApiResult},
         ids::{self, Kind},
-        loaders::{EventsOf, Loaders, UserById},
+        loaders::{AuditLoaders, AuditTrailOf, EventsOf, Loaders, UserById},
     },
-    ledger::{TRANSACTION_STATUSES, TRANSACTION_TYPES, TransactionFilter},
+    ledger::{Status, TransactionFilter, TxType},
     pagination::{Cursor, Page},
 };
 use entity::{transaction_events, transactions};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(remote = "crate::ledger::TxType")]
 pub enum TransactionType {
     Transfer,
     Deposit,
@@ -25,6 +29,7 @@ pub enum TransactionType {
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(remote = "crate::ledger::Status")]
 pub enum TransactionStatus {
     Pending,
     Processing,
@@ -35,47 +40,23 @@ pub enum TransactionStatus {
     Reversed,
 }
 
-const TYPES: [TransactionType; 4] = [
-    TransactionType::Transfer,
-    TransactionType::Deposit,
-    TransactionType::Withdrawal,
-    TransactionType::Refund,
-];
-
-const STATUSES: [TransactionStatus; 7] = [
-    TransactionStatus::Pending,
-    TransactionStatus::Processing,
-    TransactionStatus::PendingReview,
-    TransactionStatus::Completed,
-    TransactionStatus::Failed,
-    TransactionStatus::Cancelled,
-    TransactionStatus::Reversed,
-];
-
-// The enums and the stored values are listed in the same order.
 impl TransactionType {
     pub fn as_db(self) -> &'static str {
-        TRANSACTION_TYPES[TYPES.iter().position(|t| *t == self).expect("listed")]
+        TxType::from(self).as_str()
     }
 
     fn from_db(s: &str) -> Self {
-        TRANSACTION_TYPES
-            .iter()
-            .position(|t| *t == s)
-            .map_or(Self::Transfer, |i| TYPES[i])
+        TxType::parse(s).unwrap_or(TxType::Transfer).into()
     }
 }
 
 impl TransactionStatus {
     pub fn as_db(self) -> &'static str {
-        TRANSACTION_STATUSES[STATUSES.iter().position(|t| *t == self).expect("listed")]
+        Status::from(self).as_str()
     }
 
     fn from_db(s: &str) -> Self {
-        TRANSACTION_STATUSES
-            .iter()
-            .position(|t| *t == s)
-            .map_or(Self::Pending, |i| STATUSES[i])
+        Status::parse(s).unwrap_or(Status::Pending).into()
     }
 }
 
@@ -194,6 +175,25 @@ impl Transaction {
             .unwrap_or_default()
             .into_iter()
             .map(TransactionEvent::from)
+            .collect())
+    }
+
+    /// The audit events of this transaction, oldest first, from the audit
+    /// store. Events reach it shortly after they happen, so the newest may
+    /// be missing for a moment; reading never waits for them.
+    async fn audit_trail(&self, ctx: &Context<'_>) -> ApiResult<Vec<AuditEntry>> {
+        let entries = ctx
+            .data_unchecked::<AuditLoaders>()
+            .load_one(AuditTrailOf(self.0.transaction_id))
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        // Support agents' reads of a customer's data are for support eyes.
+        let support = matches!(caller(ctx), Caller::User(p) if p.has_role(Role::Support));
+        Ok(entries
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| support || !e.event_type.starts_with(SUPPORT_READ_PREFIX))
+            .map(AuditEntry)
             .collect())
     }
 }

@@ -3,12 +3,14 @@ use async_graphql::{
 };
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Account, PaymentMethod, Transaction, TransactionFilterInput, Wallet};
+use super::{
+    Account, AuditEntry, FraudCheck, PaymentMethod, Transaction, TransactionFilterInput, Wallet,
+};
 use crate::{
     auth::UserStatus,
     customer::Address,
     graphql::{
-        caller::app,
+        caller::{app, require_user},
         errors::ApiResult,
         ids::{self, Kind},
         loaders::{AccountsOf, PaymentMethodsOf, ProfileOf, WalletsOf},
@@ -151,6 +153,44 @@ impl User {
             .await
             .map_err(db)?;
         Ok(Transaction::connection(rows))
+    }
+
+    /// What happened to this user's account, newest first (the audit store's
+    /// `user_id-index`). The user sees their own log; support agents see
+    /// anyone's, including their own colleagues' reads of it, and each such
+    /// read is itself audited. Others: `FORBIDDEN`.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, AuditEntry>> {
+        let who = require_user(ctx)?;
+        let limit = PageRequest::parse(first, None, None, None)?.limit as usize;
+        let page = app(ctx)
+            .audit
+            .user_log(who, self.0.user_id, limit, after.as_deref())
+            .await?;
+        Ok(AuditEntry::connection(page))
+    }
+
+    /// The fraud checks of this user's money movements, newest first.
+    /// Support agents only (`FORBIDDEN` for customers, themselves included).
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn fraud_checks(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, FraudCheck>> {
+        let who = require_user(ctx)?;
+        let limit = PageRequest::parse(first, None, None, None)?.limit as usize;
+        let page = app(ctx)
+            .audit
+            .fraud_checks(who, self.0.user_id, limit, after.as_deref())
+            .await?;
+        Ok(FraudCheck::connection(page))
     }
 }
 

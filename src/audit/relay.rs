@@ -1,0 +1,319 @@
+//! The outbox relay: copies audit events (and fraud checks) from the
+//! `audit_outbox` table to the audit store, in every server instance.
+//!
+//! Guarantees, and how:
+//! - Nothing is lost: a row leaves the outbox only after the store has
+//!   acknowledged its write. A failed write leaves it there, to be tried
+//!   again later (attempts + 1, the error, a capped exponential backoff).
+//! - No duplicates: every write is keyed by the event's id (the sort key
+//!   holds it), so a batch written twice, by a retry or by two relays
+//!   after a lease ran out, leaves one item per event.
+//! - Instances share the work: a round claims its rows in a short
+//!   database transaction (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so
+//!   relays never wait for each other; SQLite: an IMMEDIATE transaction)
+//!   that pushes `next_attempt_at` forward by a lease, and commits before
+//!   the store is called. No database transaction is ever held across a
+//!   call to DynamoDB.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use rand::Rng;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+    sea_query::{Expr, ExprTrait, LockBehavior, LockType},
+};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::store::{AuditEntry, AuditStore, Record, StoreError};
+use crate::{config::Config, db, fraud};
+use entity::audit_outbox;
+
+/// How long a claimed row stays out of other relays' reach. Longer than a
+/// store write can take (the SDK's own timeouts end one call in 30 s); should a
+/// relay die mid-round, its rows come back after this.
+const LEASE: Duration = Duration::from_secs(60);
+/// The first retry waits about this long; each failure doubles it.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Gauges are refreshed at most this often.
+const GAUGE_EVERY: Duration = Duration::from_secs(1);
+/// The JSON log line that infra's metric filter reads, at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy)]
+pub struct RelaySettings {
+    pub poll: Duration,
+    pub batch: u64,
+    pub max_backoff: Duration,
+}
+
+impl RelaySettings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            poll: Duration::from_millis(config.audit_relay_poll_ms),
+            batch: config.audit_relay_batch,
+            max_backoff: Duration::from_millis(config.audit_relay_max_backoff_ms),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("outbox: {0}")]
+    Db(#[from] DbErr),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+pub struct Relay {
+    db: DatabaseConnection,
+    store: Arc<dyn AuditStore>,
+    settings: RelaySettings,
+}
+
+impl Relay {
+    pub fn new(
+        db: DatabaseConnection,
+        store: Arc<dyn AuditStore>,
+        settings: RelaySettings,
+    ) -> Self {
+        Self {
+            db,
+            store,
+            settings,
+        }
+    }
+
+    /// Relays until `stop` turns true; the round in progress finishes first.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        tracing::info!(store = self.store.kind(), "audit relay started");
+        let mut gauges_at: Option<Instant> = None;
+        let mut logged_at: Option<Instant> = None;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let full = match self.round().await {
+                Ok(n) => n as u64 >= self.settings.batch,
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit relay round failed; the events stay in the outbox");
+                    false
+                }
+            };
+            if gauges_at.is_none_or(|t| t.elapsed() >= GAUGE_EVERY) {
+                gauges_at = Some(Instant::now());
+                let log = logged_at.is_none_or(|t| t.elapsed() >= LOG_EVERY);
+                match self.report(log).await {
+                    Ok(()) if log => logged_at = Some(Instant::now()),
+                    Ok(()) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot measure the audit outbox"),
+                }
+            }
+            // A full batch suggests more is due: go on at once.
+            if full {
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.poll) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        tracing::info!("audit relay stopped");
+    }
+
+    /// One round: claim due rows, write them, then delete them (or
+    /// reschedule them on failure). Returns how many were delivered.
+    pub async fn round(&self) -> Result<usize, RelayError> {
+        let claimed = self.claim().await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let mut records = Vec::with_capacity(claimed.len());
+        let mut delivered = Vec::with_capacity(claimed.len());
+        for row in &claimed {
+            match to_record(row) {
+                Ok(record) => {
+                    records.push(record);
+                    delivered.push(row.event_id);
+                }
+                // Kept and retried like a failed write, never dropped: the
+                // error is in `last_error` for an operator to look at.
+                Err(e) => self.reschedule(&[row], &e).await?,
+            }
+        }
+        if records.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = self.store.put(&records).await {
+            let rows: Vec<_> = claimed
+                .iter()
+                .filter(|r| delivered.contains(&r.event_id))
+                .collect();
+            self.reschedule(&rows, &e.to_string()).await?;
+            metrics::counter!("paygraph_audit_relay_failures_total").increment(1);
+            return Err(e.into());
+        }
+        audit_outbox::Entity::delete_many()
+            .filter(audit_outbox::Column::EventId.is_in(delivered.iter().copied()))
+            .exec(&self.db)
+            .await?;
+        metrics::counter!("paygraph_audit_relay_events_total").increment(delivered.len() as u64);
+        Ok(delivered.len())
+    }
+
+    /// Takes up to a batch of due rows, oldest first, and leases them.
+    async fn claim(&self) -> Result<Vec<audit_outbox::Model>, DbErr> {
+        let now = Utc::now();
+        // A plain read first: an idle relay then never takes a lock, which
+        // on SQLite would be the whole database's write lock every poll.
+        let any_due = audit_outbox::Entity::find()
+            .select_only()
+            .column(audit_outbox::Column::EventId)
+            .filter(audit_outbox::Column::NextAttemptAt.lte(now))
+            .into_tuple::<Uuid>()
+            .one(&self.db)
+            .await?
+            .is_some();
+        if !any_due {
+            return Ok(Vec::new());
+        }
+        let txn = db::begin_write(&self.db).await?;
+        let mut query = audit_outbox::Entity::find()
+            .filter(audit_outbox::Column::NextAttemptAt.lte(now))
+            .order_by_asc(audit_outbox::Column::NextAttemptAt)
+            .limit(self.settings.batch);
+        // SQLite has no row locks; its IMMEDIATE transaction already keeps
+        // any other relay out until this one commits.
+        if !db::is_sqlite(&self.db) {
+            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let rows = query.all(&txn).await?;
+        if !rows.is_empty() {
+            audit_outbox::Entity::update_many()
+                .col_expr(
+                    audit_outbox::Column::NextAttemptAt,
+                    Expr::value(now + LEASE),
+                )
+                .filter(audit_outbox::Column::EventId.is_in(rows.iter().map(|r| r.event_id)))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(rows)
+    }
+
+    async fn reschedule(&self, rows: &[&audit_outbox::Model], error: &str) -> Result<(), DbErr> {
+        let Some(attempts) = rows.iter().map(|r| r.attempts).max() else {
+            return Ok(());
+        };
+        let wait = backoff(attempts, self.settings.max_backoff);
+        let error: String = error.chars().take(1000).collect();
+        audit_outbox::Entity::update_many()
+            .col_expr(
+                audit_outbox::Column::Attempts,
+                Expr::col(audit_outbox::Column::Attempts).add(1),
+            )
+            .col_expr(audit_outbox::Column::LastError, Expr::value(error))
+            .col_expr(
+                audit_outbox::Column::NextAttemptAt,
+                Expr::value(Utc::now() + wait),
+            )
+            .filter(audit_outbox::Column::EventId.is_in(rows.iter().map(|r| r.event_id)))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the gauges; with `log`, also writes the JSON line whose field
+    /// `paygraph_audit_outbox_depth` CloudWatch turns into a metric.
+    async fn report(&self, log: bool) -> Result<(), DbErr> {
+        let depth = audit_outbox::Entity::find().count(&self.db).await?;
+        let oldest: Option<DateTime<Utc>> = audit_outbox::Entity::find()
+            .select_only()
+            .column(audit_outbox::Column::CreatedAt)
+            .order_by_asc(audit_outbox::Column::CreatedAt)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        let lag = oldest.map_or(0.0, |t| {
+            Ord::max((Utc::now() - t).num_milliseconds(), 0) as f64 / 1000.0
+        });
+        metrics::gauge!("paygraph_audit_outbox_depth").set(depth as f64);
+        metrics::gauge!("paygraph_audit_relay_lag_seconds").set(lag);
+        if log {
+            tracing::info!(
+                paygraph_audit_outbox_depth = depth,
+                paygraph_audit_relay_lag_seconds = lag,
+                "audit outbox"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Exponential in the attempts so far, capped, with jitter (50 to 100 %)
+/// so that rows which failed together do not all return together.
+fn backoff(attempts: i32, cap: Duration) -> chrono::Duration {
+    let exp = FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(attempts.clamp(0, 20) as u32));
+    let wait = exp
+        .min(cap)
+        .mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
+    chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60))
+}
+
+/// An outbox row as the store takes it: fraud checks go to
+/// `fraud_detection`, everything else to `audit_logs`.
+fn to_record(row: &audit_outbox::Model) -> Result<Record, String> {
+    if row.service_name == fraud::SERVICE && row.event_type == fraud::EVENT_TYPE {
+        let data = row.data.clone().unwrap_or_default();
+        return serde_json::from_value::<fraud::FraudCheck>(data)
+            .map(|mut check| {
+                check.checked_at = check.checked_at.trunc_subsecs(6);
+                Record::Fraud(check)
+            })
+            .map_err(|e| format!("fraud check {} is malformed: {e}", row.event_id));
+    }
+    Ok(Record::Audit(AuditEntry {
+        event_id: row.event_id,
+        service: row.service_name.clone(),
+        event_type: row.event_type.clone(),
+        actor_id: row.actor_id,
+        user_id: row.user_id,
+        transaction_id: row.transaction_id,
+        data: row.data.clone(),
+        // PostgreSQL keeps microseconds, SQLite more: every store gets
+        // microseconds, as in the sort key, whatever the database.
+        created_at: row.created_at.trunc_subsecs(6),
+    }))
+}
+
+/// Ids of the rows still waiting, for tests and tools.
+pub async fn pending(db: &DatabaseConnection) -> Result<Vec<Uuid>, DbErr> {
+    audit_outbox::Entity::find()
+        .select_only()
+        .column(audit_outbox::Column::EventId)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_under_the_cap() {
+        let cap = Duration::from_secs(30);
+        for attempts in 0..40 {
+            let wait = backoff(attempts, cap).to_std().unwrap();
+            assert!(wait <= cap, "{attempts}: {wait:?}");
+        }
+        assert!(backoff(0, cap).to_std().unwrap() <= FIRST_BACKOFF);
+        assert!(backoff(6, cap).to_std().unwrap() >= Duration::from_secs(15));
+    }
+}

@@ -441,6 +441,96 @@ async fn status_and_kyc_changes_take_effect_at_once(backend: Backend) {
     );
 }
 
+/// Support actions reach the customer's `auditLog` (relayed to the audit
+/// store), with the agent as actor; the agents' reads do not show there,
+/// but an agent sees them, and the customer's fraud checks.
+async fn support_actions_are_read_back_through_the_audit_log(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.support_agent().await;
+    let customer = app.register().await;
+    let wallet = app.funded_wallet(&customer.token, "USD", "100.00").await;
+    app.ok(
+        HOLD,
+        json!({"i": {"walletId": wallet, "amount": "5.00", "reason": "check"}}),
+        &agent.token,
+    )
+    .await;
+    app.ok(
+        RELEASE,
+        json!({"i": {"walletId": wallet, "amount": "5.00", "reason": "cleared"}}),
+        &agent.token,
+    )
+    .await;
+    app.ok(
+        KYC,
+        json!({"i": {"userId": customer.id, "status": "VERIFIED", "note": "ok"}}),
+        &agent.token,
+    )
+    .await;
+    let log = "{ me { auditLog(first: 100) { edges { node { eventType service actorId } } } } }";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let entries = loop {
+        let body = app.ok(log, json!({}), &customer.token).await;
+        let entries: Vec<Value> = body["me"]["auditLog"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"].clone())
+            .collect();
+        if entries.iter().filter(|e| e["service"] == "support").count() >= 3 {
+            break entries;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "support actions never reached the audit log: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let support: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["service"] == "support")
+        .collect();
+    let types: Vec<&str> = support
+        .iter()
+        .map(|e| e["eventType"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "wallet.hold_placed",
+        "wallet.hold_released",
+        "support.kyc_status_changed",
+    ] {
+        assert!(
+            types.contains(&expected),
+            "{expected} missing from {types:?}"
+        );
+    }
+    assert!(
+        !types.iter().any(|t| t.starts_with("support.read")),
+        "the customer sees no agent reads: {types:?}"
+    );
+    assert!(
+        support.iter().all(|e| e["actorId"] == json!(agent.id)),
+        "the agent is the actor: {support:?}"
+    );
+
+    let as_agent = "query($id: ID!) { user(id: $id) { auditLog(first: 100) { edges { node { eventType } } } fraudChecks(first: 10) { edges { node { __typename } } } } }";
+    let seen = app
+        .ok(as_agent, json!({"id": customer.id}), &agent.token)
+        .await;
+    assert!(
+        seen["user"]["auditLog"]["edges"].as_array().unwrap().len() >= 3,
+        "{seen}"
+    );
+    let forbidden = app
+        .gql(
+            "{ me { fraudChecks(first: 1) { edges { cursor } } } }",
+            json!({}),
+            Some(&customer.token),
+        )
+        .await;
+    assert_eq!(error_code(&forbidden), "FORBIDDEN");
+}
+
 both_backends!(
     customers_and_strangers_are_refused_everything,
     agents_find_customers_by_email_name_or_phone,
@@ -448,4 +538,5 @@ both_backends!(
     reviews_decide_held_transfers,
     refunds_are_idempotent_and_reverse_the_original,
     status_and_kyc_changes_take_effect_at_once,
+    support_actions_are_read_back_through_the_audit_log,
 );

@@ -99,20 +99,42 @@ fn keys(config: &Config) -> Result<(String, [u8; 32]), StartError> {
     Ok((jwt, decode_encryption_key(&enc).map_err(cfg)?))
 }
 
+/// The relational store, migrated: the embedded default migrates itself;
+/// a PostgreSQL whose migrations are behind is refused.
+async fn database(config: &Config) -> Result<sea_orm::DatabaseConnection, StartError> {
+    let database = db::connect(config).await.map_err(StartError::Database)?;
+    if config.is_sqlite() {
+        db::migrate(&database).await.map_err(StartError::Database)?;
+    } else {
+        let pending = db::pending_migrations(&database)
+            .await
+            .map_err(StartError::Database)?;
+        if !pending.is_empty() {
+            return Err(StartError::MigrationsBehind(pending.len()));
+        }
+    }
+    Ok(database)
+}
+
+/// The store is only reached by the relay and by reads: an unreachable
+/// DynamoDB delays audit, it does not stop start-up.
+async fn audit_store(
+    config: &Config,
+    database: &sea_orm::DatabaseConnection,
+) -> Arc<dyn AuditStore> {
+    match config.audit_store {
+        AuditStoreKind::Embedded => Arc::new(EmbeddedStore::new(database.clone())),
+        AuditStoreKind::Dynamodb => Arc::new(DynamoStore::new(
+            audit::dynamodb::client(config).await,
+            &config.dynamodb_table_prefix,
+        )),
+    }
+}
+
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let (jwt_secret, encryption_key) = keys(&config)?;
-        let database = db::connect(&config).await.map_err(StartError::Database)?;
-        if config.is_sqlite() {
-            db::migrate(&database).await.map_err(StartError::Database)?;
-        } else {
-            let pending = db::pending_migrations(&database)
-                .await
-                .map_err(StartError::Database)?;
-            if !pending.is_empty() {
-                return Err(StartError::MigrationsBehind(pending.len()));
-            }
-        }
+        let database = database(&config).await?;
         let cache = match &config.redis_url {
             Some(url) => Cache::redis(url, config.redis_pool_size, &config.redis_key_prefix)
                 .await
@@ -158,15 +180,7 @@ impl Application {
             max_aliases: config.max_aliases,
             introspection: config.introspection,
         };
-        // The store is only reached by the relay and by reads: an
-        // unreachable DynamoDB delays audit, it does not stop start-up.
-        let audit_store: Arc<dyn AuditStore> = match config.audit_store {
-            AuditStoreKind::Embedded => Arc::new(EmbeddedStore::new(database.clone())),
-            AuditStoreKind::Dynamodb => Arc::new(DynamoStore::new(
-                audit::dynamodb::client(&config).await,
-                &config.dynamodb_table_prefix,
-            )),
-        };
+        let audit_store = audit_store(&config, &database).await;
         let relay = Relay::new(
             database.clone(),
             audit_store.clone(),

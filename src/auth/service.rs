@@ -225,8 +225,4 @@ impl Auth {
             roles: roles_of(&self.db, user.user_id).await?,
         }))
     }
-
-    pub fn db(&self) -> &DatabaseConnection {
-        &self.db
-    }
 }

@@ -130,6 +130,60 @@ async fn next_change(
     }
 }
 
+/// What every subscription starts with: the caller, a slot on the socket,
+/// and a receiver on the bus, taken before any current state is read so a
+/// change committed in between is seen (once, thanks to the versions).
+struct Subscriber {
+    who: Uuid,
+    control: Option<Arc<SocketControl>>,
+    slot: Option<Slot>,
+    rx: tokio::sync::broadcast::Receiver<BusMessage>,
+}
+
+impl Subscriber {
+    fn new(ctx: &Context<'_>) -> ApiResult<Self> {
+        let who = require_user(ctx)?.user_id;
+        let control = ctx.data_opt::<Arc<SocketControl>>().cloned();
+        let slot = control.as_ref().map(|c| c.acquire()).transpose()?;
+        Ok(Self {
+            who,
+            control,
+            slot,
+            rx: app(ctx).events.subscribe(),
+        })
+    }
+
+    /// The current state (when one object was asked for), then each change
+    /// `pick` lets through, newer versions only.
+    fn follow<T: Send + 'static>(
+        self,
+        first: Option<(Uuid, i64, T)>,
+        pick: impl Fn(&Change) -> Option<(Uuid, i64, T)> + Send + 'static,
+    ) -> impl Stream<Item = T> {
+        let Self {
+            control,
+            slot,
+            mut rx,
+            ..
+        } = self;
+        async_stream::stream! {
+            let _slot = slot;
+            let mut versions = Versions::default();
+            if let Some((id, version, item)) = first {
+                versions.is_newer(id, version);
+                yield item;
+            }
+            while let Some(change) = next_change(&mut rx, control.as_deref()).await {
+                if let Some((id, version, item)) = pick(&change)
+                    && versions.is_newer(id, version)
+                {
+                    yield item;
+                }
+            }
+        }
+    }
+}
+
 #[SubscriptionRoot]
 impl Subscription {
     /// With `id`: that transaction's current state first, then each of its
@@ -141,47 +195,29 @@ impl Subscription {
         ctx: &Context<'_>,
         id: Option<ID>,
     ) -> async_graphql::Result<impl Stream<Item = Transaction> + use<>> {
-        let who = require_user(ctx)
-            .map_err(async_graphql::Error::from)?
-            .user_id;
-        let control = ctx.data_opt::<Arc<SocketControl>>().cloned();
-        let slot = control
-            .as_ref()
-            .map(|c| c.acquire())
-            .transpose()
-            .map_err(async_graphql::Error::from)?;
+        let subscriber = Subscriber::new(ctx)?;
+        let who = subscriber.who;
         let key = id
             .map(|id| ids::decode("id", Kind::Transaction, &id))
             .transpose()
             .map_err(ApiError::from)?;
-        // Subscribe before reading the current state: a change committed
-        // in between is then seen (once, thanks to the version check).
-        let mut rx = app(ctx).events.subscribe();
         let first = match key {
-            Some(key) => Some(
-                own_transaction(ctx, who, key)
+            Some(key) => {
+                let t = own_transaction(ctx, who, key)
                     .await?
-                    .ok_or_else(ApiError::not_found)?,
-            ),
+                    .ok_or_else(ApiError::not_found)?;
+                Some((t.0.transaction_id, t.0.version, t))
+            }
             None => None,
         };
-        Ok(async_stream::stream! {
-            let _slot = slot;
-            let mut versions = Versions::default();
-            if let Some(first) = first {
-                versions.is_newer(first.0.transaction_id, first.0.version);
-                yield first;
+        Ok(subscriber.follow(first, move |change| match change {
+            Change::Transaction(t)
+                if t.is_party(who) && key.is_none_or(|k| k == t.transaction_id) =>
+            {
+                Some((t.transaction_id, t.version, Transaction(t.clone().into())))
             }
-            while let Some(change) = next_change(&mut rx, control.as_deref()).await {
-                let Change::Transaction(t) = &*change else { continue };
-                if !t.is_party(who) || key.is_some_and(|k| k != t.transaction_id) {
-                    continue;
-                }
-                if versions.is_newer(t.transaction_id, t.version) {
-                    yield Transaction(t.clone().into());
-                }
-            }
-        })
+            _ => None,
+        }))
     }
 
     /// With `id`: that wallet's current state first, then each balance
@@ -193,45 +229,27 @@ impl Subscription {
         ctx: &Context<'_>,
         id: Option<ID>,
     ) -> async_graphql::Result<impl Stream<Item = Wallet> + use<>> {
-        let who = require_user(ctx)
-            .map_err(async_graphql::Error::from)?
-            .user_id;
-        let control = ctx.data_opt::<Arc<SocketControl>>().cloned();
-        let slot = control
-            .as_ref()
-            .map(|c| c.acquire())
-            .transpose()
-            .map_err(async_graphql::Error::from)?;
+        let subscriber = Subscriber::new(ctx)?;
+        let who = subscriber.who;
         let key = id
             .map(|id| ids::decode("id", Kind::Wallet, &id))
             .transpose()
             .map_err(ApiError::from)?;
-        let mut rx = app(ctx).events.subscribe();
         let first = match key {
-            Some(key) => Some(
-                own_wallet(ctx, who, key)
+            Some(key) => {
+                let w = own_wallet(ctx, who, key)
                     .await?
-                    .ok_or_else(ApiError::not_found)?,
-            ),
+                    .ok_or_else(ApiError::not_found)?;
+                Some((w.0.wallet_id, w.0.version, w))
+            }
             None => None,
         };
-        Ok(async_stream::stream! {
-            let _slot = slot;
-            let mut versions = Versions::default();
-            if let Some(first) = first {
-                versions.is_newer(first.0.wallet_id, first.0.version);
-                yield first;
+        Ok(subscriber.follow(first, move |change| match change {
+            Change::Wallet(w) if w.user_id == who && key.is_none_or(|k| k == w.wallet_id) => {
+                Some((w.wallet_id, w.version, Wallet(w.clone().into())))
             }
-            while let Some(change) = next_change(&mut rx, control.as_deref()).await {
-                let Change::Wallet(w) = &*change else { continue };
-                if w.user_id != who || key.is_some_and(|k| k != w.wallet_id) {
-                    continue;
-                }
-                if versions.is_newer(w.wallet_id, w.version) {
-                    yield Wallet(w.clone().into());
-                }
-            }
-        })
+            _ => None,
+        }))
     }
 }
 

@@ -200,8 +200,4 @@ impl Ledger {
             }
         }
     }
-
-    pub fn db(&self) -> &DatabaseConnection {
-        &self.db
-    }
 }

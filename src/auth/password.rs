@@ -9,24 +9,35 @@ use secrecy::{ExposeSecret, SecretString};
 use super::AuthError;
 
 /// argon2id with the crate's recommended parameters. Hashing runs on the
-/// blocking pool: it is CPU work measured in tens of milliseconds.
+/// blocking pool: it is CPU work measured in tens of milliseconds, and each
+/// one takes 19 MiB. At most one per core runs at a time, so a burst of
+/// logins queues instead of spawning hundreds of threads whose memory the
+/// allocator keeps.
 #[derive(Clone)]
 pub struct PasswordHasher {
     /// A hash of a random password, verified when the email is unknown so
     /// that a failed login takes the same time whether or not it exists.
     decoy: Arc<String>,
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl PasswordHasher {
     pub fn new() -> Self {
         let decoy = hash_now(&SecretString::from(uuid::Uuid::new_v4().to_string()))
             .expect("hashing a random password");
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             decoy: Arc::new(decoy),
+            permits: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
     }
 
     pub async fn hash(&self, password: SecretString) -> Result<String, AuthError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         tokio::task::spawn_blocking(move || hash_now(&password))
             .await
             .map_err(|e| AuthError::Hashing(e.to_string()))?
@@ -37,6 +48,11 @@ impl PasswordHasher {
     pub async fn verify(&self, password: SecretString, stored: Option<String>) -> bool {
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.decoy.as_str().to_owned());
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let ok = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash).is_ok_and(|parsed| {
                 Argon2::default()

@@ -39,13 +39,18 @@ pub struct FraudCheck {
 
 /// Queues the check's record in the caller's transaction.
 pub async fn record<C: ConnectionTrait>(conn: &C, check: &FraudCheck) -> Result<Uuid, DbErr> {
-    let event = AuditEvent {
+    audit::record(conn, audit_event(check)).await
+}
+
+/// The check's record as an audit event, for a caller that queues it
+/// with others.
+pub fn audit_event(check: &FraudCheck) -> AuditEvent {
+    AuditEvent {
         service: SERVICE,
         event_type: EVENT_TYPE,
         actor_id: Some(check.user_id),
         user_id: Some(check.user_id),
         transaction_id: check.transaction_id,
         data: serde_json::to_value(check).expect("a fraud check serialises"),
-    };
-    audit::record(conn, event).await
+    }
 }

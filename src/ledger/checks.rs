@@ -2,18 +2,20 @@
 //! is locked: concurrent payments by one sender are serialised by that
 //! lock, so limits and velocity are counted exactly.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
-    sea_query::Expr,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::{Expr, Func},
 };
 use uuid::Uuid;
 
 use super::{LedgerError, LedgerSettings, Status, TxType};
 use crate::{
     auth::UserStatus,
-    fraud::{self, Decision, FraudCheck, rules},
-    money::Amount,
+    fraud::{FraudCheck, rules},
+    money::{Amount, Currency},
 };
 use entity::{transactions, user_profiles, users};
 
@@ -42,9 +44,9 @@ pub fn may_move_money(user: &users::Model, who: &'static str) -> Result<(), Ledg
 /// Statuses whose money did not (or will not) leave.
 const NOT_SPENT: [Status; 3] = [Status::Failed, Status::Cancelled, Status::Reversed];
 
-fn outgoing(user_id: Uuid) -> sea_orm::Select<transactions::Entity> {
+fn outgoing_of(senders: impl IntoIterator<Item = Uuid>) -> sea_orm::Select<transactions::Entity> {
     transactions::Entity::find()
-        .filter(transactions::Column::SenderId.eq(user_id))
+        .filter(transactions::Column::SenderId.is_in(senders))
         .filter(
             transactions::Column::TransactionType
                 .is_in([TxType::Transfer.as_str(), TxType::Withdrawal.as_str()]),
@@ -52,19 +54,126 @@ fn outgoing(user_id: Uuid) -> sea_orm::Select<transactions::Entity> {
         .filter(transactions::Column::Status.is_not_in(NOT_SPENT.map(Status::as_str)))
 }
 
-/// Refuses a payment that would take an unverified user past today's limit.
-pub async fn kyc_limit<C: ConnectionTrait>(
+/// What a sender has paid out lately: the payments in the velocity window
+/// and today's total per currency (for the KYC limit).
+#[derive(Debug, Clone, Default)]
+pub struct Outgoing {
+    recent: u64,
+    today: HashMap<String, i64>,
+}
+
+impl Outgoing {
+    fn sent_today(&self, currency: Currency) -> i64 {
+        self.today.get(currency.code()).copied().unwrap_or(0)
+    }
+
+    /// Counts a payment accepted earlier in the same database transaction,
+    /// which the totals read from the database cannot see yet.
+    pub fn add(&mut self, amount: &Amount) {
+        self.recent += 1;
+        *self
+            .today
+            .entry(amount.currency().code().to_owned())
+            .or_default() += amount.minor();
+    }
+}
+
+/// Each sender's [`Outgoing`], in one statement for all of them. Read after
+/// the senders' wallets are locked: concurrent payments by one sender are
+/// serialised by that lock, so the totals are exact.
+pub async fn outgoing_totals<C: ConnectionTrait>(
     txn: &C,
     settings: &LedgerSettings,
-    user_id: Uuid,
-    amount: &Amount,
+    senders: &BTreeSet<Uuid>,
     now: DateTime<Utc>,
+) -> Result<HashMap<Uuid, Outgoing>, LedgerError> {
+    let window_start = now - Duration::seconds(settings.fraud.velocity_window_secs);
+    let day_start = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    let since = |start: DateTime<Utc>, then: Expr| -> Expr {
+        let sum =
+            Func::sum(Expr::case(transactions::Column::CreatedAt.gte(start), then).finally(0));
+        Func::cast_as(Func::coalesce([sum.into(), Expr::val(0)]), "BIGINT").into()
+    };
+    let rows: Vec<(Uuid, String, i64, i64)> = outgoing_of(senders.iter().copied())
+        .filter(transactions::Column::CreatedAt.gte(window_start.min(day_start)))
+        .select_only()
+        .column(transactions::Column::SenderId)
+        .column(transactions::Column::Currency)
+        .column_as(since(window_start, Expr::val(1)), "recent")
+        .column_as(
+            since(day_start, Expr::col(transactions::Column::AmountMinor)),
+            "today",
+        )
+        .group_by(transactions::Column::SenderId)
+        .group_by(transactions::Column::Currency)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let mut totals: HashMap<Uuid, Outgoing> = HashMap::new();
+    for (sender, currency, recent, today) in rows {
+        let entry = totals.entry(sender).or_default();
+        entry.recent += u64::try_from(recent).unwrap_or(0);
+        entry.today.insert(currency, today);
+    }
+    Ok(totals)
+}
+
+/// The pairs of `(sender, recipient)` where the sender paid the recipient
+/// before: the others are new recipients to the fraud rules.
+pub async fn paid_before<C: ConnectionTrait>(
+    txn: &C,
+    pairs: &BTreeSet<(Uuid, Uuid)>,
+) -> Result<HashSet<(Uuid, Uuid)>, LedgerError> {
+    if pairs.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut any = Condition::any();
+    for (sender, recipient) in pairs {
+        any = any.add(
+            Condition::all()
+                .add(transactions::Column::SenderId.eq(*sender))
+                .add(transactions::Column::ReceiverId.eq(*recipient)),
+        );
+    }
+    let rows: Vec<(Uuid, Uuid)> = outgoing_of(pairs.iter().map(|(s, _)| *s))
+        .filter(any)
+        .select_only()
+        .column(transactions::Column::SenderId)
+        .column(transactions::Column::ReceiverId)
+        .distinct()
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Of `users`, those whose identity is verified (no daily limit).
+pub async fn kyc_verified<C: ConnectionTrait>(
+    txn: &C,
+    users: &BTreeSet<Uuid>,
+) -> Result<HashSet<Uuid>, LedgerError> {
+    let rows: Vec<Uuid> = user_profiles::Entity::find()
+        .filter(user_profiles::Column::UserId.is_in(users.iter().copied()))
+        .filter(user_profiles::Column::KycStatus.eq("verified"))
+        .select_only()
+        .column(user_profiles::Column::UserId)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Refuses a payment that would take an unverified user past today's limit.
+pub fn kyc_limit(
+    settings: &LedgerSettings,
+    verified: bool,
+    sent: &Outgoing,
+    amount: &Amount,
 ) -> Result<(), LedgerError> {
-    let verified = user_profiles::Entity::find()
-        .filter(user_profiles::Column::UserId.eq(user_id))
-        .one(txn)
-        .await?
-        .is_some_and(|p| p.kyc_status == "verified");
     if verified {
         return Ok(());
     }
@@ -72,67 +181,34 @@ pub async fn kyc_limit<C: ConnectionTrait>(
         .kyc_unverified_daily_limit
         .get(amount.currency())
         .unwrap_or(0);
-    let day_start = now
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight")
-        .and_utc();
-    let sent: Option<i64> = outgoing(user_id)
-        .filter(transactions::Column::Currency.eq(amount.currency().code()))
-        .filter(transactions::Column::CreatedAt.gte(day_start))
-        .select_only()
-        .column_as(
-            Expr::cust("CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT)"),
-            "sent",
-        )
-        .into_tuple()
-        .one(txn)
-        .await?;
-    let remaining = limit - sent.unwrap_or(0);
+    let remaining = limit - sent.sent_today(amount.currency());
     if amount.minor() > remaining {
         return Err(LedgerError::limit(remaining, amount));
     }
     Ok(())
 }
 
-/// Scores an outgoing payment and queues its record in this transaction.
-pub async fn fraud_check<C: ConnectionTrait>(
-    txn: &C,
+/// Scores an outgoing payment. The caller queues the check's record
+/// (`fraud::record`) in the payment's own transaction.
+pub fn fraud_check(
     settings: &LedgerSettings,
     sender: &users::Model,
-    recipient: Option<Uuid>,
+    sent: &Outgoing,
+    new_recipient: bool,
     amount: &Amount,
     transaction_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<Decision, LedgerError> {
+) -> FraudCheck {
     let f = &settings.fraud;
-    let window_start = now - Duration::seconds(f.velocity_window_secs);
-    let recent_outgoing = outgoing(sender.user_id)
-        .filter(transactions::Column::CreatedAt.gte(window_start))
-        .count(txn)
-        .await?;
-    let new_recipient = match recipient {
-        // Whether one exists, not how many: stops at the first.
-        Some(r) => outgoing(sender.user_id)
-            .filter(transactions::Column::ReceiverId.eq(r))
-            .select_only()
-            .column(transactions::Column::TransactionId)
-            .limit(1)
-            .into_tuple::<Uuid>()
-            .one(txn)
-            .await?
-            .is_none(),
-        None => false,
-    };
     let signals = rules::Signals {
         amount_minor: amount.minor(),
         review_amount_minor: f.review_amount.get(amount.currency()),
-        recent_outgoing,
+        recent_outgoing: sent.recent,
         new_recipient,
         account_age_days: (now - sender.created_at).num_days(),
     };
     let verdict = rules::assess(f, signals);
-    let check = FraudCheck {
+    FraudCheck {
         check_id: Uuid::now_v7(),
         user_id: sender.user_id,
         transaction_id: Some(transaction_id),
@@ -142,7 +218,5 @@ pub async fn fraud_check<C: ConnectionTrait>(
         rules_fired: verdict.rules_fired,
         decision: verdict.decision,
         checked_at: now,
-    };
-    fraud::record(txn, &check).await?;
-    Ok(verdict.decision)
+    }
 }

@@ -89,9 +89,7 @@ impl Ledger {
                 (m, -m, "wallet.hold_released")
             }
         };
-        locked
-            .post(&txn, wallet_id, d_available, d_frozen, None, "hold")
-            .await?;
+        locked.post(wallet_id, d_available, d_frozen, None, "hold")?;
         let audit = AuditEvent {
             service: "support",
             event_type: event,
@@ -101,6 +99,7 @@ impl Ledger {
             data: serde_json::json!({"wallet_id": wallet_id, "amount_minor": m, "currency": wallet.currency, "reason": reason}),
         };
         audit::record(&txn, audit).await?;
+        locked.save(&txn).await?;
         txn.commit().await?;
         let wallet = locked.get(wallet_id).clone();
         self.notifier.wallet_changed(&wallet);

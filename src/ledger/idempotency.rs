@@ -3,8 +3,11 @@
 //! first one's uncommitted row and then sees it committed (replay) or
 //! rolled back (it goes ahead itself), on every instance.
 
+use std::collections::{HashMap, HashSet};
+
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, EntityTrait, Set, TryInsertResult, sea_query::OnConflict,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set, TryInsertResult,
+    sea_query::{CaseStatement, Expr, OnConflict},
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -45,11 +48,19 @@ pub fn fingerprint(parts: &[&str]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
     /// The key is ours; go ahead.
     Fresh,
     /// The same request ran before; here is its transaction.
     Replay(Uuid),
+}
+
+/// One request's key: who sent it, the key, and the request's fingerprint.
+pub struct KeyUse<'a> {
+    pub user_id: Uuid,
+    pub key: &'a IdempotencyKey,
+    pub request_hash: &'a str,
 }
 
 pub async fn claim<C: ConnectionTrait>(
@@ -58,39 +69,89 @@ pub async fn claim<C: ConnectionTrait>(
     key: &IdempotencyKey,
     request_hash: &str,
 ) -> Result<Claim, LedgerError> {
-    let inserted = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
-        user_id: Set(user_id),
-        idempotency_key: Set(key.0.clone()),
-        request_hash: Set(request_hash.to_owned()),
-        transaction_id: Set(None),
-        created_at: Set(chrono::Utc::now()),
-    })
-    .on_conflict(
-        OnConflict::columns([
-            idempotency_keys::Column::UserId,
-            idempotency_keys::Column::IdempotencyKey,
-        ])
-        .do_nothing()
-        .to_owned(),
-    )
-    .try_insert()
-    .exec_without_returning(txn)
-    .await?;
-    if !matches!(inserted, TryInsertResult::Conflicted) && inserted_rows(&inserted) {
-        return Ok(Claim::Fresh);
-    }
-    let existing = idempotency_keys::Entity::find_by_id((user_id, key.0.clone()))
-        .one(txn)
+    let uses = [KeyUse {
+        user_id,
+        key,
+        request_hash,
+    }];
+    claim_many(txn, &uses)
         .await?
-        .ok_or(LedgerError::IdempotencyConflict)?;
-    match existing.transaction_id {
-        Some(id) if existing.request_hash == request_hash => Ok(Claim::Replay(id)),
-        _ => Err(LedgerError::IdempotencyConflict),
-    }
+        .pop()
+        .expect("one claim per key")
 }
 
-fn inserted_rows(result: &TryInsertResult<u64>) -> bool {
-    matches!(result, TryInsertResult::Inserted(n) if *n > 0)
+/// Takes several keys in one statement (no two of them the same). Each
+/// answer is `Fresh`, a `Replay`, or a conflict when the key was used for
+/// another request. The keys already taken cost one more read.
+pub async fn claim_many<C: ConnectionTrait>(
+    txn: &C,
+    uses: &[KeyUse<'_>],
+) -> Result<Vec<Result<Claim, LedgerError>>, LedgerError> {
+    let now = chrono::Utc::now();
+    let inserted =
+        idempotency_keys::Entity::insert_many(uses.iter().map(|u| idempotency_keys::ActiveModel {
+            user_id: Set(u.user_id),
+            idempotency_key: Set(u.key.0.clone()),
+            request_hash: Set(u.request_hash.to_owned()),
+            transaction_id: Set(None),
+            created_at: Set(now),
+        }))
+        .on_conflict(
+            OnConflict::columns([
+                idempotency_keys::Column::UserId,
+                idempotency_keys::Column::IdempotencyKey,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .try_insert()
+        .exec_with_returning_keys(txn)
+        .await?;
+    let fresh: HashSet<(Uuid, String)> = match inserted {
+        TryInsertResult::Inserted(keys) => keys.into_iter().collect(),
+        TryInsertResult::Empty | TryInsertResult::Conflicted => HashSet::new(),
+    };
+    let taken: Vec<&KeyUse> = uses
+        .iter()
+        .filter(|u| !fresh.contains(&(u.user_id, u.key.0.clone())))
+        .collect();
+    let existing: HashMap<(Uuid, String), idempotency_keys::Model> = if taken.is_empty() {
+        HashMap::new()
+    } else {
+        idempotency_keys::Entity::find()
+            .filter(any_of(taken.iter().map(|u| (u.user_id, u.key))))
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|row| ((row.user_id, row.idempotency_key.clone()), row))
+            .collect()
+    };
+    Ok(uses
+        .iter()
+        .map(|u| {
+            let id = (u.user_id, u.key.0.clone());
+            if fresh.contains(&id) {
+                return Ok(Claim::Fresh);
+            }
+            match existing.get(&id) {
+                Some(row) if row.request_hash == u.request_hash => row
+                    .transaction_id
+                    .map(Claim::Replay)
+                    .ok_or(LedgerError::IdempotencyConflict),
+                _ => Err(LedgerError::IdempotencyConflict),
+            }
+        })
+        .collect())
+}
+
+fn any_of<'a>(keys: impl Iterator<Item = (Uuid, &'a IdempotencyKey)>) -> Condition {
+    keys.fold(Condition::any(), |any, (user_id, key)| {
+        any.add(
+            Condition::all()
+                .add(idempotency_keys::Column::UserId.eq(user_id))
+                .add(idempotency_keys::Column::IdempotencyKey.eq(key.as_str())),
+        )
+    })
 }
 
 /// Records which transaction the key produced.
@@ -100,13 +161,48 @@ pub async fn bind<C: ConnectionTrait>(
     key: &IdempotencyKey,
     transaction_id: Uuid,
 ) -> Result<(), LedgerError> {
-    idempotency_keys::ActiveModel {
-        user_id: Set(user_id),
-        idempotency_key: Set(key.0.clone()),
-        transaction_id: Set(Some(transaction_id)),
-        ..Default::default()
+    bind_many(txn, &[(user_id, key, transaction_id)]).await
+}
+
+/// Records, in one statement, which transaction each key produced.
+pub async fn bind_many<C: ConnectionTrait>(
+    txn: &C,
+    bound: &[(Uuid, &IdempotencyKey, Uuid)],
+) -> Result<(), LedgerError> {
+    if bound.is_empty() {
+        return Ok(());
     }
-    .update(txn)
-    .await?;
+    let mut case = CaseStatement::new();
+    for (user_id, key, transaction_id) in bound {
+        case = case.case(
+            any_of(std::iter::once((*user_id, *key))),
+            Expr::val(*transaction_id),
+        );
+    }
+    idempotency_keys::Entity::update_many()
+        .col_expr(
+            idempotency_keys::Column::TransactionId,
+            case.finally(Expr::col(idempotency_keys::Column::TransactionId))
+                .into(),
+        )
+        .filter(any_of(bound.iter().map(|(u, k, _)| (*u, *k))))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Gives back keys claimed in this transaction by requests that were then
+/// refused, so that the client may retry them: a refusal is not a result.
+pub async fn release_many<C: ConnectionTrait>(
+    txn: &C,
+    keys: &[(Uuid, &IdempotencyKey)],
+) -> Result<(), LedgerError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    idempotency_keys::Entity::delete_many()
+        .filter(any_of(keys.iter().copied()))
+        .exec(txn)
+        .await?;
     Ok(())
 }

@@ -17,6 +17,7 @@ mod settings;
 pub mod settlement;
 mod status_reads;
 mod transfer;
+mod transfer_queue;
 mod wallets;
 mod withdraw;
 
@@ -136,6 +137,7 @@ pub struct Ledger {
     notifier: Notifier,
     cipher: FieldCipher,
     processor: Arc<dyn PaymentProcessor>,
+    transfers: transfer_queue::TransferQueue,
 }
 
 /// What an operation changed, told to the notifier after commit.
@@ -148,7 +150,14 @@ pub struct Posted {
 /// before the error reaches anyone.
 const ATTEMPTS: usize = 5;
 
+/// Transfer workers per instance. SQLite runs one writer at a time, so
+/// one worker there makes the largest batches; PostgreSQL overlaps a
+/// batch's reads with another's commit.
+const TRANSFER_WORKERS_POSTGRES: usize = 4;
+
 impl Ledger {
+    /// The ledger, with its transfer workers started (so: inside a Tokio
+    /// runtime).
     pub fn new(
         db: DatabaseConnection,
         settings: LedgerSettings,
@@ -156,13 +165,22 @@ impl Ledger {
         cipher: FieldCipher,
         processor: Arc<dyn PaymentProcessor>,
     ) -> Self {
-        Self {
+        let (transfers, waiting) = transfer_queue::TransferQueue::new();
+        let workers = if crate::db::is_sqlite(&db) {
+            1
+        } else {
+            TRANSFER_WORKERS_POSTGRES
+        };
+        let ledger = Self {
             db,
             settings: Arc::new(settings),
             notifier,
             cipher,
             processor,
-        }
+            transfers,
+        };
+        transfer_queue::start(&ledger, waiting, workers);
+        ledger
     }
 
     async fn begin(&self) -> Result<DatabaseTransaction, LedgerError> {
@@ -171,10 +189,17 @@ impl Ledger {
 
     /// Tells subscribers, after the commit, what changed.
     fn announce(&self, posted: &Posted) {
-        for w in &posted.wallets {
+        self.announce_batch(std::slice::from_ref(&posted.transaction), &posted.wallets);
+    }
+
+    /// Tells subscribers, after the commit, what a batch changed.
+    fn announce_batch(&self, transactions: &[transactions::Model], wallets: &[wallet_rows::Model]) {
+        for w in wallets {
             self.notifier.wallet_changed(w);
         }
-        self.notifier.transaction_changed(&posted.transaction);
+        for t in transactions {
+            self.notifier.transaction_changed(t);
+        }
     }
 
     /// Runs `op` until it succeeds or fails for a reason other than a
@@ -184,14 +209,23 @@ impl Ledger {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Posted, LedgerError>>,
     {
+        let posted = self.retrying(op).await?;
+        self.announce(&posted);
+        Ok(posted.transaction)
+    }
+
+    /// Runs `op` until it succeeds or fails for a reason other than a
+    /// deadlock or serialisation failure.
+    async fn retrying<T, F, Fut>(&self, op: F) -> Result<T, LedgerError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, LedgerError>>,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;
             match op().await {
-                Ok(posted) => {
-                    self.announce(&posted);
-                    return Ok(posted.transaction);
-                }
+                Ok(done) => return Ok(done),
                 Err(e) if e.is_retryable() && attempt < ATTEMPTS => {
                     tracing::info!(attempt, error = %e, "retrying ledger operation");
                     tokio::time::sleep(std::time::Duration::from_millis(5 * attempt as u64)).await;

@@ -2,12 +2,13 @@
 //! order, changed by signed deltas, and every change of the total balance
 //! leaves a `balance_history` row chained to the one before.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set, sea_query::OnConflict,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+    sea_query::{CaseStatement, Expr, OnConflict},
 };
 use uuid::Uuid;
 
@@ -97,9 +98,15 @@ pub fn new_wallet(user_id: Uuid, currency: Currency, now: DateTime<Utc>) -> wall
     }
 }
 
-/// Wallets locked for this transaction, by id.
+/// Wallets locked for this transaction, by id, and the changes made to
+/// them: postings change the rows in memory (we hold the locks, so memory
+/// is the truth) and [`Locked::save`] writes them all at once, one
+/// statement for the wallets and one for their history, however many
+/// postings a batch of payments made.
 pub struct Locked {
     wallets: BTreeMap<Uuid, wallets::Model>,
+    changed: BTreeSet<Uuid>,
+    history: Vec<balance_history::ActiveModel>,
 }
 
 /// Locks wallets in ascending id order: two transactions that lock the
@@ -112,45 +119,143 @@ pub async fn lock<C: ConnectionTrait>(txn: &C, ids: &[Uuid]) -> Result<Locked, L
     let mut sorted: Vec<Uuid> = ids.to_vec();
     sorted.sort();
     sorted.dedup();
-    let rows = wallets::Entity::find()
-        .filter(wallets::Column::WalletId.is_in(sorted.iter().copied()))
-        .order_by_asc(wallets::Column::WalletId)
-        .lock_exclusive()
-        .all(txn)
-        .await?;
+    let rows = lock_where(
+        txn,
+        Condition::all().add(wallets::Column::WalletId.is_in(sorted.iter().copied())),
+    )
+    .await?;
     if rows.len() != sorted.len() {
         return Err(LedgerError::NotFound);
     }
-    let locked = rows.into_iter().map(|w| (w.wallet_id, w)).collect();
-    Ok(Locked { wallets: locked })
+    Ok(Locked::of(rows))
+}
+
+/// Locks the wallets that `owners` hold in those currencies, found by owner
+/// rather than by id so that finding and locking is one statement. Owners
+/// without such a wallet are simply absent from the result.
+pub async fn lock_owned<C: ConnectionTrait>(
+    txn: &C,
+    owners: &BTreeSet<(Uuid, Currency)>,
+) -> Result<Locked, LedgerError> {
+    let mut any = Condition::any();
+    for (user_id, currency) in owners {
+        any = any.add(
+            Condition::all()
+                .add(wallets::Column::UserId.eq(*user_id))
+                .add(wallets::Column::Currency.eq(currency.code())),
+        );
+    }
+    Ok(Locked::of(lock_where(txn, any).await?))
+}
+
+async fn lock_where<C: ConnectionTrait>(
+    txn: &C,
+    condition: Condition,
+) -> Result<Vec<wallets::Model>, LedgerError> {
+    Ok(wallets::Entity::find()
+        .filter(condition)
+        .order_by_asc(wallets::Column::WalletId)
+        .lock_exclusive()
+        .all(txn)
+        .await?)
+}
+
+/// Opens empty wallets for `owners` that have none in that currency (a
+/// first payment to someone), then locks them into `locked`. Returns the
+/// ids of the wallets this call opened (not those another transaction
+/// opened first), for [`close_unused`].
+pub async fn open_missing<C: ConnectionTrait>(
+    txn: &C,
+    locked: &mut Locked,
+    owners: BTreeSet<(Uuid, Currency)>,
+    now: DateTime<Utc>,
+) -> Result<BTreeSet<Uuid>, LedgerError> {
+    let missing: BTreeSet<(Uuid, Currency)> = owners
+        .into_iter()
+        .filter(|(user, currency)| locked.find(*user, *currency).is_none())
+        .collect();
+    if missing.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let new: Vec<wallets::ActiveModel> = missing
+        .iter()
+        .map(|(u, c)| new_wallet(*u, *c, now))
+        .collect();
+    let ids: BTreeSet<Uuid> = new.iter().map(|w| w.wallet_id.clone().unwrap()).collect();
+    wallets::Entity::insert_many(new)
+        .on_conflict(
+            OnConflict::columns([wallets::Column::UserId, wallets::Column::Currency])
+                .do_nothing()
+                .to_owned(),
+        )
+        .try_insert()
+        .exec_without_returning(txn)
+        .await?;
+    let opened = lock_owned(txn, &missing).await?;
+    locked.wallets.extend(opened.wallets);
+    Ok(ids
+        .into_iter()
+        .filter(|id| locked.wallets.contains_key(id))
+        .collect())
+}
+
+/// Deletes the wallets `opened` for payments that were then refused: a
+/// refused payment leaves no trace, not even an empty wallet. A wallet
+/// posted to, or in `used` (named by a payment held for review), stays.
+pub async fn close_unused<C: ConnectionTrait>(
+    txn: &C,
+    locked: &Locked,
+    opened: BTreeSet<Uuid>,
+    used: &HashSet<Uuid>,
+) -> Result<(), LedgerError> {
+    let unused: Vec<Uuid> = opened
+        .into_iter()
+        .filter(|id| !locked.changed.contains(id) && !used.contains(id))
+        .collect();
+    if !unused.is_empty() {
+        wallets::Entity::delete_many()
+            .filter(wallets::Column::WalletId.is_in(unused))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 impl Locked {
+    fn of(rows: Vec<wallets::Model>) -> Self {
+        Self {
+            wallets: rows.into_iter().map(|w| (w.wallet_id, w)).collect(),
+            changed: BTreeSet::new(),
+            history: Vec::new(),
+        }
+    }
+
     pub fn get(&self, id: Uuid) -> &wallets::Model {
         &self.wallets[&id]
     }
 
+    /// The locked wallet of `user_id` in `currency`, if it has one.
+    pub fn find(&self, user_id: Uuid, currency: Currency) -> Option<&wallets::Model> {
+        self.wallets
+            .values()
+            .find(|w| w.user_id == user_id && w.currency == currency.code())
+    }
+
     /// Changes a locked wallet by signed deltas of its available and frozen
     /// parts; `balance` follows as their sum. Refuses to take either part
-    /// below zero.
-    pub async fn post<C: ConnectionTrait>(
+    /// below zero, changing nothing.
+    pub fn post(
         &mut self,
-        txn: &C,
         wallet_id: Uuid,
         delta_available: i64,
         delta_frozen: i64,
         transaction_id: Option<Uuid>,
         operation: &str,
     ) -> Result<(), LedgerError> {
-        // Stamped now, under the lock, not when the operation began: the
-        // history of a wallet is ordered by time, and the lock decides the
-        // order in which changes really happened.
-        let now = Utc::now();
         let wallet = self
             .wallets
-            .get(&wallet_id)
-            .ok_or(LedgerError::NotFound)?
-            .clone();
+            .get_mut(&wallet_id)
+            .ok_or(LedgerError::NotFound)?;
         let available = wallet.available_balance_minor + delta_available;
         let frozen = wallet.frozen_balance_minor + delta_frozen;
         if available < 0 || frozen < 0 {
@@ -162,15 +267,16 @@ impl Locked {
         }
         let before = wallet.balance_minor;
         let after = available + frozen;
-        let mut active = wallet.into_active_model();
-        active.available_balance_minor = Set(available);
-        active.frozen_balance_minor = Set(frozen);
-        active.balance_minor = Set(after);
-        active.version = Set(self.wallets[&wallet_id].version + 1);
-        active.updated_at = Set(now);
-        let updated = active.update(txn).await?;
+        wallet.available_balance_minor = available;
+        wallet.frozen_balance_minor = frozen;
+        wallet.balance_minor = after;
+        wallet.version += 1;
+        self.changed.insert(wallet_id);
         if after != before {
-            balance_history::ActiveModel {
+            // Stamped now, under the lock, not when the operation began:
+            // the history of a wallet is ordered by time, and the lock
+            // decides the order in which changes really happened.
+            self.history.push(balance_history::ActiveModel {
                 history_id: Set(Uuid::now_v7()),
                 wallet_id: Set(wallet_id),
                 transaction_id: Set(transaction_id),
@@ -178,16 +284,72 @@ impl Locked {
                 balance_before_minor: Set(before),
                 balance_after_minor: Set(after),
                 operation_type: Set(operation.to_owned()),
-                created_at: Set(now),
-            }
-            .insert(txn)
-            .await?;
+                created_at: Set(db_time(Utc::now())),
+            });
         }
-        self.wallets.insert(wallet_id, updated);
         Ok(())
     }
 
-    pub fn into_wallets(self) -> Vec<wallets::Model> {
-        self.wallets.into_values().collect()
+    /// Writes the changes posted so far (again, harmlessly, when called
+    /// twice): the changed wallets in one `UPDATE` (a `CASE` per column, keyed by id) and their history
+    /// rows in one `INSERT`.
+    pub async fn save<C: ConnectionTrait>(&mut self, txn: &C) -> Result<(), LedgerError> {
+        if self.changed.is_empty() {
+            return Ok(());
+        }
+        let now = db_time(Utc::now());
+        let changed: Vec<&wallets::Model> =
+            self.changed.iter().map(|id| &self.wallets[id]).collect();
+        let by_id = |column: wallets::Column, value: fn(&wallets::Model) -> i64| {
+            let mut case = CaseStatement::new();
+            for w in &changed {
+                case = case.case(wallets::Column::WalletId.eq(w.wallet_id), value(w));
+            }
+            (column, case.finally(Expr::col(column)))
+        };
+        let columns = [
+            by_id(wallets::Column::AvailableBalanceMinor, |w| {
+                w.available_balance_minor
+            }),
+            by_id(wallets::Column::FrozenBalanceMinor, |w| {
+                w.frozen_balance_minor
+            }),
+            by_id(wallets::Column::BalanceMinor, |w| w.balance_minor),
+            by_id(wallets::Column::Version, |w| w.version),
+        ];
+        let mut update = wallets::Entity::update_many()
+            .col_expr(wallets::Column::UpdatedAt, Expr::value(now))
+            .filter(wallets::Column::WalletId.is_in(self.changed.iter().copied()));
+        for (column, case) in columns {
+            update = update.col_expr(column, case.into());
+        }
+        update.exec(txn).await?;
+        if !self.history.is_empty() {
+            balance_history::Entity::insert_many(std::mem::take(&mut self.history))
+                .exec_without_returning(txn)
+                .await?;
+        }
+        for id in &self.changed {
+            if let Some(w) = self.wallets.get_mut(id) {
+                w.updated_at = now;
+            }
+        }
+        Ok(())
     }
+
+    /// The wallets this operation changed, as saved: what subscribers are
+    /// told about (a wallet only locked did not change).
+    pub fn into_wallets(mut self) -> Vec<wallets::Model> {
+        self.changed
+            .iter()
+            .filter_map(|id| self.wallets.remove(id))
+            .collect()
+    }
+}
+
+/// A timestamp as the database keeps it (microseconds), so that a row
+/// built in memory equals the row read back later.
+pub fn db_time(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
 }

@@ -1,12 +1,14 @@
 //! The `transactions` rows and their `transaction_events`: every status
 //! change is an event row, an audit event, and a version bump.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{LedgerError, Status, TxType};
+use super::{LedgerError, Status, TxType, postings::db_time};
 use crate::{
     audit::{self, AuditEvent},
     money::Amount,
@@ -37,36 +39,66 @@ pub async fn insert<C: ConnectionTrait>(
     new: NewTransaction,
     now: DateTime<Utc>,
 ) -> Result<transactions::Model, LedgerError> {
-    let row = transactions::ActiveModel {
-        transaction_id: Set(new.id),
-        sender_id: Set(new.sender_id),
-        receiver_id: Set(new.receiver_id),
-        sender_wallet_id: Set(new.sender_wallet_id),
-        receiver_wallet_id: Set(new.receiver_wallet_id),
-        amount_minor: Set(new.amount.minor()),
-        currency: Set(new.amount.currency().code().to_owned()),
-        transaction_type: Set(new.kind.as_str().to_owned()),
-        status: Set(new.status.as_str().to_owned()),
-        payment_method_id: Set(new.payment_method_id),
-        account_id: Set(new.account_id),
-        related_transaction_id: Set(new.related_transaction_id),
-        description: Set(new.description),
-        fees_minor: Set(new.fee_minor),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-        completed_at: Set(new.status.is_final().then_some(now)),
+    let mut rows = insert_many(txn, vec![new], vec![], now).await?;
+    Ok(rows.pop().expect("one row per transaction"))
+}
+
+/// Inserts transactions with their events (created, and the status each
+/// starts in) and the audit rows of those events, plus `audit` (events the
+/// caller queues with them): three statements however many there are.
+pub async fn insert_many<C: ConnectionTrait>(
+    txn: &C,
+    news: Vec<NewTransaction>,
+    mut audit: Vec<AuditEvent>,
+    now: DateTime<Utc>,
+) -> Result<Vec<transactions::Model>, LedgerError> {
+    if news.is_empty() {
+        audit::record_many(txn, audit).await?;
+        return Ok(vec![]);
     }
-    .insert(txn)
-    .await?;
-    // Its events (created, and the status it starts in) and their audit
-    // rows: two statements, not one per row.
-    let mut events = vec![("created", Value::Null)];
-    if new.status != Status::Pending {
-        events.push((new.status.event_name(), Value::Null));
-    }
-    write_events(txn, &row, &events, new.actor_id, now).await?;
-    Ok(row)
+    let now = db_time(now);
+    let mut events = Vec::new();
+    let rows: Vec<transactions::Model> = news
+        .into_iter()
+        .map(|new| {
+            let row = transactions::Model {
+                transaction_id: new.id,
+                sender_id: new.sender_id,
+                receiver_id: new.receiver_id,
+                sender_wallet_id: new.sender_wallet_id,
+                receiver_wallet_id: new.receiver_wallet_id,
+                amount_minor: new.amount.minor(),
+                currency: new.amount.currency().code().to_owned(),
+                transaction_type: new.kind.as_str().to_owned(),
+                status: new.status.as_str().to_owned(),
+                payment_method_id: new.payment_method_id,
+                account_id: new.account_id,
+                related_transaction_id: new.related_transaction_id,
+                description: new.description,
+                fees_minor: new.fee_minor,
+                version: 1,
+                created_at: now,
+                updated_at: now,
+                completed_at: new.status.is_final().then_some(now),
+            };
+            events.push((row.transaction_id, "created", new.actor_id));
+            if new.status != Status::Pending {
+                events.push((row.transaction_id, new.status.event_name(), new.actor_id));
+            }
+            row
+        })
+        .collect();
+    transactions::Entity::insert_many(rows.iter().cloned().map(IntoActiveModel::into_active_model))
+        .exec_without_returning(txn)
+        .await?;
+    let by_id: HashMap<Uuid, &transactions::Model> =
+        rows.iter().map(|r| (r.transaction_id, r)).collect();
+    let events: Vec<(&transactions::Model, &'static str, Value, Uuid)> = events
+        .into_iter()
+        .map(|(id, event_type, actor)| (by_id[&id], event_type, Value::Null, actor))
+        .collect();
+    write_events(txn, &events, &mut audit, now).await?;
+    Ok(rows)
 }
 
 /// Moves a transaction to `status`, with its event.
@@ -103,20 +135,19 @@ async fn event<C: ConnectionTrait>(
     data: Value,
     now: DateTime<Utc>,
 ) -> Result<(), LedgerError> {
-    write_events(txn, row, &[(event_type, data)], actor_id, now).await
+    write_events(txn, &[(row, event_type, data, actor_id)], &mut vec![], now).await
 }
 
-/// Writes `transaction_events` rows and their audit events, each kind in
-/// one statement.
+/// Writes `transaction_events` rows, then their audit events together with
+/// `audit`: one statement for each table.
 async fn write_events<C: ConnectionTrait>(
     txn: &C,
-    row: &transactions::Model,
-    events: &[(&'static str, Value)],
-    actor_id: Uuid,
+    events: &[(&transactions::Model, &'static str, Value, Uuid)],
+    audit: &mut Vec<AuditEvent>,
     now: DateTime<Utc>,
 ) -> Result<(), LedgerError> {
     let data = |d: &Value| (!d.is_null()).then(|| d.clone());
-    transaction_events::Entity::insert_many(events.iter().map(|(event_type, d)| {
+    transaction_events::Entity::insert_many(events.iter().map(|(row, event_type, d, _)| {
         transaction_events::ActiveModel {
             event_id: Set(Uuid::now_v7()),
             transaction_id: Set(row.transaction_id),
@@ -127,16 +158,14 @@ async fn write_events<C: ConnectionTrait>(
     }))
     .exec_without_returning(txn)
     .await?;
-    let owner = row.sender_id.or(row.receiver_id);
-    audit::record_many(
-        txn,
+    audit.extend(
         events
             .iter()
-            .map(|(event_type, d)| AuditEvent {
+            .map(|(row, event_type, d, actor_id)| AuditEvent {
                 service: "ledger",
                 event_type: audit_name(event_type),
-                actor_id: Some(actor_id),
-                user_id: owner,
+                actor_id: Some(*actor_id),
+                user_id: row.sender_id.or(row.receiver_id),
                 transaction_id: Some(row.transaction_id),
                 data: serde_json::json!({
                     "type": row.transaction_type,
@@ -146,10 +175,9 @@ async fn write_events<C: ConnectionTrait>(
                     "version": row.version,
                     "detail": data(d),
                 }),
-            })
-            .collect(),
-    )
-    .await?;
+            }),
+    );
+    audit::record_many(txn, std::mem::take(audit)).await?;
     Ok(())
 }
 

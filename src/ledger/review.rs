@@ -73,38 +73,30 @@ impl Ledger {
         let status = match (approve, transfer) {
             (true, true) => {
                 let receiver_wallet = row.receiver_wallet_id.ok_or(LedgerError::NotFound)?;
-                locked
-                    .post(&txn, sender_wallet, 0, -debit, Some(id), "transfer_out")
-                    .await?;
-                locked
-                    .post(
-                        &txn,
-                        receiver_wallet,
-                        row.amount_minor,
-                        0,
-                        Some(id),
-                        "transfer_in",
-                    )
-                    .await?;
+                locked.post(sender_wallet, 0, -debit, Some(id), "transfer_out")?;
+                locked.post(
+                    receiver_wallet,
+                    row.amount_minor,
+                    0,
+                    Some(id),
+                    "transfer_in",
+                )?;
                 if row.fees_minor > 0 {
-                    locked
-                        .post(&txn, fee_wallet, row.fees_minor, 0, Some(id), "fee")
-                        .await?;
+                    locked.post(fee_wallet, row.fees_minor, 0, Some(id), "fee")?;
                 }
                 Status::Completed
             }
             // An approved withdrawal stays reserved and goes to the processor.
             (true, false) => Status::Pending,
             (false, _) => {
-                locked
-                    .post(&txn, sender_wallet, debit, -debit, Some(id), "release")
-                    .await?;
+                locked.post(sender_wallet, debit, -debit, Some(id), "release")?;
                 Status::Cancelled
             }
         };
         let data =
             serde_json::json!({"reviewer": agent.user_id(), "approved": approve, "note": note});
         let row = records::set_status(&txn, row, status, Some(agent.user_id()), data, now).await?;
+        locked.save(&txn).await?;
         txn.commit().await?;
         Ok(Posted {
             transaction: row,
@@ -202,19 +194,8 @@ impl Ledger {
             now,
         )
         .await?;
-        locked
-            .post(
-                &txn,
-                payer_wallet,
-                -amount.minor(),
-                0,
-                Some(id),
-                "refund_out",
-            )
-            .await?;
-        locked
-            .post(&txn, payee_wallet, amount.minor(), 0, Some(id), "refund_in")
-            .await?;
+        locked.post(payer_wallet, -amount.minor(), 0, Some(id), "refund_out")?;
+        locked.post(payee_wallet, amount.minor(), 0, Some(id), "refund_in")?;
         let data = serde_json::json!({"refund_transaction_id": id, "agent": agent.user_id(), "reason": reason});
         let reversed = records::set_status(
             &txn,
@@ -226,6 +207,7 @@ impl Ledger {
         )
         .await?;
         idempotency::bind(&txn, agent.user_id(), key, id).await?;
+        locked.save(&txn).await?;
         txn.commit().await?;
         self.notifier.transaction_changed(&reversed);
         Ok(Posted {

@@ -188,39 +188,30 @@ impl Ledger {
         let mut locked = postings::lock(&txn, &[wallet, fee_wallet]).await?;
         let status = match (deposit, outcome) {
             (true, Outcome::Approved) => {
-                locked
-                    .post(&txn, wallet, row.amount_minor - fee, 0, Some(id), "deposit")
-                    .await?;
+                locked.post(wallet, row.amount_minor - fee, 0, Some(id), "deposit")?;
                 if fee > 0 {
-                    locked
-                        .post(&txn, fee_wallet, fee, 0, Some(id), "fee")
-                        .await?;
+                    locked.post(fee_wallet, fee, 0, Some(id), "fee")?;
                 }
                 Status::Completed
             }
             (false, Outcome::Approved) => {
                 let debit = row.amount_minor + fee;
-                locked
-                    .post(&txn, wallet, 0, -debit, Some(id), "withdrawal")
-                    .await?;
+                locked.post(wallet, 0, -debit, Some(id), "withdrawal")?;
                 if fee > 0 {
-                    locked
-                        .post(&txn, fee_wallet, fee, 0, Some(id), "fee")
-                        .await?;
+                    locked.post(fee_wallet, fee, 0, Some(id), "fee")?;
                 }
                 Status::Completed
             }
             (true, Outcome::Declined) => Status::Failed,
             (false, Outcome::Declined) => {
                 let debit = row.amount_minor + fee;
-                locked
-                    .post(&txn, wallet, debit, -debit, Some(id), "release")
-                    .await?;
+                locked.post(wallet, debit, -debit, Some(id), "release")?;
                 Status::Failed
             }
         };
         let data = serde_json::json!({"processor": if outcome == Outcome::Approved { "approved" } else { "declined" }});
         let row = records::set_status(&txn, row, status, None, data, now).await?;
+        locked.save(&txn).await?;
         txn.commit().await?;
         Ok(Some(Posted {
             transaction: row,

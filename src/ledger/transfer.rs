@@ -1,17 +1,30 @@
-//! P2P transfers: one database transaction from the idempotency key to the
-//! audit rows.
+//! P2P transfers. Requests wait in the [transfer queue](super::transfer_queue)
+//! and run in batches: every request waiting when a worker is free goes
+//! through one database transaction, from the idempotency keys to the audit
+//! rows. Each request is still judged on its own, in arrival order, against
+//! the balances and totals the ones before it left; a refused request
+//! changes nothing and gives its key back.
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{
-    Ledger, LedgerError, Posted, Status, TxType, checks,
+    Ledger, LedgerError, Status, TxType,
+    checks::{self, Outgoing},
     fees::{FeeKind, fee_for},
-    idempotency::{self, Claim, IdempotencyKey},
-    postings::{self, FEE_ACCOUNT_ID, WALLET_FROZEN},
+    idempotency::{self, Claim, IdempotencyKey, KeyUse},
+    postings::{self, FEE_ACCOUNT_ID, Locked, WALLET_FROZEN, db_time},
     records::{self, NewTransaction},
 };
-use crate::{auth::Email, fraud::Decision, money::Amount, validation::InvalidInput};
+use crate::{
+    auth::Email,
+    fraud::{self, Decision},
+    money::{Amount, Currency},
+    validation::InvalidInput,
+};
 use entity::{transactions, users, wallets};
 
 pub struct TransferRequest {
@@ -20,6 +33,19 @@ pub struct TransferRequest {
     pub amount: Amount,
     pub description: Option<String>,
     pub idempotency_key: IdempotencyKey,
+}
+
+impl TransferRequest {
+    /// What the request means, for its idempotency key.
+    fn fingerprint(&self) -> String {
+        idempotency::fingerprint(&[
+            "transfer",
+            self.recipient_email.as_str(),
+            &self.amount.minor().to_string(),
+            self.amount.currency().code(),
+            self.description.as_deref().unwrap_or(""),
+        ])
+    }
 }
 
 pub const MAX_DESCRIPTION_CHARS: usize = 280;
@@ -37,114 +63,290 @@ pub fn parse_description(raw: Option<String>) -> Result<Option<String>, InvalidI
     Ok(Some(text))
 }
 
+/// What a batch did: each request's answer, in order, and what changed.
+pub(super) struct Batch {
+    pub results: Vec<Result<transactions::Model, LedgerError>>,
+    pub created: Vec<transactions::Model>,
+    pub wallets: Vec<wallets::Model>,
+}
+
+/// The two users of one transfer, read and checked.
+struct Parties {
+    sender: users::Model,
+    receiver: users::Model,
+}
+
+/// What one accepted request adds to the batch's writes.
+struct Accepted {
+    row: NewTransaction,
+    check: fraud::FraudCheck,
+}
+
 impl Ledger {
     /// Sends money to another user by email: `COMPLETED`, or
     /// `PENDING_REVIEW` with the funds frozen when the fraud rules hold it.
-    pub async fn transfer(
-        &self,
-        req: &TransferRequest,
-    ) -> Result<transactions::Model, LedgerError> {
-        self.run(|| self.transfer_once(req)).await
+    pub async fn transfer(&self, req: TransferRequest) -> Result<transactions::Model, LedgerError> {
+        self.transfers.submit(req).await
     }
 
-    async fn transfer_once(&self, req: &TransferRequest) -> Result<Posted, LedgerError> {
-        let now = chrono::Utc::now();
+    /// Runs `reqs` (no idempotency key twice) in one database transaction.
+    /// The outer error is the batch's own (the database); a request's own
+    /// refusal is its entry in `results`.
+    pub(super) async fn transfer_batch(
+        &self,
+        reqs: &[&TransferRequest],
+    ) -> Result<Batch, LedgerError> {
+        let now = db_time(Utc::now());
+        let mut results: Vec<Option<Result<transactions::Model, LedgerError>>> =
+            reqs.iter().map(|_| None).collect();
+        let txn = self.begin().await?;
+
+        let hashes: Vec<String> = reqs.iter().map(|r| r.fingerprint()).collect();
+        let uses: Vec<KeyUse> = reqs
+            .iter()
+            .zip(&hashes)
+            .map(|(r, hash)| KeyUse {
+                user_id: r.sender_id,
+                key: &r.idempotency_key,
+                request_hash: hash,
+            })
+            .collect();
+        let mut replays = HashMap::new();
+        for (i, claim) in idempotency::claim_many(&txn, &uses)
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            match claim {
+                Ok(Claim::Fresh) => {}
+                Ok(Claim::Replay(id)) => {
+                    replays.insert(i, id);
+                }
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        if !replays.is_empty() {
+            let originals: HashMap<Uuid, transactions::Model> = transactions::Entity::find()
+                .filter(transactions::Column::TransactionId.is_in(replays.values().copied()))
+                .all(&txn)
+                .await?
+                .into_iter()
+                .map(|t| (t.transaction_id, t))
+                .collect();
+            for (i, id) in replays {
+                results[i] = Some(originals.get(&id).cloned().ok_or(LedgerError::NotFound));
+            }
+        }
+        let fresh: Vec<usize> = (0..reqs.len()).filter(|&i| results[i].is_none()).collect();
+
+        let mut parties = self.parties(&txn, reqs, &fresh, &mut results).await?;
+        let mut accepted: Vec<(usize, Accepted)> = Vec::new();
+        let mut held = None;
+        if !parties.is_empty() {
+            let mut owners = BTreeSet::new();
+            let mut payees = BTreeSet::new();
+            for (&i, p) in &parties {
+                let currency = reqs[i].amount.currency();
+                owners.insert((p.sender.user_id, currency));
+                payees.insert((p.receiver.user_id, currency));
+                if self.fee(reqs[i]) > 0 {
+                    payees.insert((FEE_ACCOUNT_ID, currency));
+                }
+            }
+            let senders: BTreeSet<Uuid> = owners.iter().map(|(u, _)| *u).collect();
+            let verified = checks::kyc_verified(&txn, &senders).await?;
+            owners.extend(payees.iter().copied());
+            let mut locked = postings::lock_owned(&txn, &owners).await?;
+            let opened = postings::open_missing(&txn, &mut locked, payees, now).await?;
+            // Read under the senders' locks: exact, whatever runs beside us.
+            let mut sent = checks::outgoing_totals(&txn, &self.settings, &senders, now).await?;
+            let pairs = parties
+                .values()
+                .map(|p| (p.sender.user_id, p.receiver.user_id))
+                .collect();
+            let mut paid = checks::paid_before(&txn, &pairs).await?;
+            for &i in &fresh {
+                let Some(p) = parties.remove(&i) else {
+                    continue;
+                };
+                let verified = verified.contains(&p.sender.user_id);
+                let sent = sent.entry(p.sender.user_id).or_default();
+                match self.accept(&mut locked, reqs[i], &p, verified, sent, &mut paid, now) {
+                    Ok(a) => accepted.push((i, a)),
+                    Err(e) => results[i] = Some(Err(e)),
+                }
+            }
+            let used = accepted
+                .iter()
+                .filter_map(|(_, a)| a.row.receiver_wallet_id)
+                .collect();
+            postings::close_unused(&txn, &locked, opened, &used).await?;
+            held = Some(locked);
+        }
+
+        let audit = accepted
+            .iter()
+            .map(|(_, a)| fraud::audit_event(&a.check))
+            .collect();
+        let (slots, rows): (Vec<usize>, Vec<NewTransaction>) =
+            accepted.into_iter().map(|(i, a)| (i, a.row)).unzip();
+        let created = records::insert_many(&txn, rows, audit, now).await?;
+        // After the transactions: history rows refer to them.
+        let mut wallets = Vec::new();
+        if let Some(mut locked) = held {
+            locked.save(&txn).await?;
+            wallets = locked.into_wallets();
+        }
+        let bound: Vec<(Uuid, &IdempotencyKey, Uuid)> = slots
+            .iter()
+            .zip(&created)
+            .map(|(&i, row)| {
+                (
+                    reqs[i].sender_id,
+                    &reqs[i].idempotency_key,
+                    row.transaction_id,
+                )
+            })
+            .collect();
+        idempotency::bind_many(&txn, &bound).await?;
+        for (&i, row) in slots.iter().zip(&created) {
+            results[i] = Some(Ok(row.clone()));
+        }
+        let refused: Vec<(Uuid, &IdempotencyKey)> = fresh
+            .iter()
+            .filter(|&&i| matches!(results[i], Some(Err(_)) | None))
+            .map(|&i| (reqs[i].sender_id, &reqs[i].idempotency_key))
+            .collect();
+        idempotency::release_many(&txn, &refused).await?;
+        txn.commit().await?;
+        Ok(Batch {
+            results: results
+                .into_iter()
+                .map(|r| r.unwrap_or(Err(LedgerError::NotFound)))
+                .collect(),
+            created,
+            wallets,
+        })
+    }
+
+    fn fee(&self, req: &TransferRequest) -> i64 {
+        fee_for(&self.settings.fees, FeeKind::Transfer, &req.amount)
+    }
+
+    /// Reads the senders and recipients of the fresh requests in one
+    /// statement and checks that they may trade. A request that fails here
+    /// gets its refusal in `results` and is left out.
+    async fn parties<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        reqs: &[&TransferRequest],
+        fresh: &[usize],
+        results: &mut [Option<Result<transactions::Model, LedgerError>>],
+    ) -> Result<HashMap<usize, Parties>, LedgerError> {
+        if fresh.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: BTreeSet<Uuid> = fresh.iter().map(|&i| reqs[i].sender_id).collect();
+        let emails: BTreeSet<&str> = fresh
+            .iter()
+            .map(|&i| reqs[i].recipient_email.as_str())
+            .collect();
+        let users = users::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(users::Column::UserId.is_in(ids))
+                    .add(users::Column::Email.is_in(emails)),
+            )
+            .all(txn)
+            .await?;
+        let mut out = HashMap::new();
+        for &i in fresh {
+            match parties_of(reqs[i], &users) {
+                Ok(p) => {
+                    out.insert(i, p);
+                }
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Judges one request against the locked wallets and the sender's
+    /// totals so far, and posts it in memory when it passes.
+    #[allow(clippy::too_many_arguments)]
+    fn accept(
+        &self,
+        locked: &mut Locked,
+        req: &TransferRequest,
+        p: &Parties,
+        verified: bool,
+        sent: &mut Outgoing,
+        paid: &mut HashSet<(Uuid, Uuid)>,
+        now: DateTime<Utc>,
+    ) -> Result<Accepted, LedgerError> {
         let amount = req.amount;
         let currency = amount.currency();
-        let hash = idempotency::fingerprint(&[
-            "transfer",
-            req.recipient_email.as_str(),
-            &amount.minor().to_string(),
-            currency.code(),
-            req.description.as_deref().unwrap_or(""),
-        ]);
-        let txn = self.begin().await?;
-        if let Claim::Replay(id) =
-            idempotency::claim(&txn, req.sender_id, &req.idempotency_key, &hash).await?
-        {
-            let original = transactions::Entity::find_by_id(id)
-                .one(&txn)
-                .await?
-                .ok_or(LedgerError::NotFound)?;
-            txn.commit().await?;
-            return Ok(Posted {
-                transaction: original,
-                wallets: vec![],
-            });
-        }
-
-        let sender = checks::active_user(&txn, req.sender_id, "your account is suspended").await?;
-        let receiver = users::Entity::find()
-            .filter(users::Column::Email.eq(req.recipient_email.as_str()))
-            .one(&txn)
-            .await?
-            .filter(|u| u.user_id != FEE_ACCOUNT_ID)
-            .ok_or(LedgerError::UnknownRecipient)?;
-        if receiver.user_id == sender.user_id {
-            return Err(
-                InvalidInput::new("recipientEmail", "you cannot send money to yourself").into(),
-            );
-        }
-        // The row just read decides: no second read of the same user.
-        checks::may_move_money(&receiver, "the recipient's account cannot receive money")?;
-
-        let sender_wallet = wallets::Entity::find()
-            .filter(wallets::Column::UserId.eq(sender.user_id))
-            .filter(wallets::Column::Currency.eq(currency.code()))
-            .one(&txn)
-            .await?
+        let sender_wallet = locked
+            .find(p.sender.user_id, currency)
             .ok_or_else(|| LedgerError::insufficient(0, currency))?
+            .clone();
+        let receiver_wallet = locked
+            .find(p.receiver.user_id, currency)
+            .ok_or(LedgerError::NotFound)?
             .wallet_id;
-        let receiver_wallet =
-            postings::ensure_wallet(&txn, receiver.user_id, currency, now).await?;
-        let fee = fee_for(&self.settings.fees, FeeKind::Transfer, &amount);
-        // The fee wallet is one row per currency shared by every transfer:
-        // locking it when there is no fee (the default for P2P) would
-        // serialise all transfers in that currency behind one row lock.
-        let fee_wallet = if fee > 0 {
-            Some(postings::ensure_wallet(&txn, FEE_ACCOUNT_ID, currency, now).await?)
-        } else {
-            None
-        };
-        let mut to_lock = vec![sender_wallet, receiver_wallet];
-        to_lock.extend(fee_wallet);
-        let mut locked = postings::lock(&txn, &to_lock).await?;
-        if locked.get(sender_wallet).status == WALLET_FROZEN
+        if sender_wallet.status == WALLET_FROZEN
             || locked.get(receiver_wallet).status == WALLET_FROZEN
         {
             return Err(LedgerError::Restricted(
                 "a wallet of this transfer is frozen",
             ));
         }
-        let available = locked.get(sender_wallet).available_balance_minor;
-        if available < amount.minor() + fee {
-            return Err(LedgerError::insufficient(available, currency));
+        let fee = self.fee(req);
+        let debit = amount.minor() + fee;
+        if sender_wallet.available_balance_minor < debit {
+            return Err(LedgerError::insufficient(
+                sender_wallet.available_balance_minor,
+                currency,
+            ));
         }
-        checks::kyc_limit(&txn, &self.settings, sender.user_id, &amount, now).await?;
+        checks::kyc_limit(&self.settings, verified, sent, &amount)?;
 
         let id = Uuid::now_v7();
-        let decision = checks::fraud_check(
-            &txn,
+        let pair = (p.sender.user_id, p.receiver.user_id);
+        let check = checks::fraud_check(
             &self.settings,
-            &sender,
-            Some(receiver.user_id),
+            &p.sender,
+            sent,
+            !paid.contains(&pair),
             &amount,
             id,
             now,
-        )
-        .await?;
-        let status = match decision {
-            Decision::Allow => Status::Completed,
-            Decision::Review => Status::PendingReview,
+        );
+        sent.add(&amount);
+        paid.insert(pair);
+        let sender_wallet = sender_wallet.wallet_id;
+        let status = match check.decision {
+            Decision::Allow => {
+                locked.post(sender_wallet, -debit, 0, Some(id), "transfer_out")?;
+                locked.post(receiver_wallet, amount.minor(), 0, Some(id), "transfer_in")?;
+                if fee > 0 {
+                    let fee_wallet = fee_wallet(locked, currency)?;
+                    locked.post(fee_wallet, fee, 0, Some(id), "fee")?;
+                }
+                Status::Completed
+            }
+            Decision::Review => {
+                locked.post(sender_wallet, -debit, debit, Some(id), "hold")?;
+                Status::PendingReview
+            }
         };
-        let row = records::insert(
-            &txn,
-            NewTransaction {
+        Ok(Accepted {
+            row: NewTransaction {
                 id,
                 kind: TxType::Transfer,
                 status,
-                sender_id: Some(sender.user_id),
-                receiver_id: Some(receiver.user_id),
+                sender_id: Some(p.sender.user_id),
+                receiver_id: Some(p.receiver.user_id),
                 sender_wallet_id: Some(sender_wallet),
                 receiver_wallet_id: Some(receiver_wallet),
                 amount,
@@ -153,44 +355,39 @@ impl Ledger {
                 account_id: None,
                 related_transaction_id: None,
                 description: req.description.clone(),
-                actor_id: sender.user_id,
+                actor_id: p.sender.user_id,
             },
-            now,
-        )
-        .await?;
-        let debit = amount.minor() + fee;
-        match status {
-            Status::Completed => {
-                locked
-                    .post(&txn, sender_wallet, -debit, 0, Some(id), "transfer_out")
-                    .await?;
-                locked
-                    .post(
-                        &txn,
-                        receiver_wallet,
-                        amount.minor(),
-                        0,
-                        Some(id),
-                        "transfer_in",
-                    )
-                    .await?;
-                if let Some(fee_wallet) = fee_wallet {
-                    locked
-                        .post(&txn, fee_wallet, fee, 0, Some(id), "fee")
-                        .await?;
-                }
-            }
-            _ => {
-                locked
-                    .post(&txn, sender_wallet, -debit, debit, Some(id), "hold")
-                    .await?
-            }
-        }
-        idempotency::bind(&txn, sender.user_id, &req.idempotency_key, id).await?;
-        txn.commit().await?;
-        Ok(Posted {
-            transaction: row,
-            wallets: locked.into_wallets(),
+            check,
         })
     }
+}
+
+fn parties_of(req: &TransferRequest, users: &[users::Model]) -> Result<Parties, LedgerError> {
+    let sender = users
+        .iter()
+        .find(|u| u.user_id == req.sender_id)
+        .ok_or(LedgerError::NotFound)?;
+    checks::may_move_money(sender, "your account is suspended")?;
+    let receiver = users
+        .iter()
+        .find(|u| u.email == req.recipient_email.as_str() && u.user_id != FEE_ACCOUNT_ID)
+        .ok_or(LedgerError::UnknownRecipient)?;
+    if receiver.user_id == sender.user_id {
+        return Err(
+            InvalidInput::new("recipientEmail", "you cannot send money to yourself").into(),
+        );
+    }
+    // The row just read decides: no second read of the same user.
+    checks::may_move_money(receiver, "the recipient's account cannot receive money")?;
+    Ok(Parties {
+        sender: sender.clone(),
+        receiver: receiver.clone(),
+    })
+}
+
+fn fee_wallet(locked: &Locked, currency: Currency) -> Result<Uuid, LedgerError> {
+    Ok(locked
+        .find(FEE_ACCOUNT_ID, currency)
+        .ok_or(LedgerError::NotFound)?
+        .wallet_id)
 }

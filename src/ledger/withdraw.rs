@@ -1,6 +1,8 @@
 //! Withdrawals: the money (and the fee) is reserved at once, available to
 //! frozen; the settlement worker pays it out or, on failure, releases it.
 
+use std::collections::BTreeSet;
+
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
@@ -12,7 +14,7 @@ use super::{
     records::{self, NewTransaction},
     wallets::{amount_in, owned_wallet},
 };
-use crate::fraud::Decision;
+use crate::fraud::{self, Decision};
 use entity::{accounts, transactions};
 
 pub struct WithdrawRequest {
@@ -74,10 +76,19 @@ impl Ledger {
                 currency,
             ));
         }
-        checks::kyc_limit(&txn, &self.settings, user.user_id, &amount, now).await?;
+        let me = BTreeSet::from([user.user_id]);
+        let verified = checks::kyc_verified(&txn, &me)
+            .await?
+            .contains(&user.user_id);
+        let sent = checks::outgoing_totals(&txn, &self.settings, &me, now)
+            .await?
+            .remove(&user.user_id)
+            .unwrap_or_default();
+        checks::kyc_limit(&self.settings, verified, &sent, &amount)?;
         let id = Uuid::now_v7();
-        let decision =
-            checks::fraud_check(&txn, &self.settings, &user, None, &amount, id, now).await?;
+        let check = checks::fraud_check(&self.settings, &user, &sent, false, &amount, id, now);
+        fraud::record(&txn, &check).await?;
+        let decision = check.decision;
         let status = match decision {
             Decision::Allow => Status::Pending,
             Decision::Review => Status::PendingReview,
@@ -103,10 +114,9 @@ impl Ledger {
             now,
         )
         .await?;
-        locked
-            .post(&txn, wallet.wallet_id, -debit, debit, Some(id), "reserve")
-            .await?;
+        locked.post(wallet.wallet_id, -debit, debit, Some(id), "reserve")?;
         idempotency::bind(&txn, user.user_id, &req.idempotency_key, id).await?;
+        locked.save(&txn).await?;
         txn.commit().await?;
         Ok(Posted {
             transaction: row,

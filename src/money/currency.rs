@@ -15,6 +15,19 @@ pub enum CurrencyError {
     NoMinorUnit,
 }
 
+/// Ordered by code, so that sets of (owner, currency) have a stable order.
+impl Ord for Currency {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.code().cmp(other.code())
+    }
+}
+
+impl PartialOrd for Currency {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl Currency {
     pub fn parse(code: &str) -> Result<Self, CurrencyError> {
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {

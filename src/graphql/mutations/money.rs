@@ -107,7 +107,7 @@ impl MoneyMutations {
             description: parse_description(input.description)?,
             idempotency_key: IdempotencyKey::parse(&input.idempotency_key)?,
         };
-        Ok(Transaction(app(ctx).ledger.transfer(&req).await?))
+        Ok(Transaction(app(ctx).ledger.transfer(req).await?))
     }
 
     /// Pays out to a linked bank account. The amount and the fee are

@@ -1,0 +1,128 @@
+//! Where transfers wait for a worker. A worker takes every request waiting
+//! (up to [`MAX_BATCH`]) and runs them as one batch: one database
+//! transaction, one lock of each wallet, one commit. Under load that turns
+//! many small transactions, each holding its sender's row lock across a
+//! dozen round trips, into a few large ones; idle, a batch is one request
+//! and costs what it always did.
+
+use std::{collections::HashSet, sync::Arc};
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+use uuid::Uuid;
+
+use super::{Ledger, LedgerError, transfer::TransferRequest};
+use entity::transactions;
+
+/// The most requests one batch takes: bounds the statements' size and the
+/// time the first request in a batch waits for the last.
+const MAX_BATCH: usize = 64;
+
+/// How many requests may wait before callers wait to enqueue.
+const QUEUE_DEPTH: usize = 4096;
+
+type Answer = Result<transactions::Model, LedgerError>;
+
+struct Job {
+    req: TransferRequest,
+    reply: oneshot::Sender<Answer>,
+}
+
+#[derive(Clone)]
+pub(super) struct TransferQueue {
+    jobs: mpsc::Sender<Job>,
+}
+
+pub(super) struct Waiting(Arc<Mutex<mpsc::Receiver<Job>>>);
+
+impl TransferQueue {
+    pub fn new() -> (Self, Waiting) {
+        let (jobs, waiting) = mpsc::channel(QUEUE_DEPTH);
+        (Self { jobs }, Waiting(Arc::new(Mutex::new(waiting))))
+    }
+
+    /// Queues a transfer and waits for its answer. The transfer runs even
+    /// if the caller stops waiting: its idempotency key finds the result.
+    pub async fn submit(&self, req: TransferRequest) -> Answer {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || LedgerError::Db(sea_orm::DbErr::Custom("transfer workers stopped".into()));
+        self.jobs
+            .send(Job { req, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// Starts `workers` tasks taking batches from `waiting`.
+pub(super) fn start(ledger: &Ledger, waiting: Waiting, workers: usize) {
+    for _ in 0..workers {
+        tokio::spawn(work(ledger.clone(), waiting.0.clone()));
+    }
+}
+
+async fn work(ledger: Ledger, waiting: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    let mut deferred: Vec<Job> = Vec::new();
+    loop {
+        let mut batch = std::mem::take(&mut deferred);
+        if batch.is_empty() {
+            let mut queue = waiting.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        // A key sent twice at once: the second waits for the next batch,
+        // where it finds the first one's result.
+        let mut seen: HashSet<(Uuid, String)> = HashSet::new();
+        let (now, later): (Vec<Job>, Vec<Job>) = batch.into_iter().partition(|job| {
+            seen.insert((
+                job.req.sender_id,
+                job.req.idempotency_key.as_str().to_owned(),
+            ))
+        });
+        deferred = later;
+        ledger.settle(now).await;
+    }
+}
+
+impl Ledger {
+    /// Runs a batch, retrying it whole on a deadlock or serialisation
+    /// failure, and answers each request.
+    async fn settle(&self, jobs: Vec<Job>) {
+        let reqs: Vec<&TransferRequest> = jobs.iter().map(|job| &job.req).collect();
+        let answers = match self.retrying(|| self.transfer_batch(&reqs)).await {
+            Ok(batch) => {
+                self.announce_batch(&batch.created, &batch.wallets);
+                batch.results
+            }
+            Err(e) if reqs.len() == 1 => vec![Err(e)],
+            // The batch failed for a reason one request may have caused:
+            // each runs alone, so that its error is its own.
+            Err(_) => {
+                let mut answers = Vec::with_capacity(reqs.len());
+                for req in &reqs {
+                    let alone = [*req];
+                    answers.push(match self.retrying(|| self.transfer_batch(&alone)).await {
+                        Ok(mut batch) => {
+                            self.announce_batch(&batch.created, &batch.wallets);
+                            batch.results.pop().unwrap_or(Err(LedgerError::NotFound))
+                        }
+                        Err(e) => Err(e),
+                    });
+                }
+                answers
+            }
+        };
+        drop(reqs);
+        for (job, answer) in jobs.into_iter().zip(answers) {
+            // The caller may have gone; the transfer stands either way.
+            let _ = job.reply.send(answer);
+        }
+    }
+}

@@ -6,8 +6,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
-    sea_query::{Expr, Func},
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
+    sea_query::{Expr, Func, Query},
 };
 use uuid::Uuid;
 
@@ -123,7 +123,10 @@ pub async fn outgoing_totals<C: ConnectionTrait>(
 }
 
 /// The pairs of `(sender, recipient)` where the sender paid the recipient
-/// before: the others are new recipients to the fraud rules.
+/// before: the others are new recipients to the fraud rules. One statement
+/// of `EXISTS` probes, one per pair, each stopping at the first payment it
+/// finds (index `idx_transactions_sender_receiver`), so the cost does not
+/// grow with the sender's history.
 pub async fn paid_before<C: ConnectionTrait>(
     txn: &C,
     pairs: &BTreeSet<(Uuid, Uuid)>,
@@ -131,24 +134,23 @@ pub async fn paid_before<C: ConnectionTrait>(
     if pairs.is_empty() {
         return Ok(HashSet::new());
     }
-    let mut any = Condition::any();
+    let mut probes = Query::select();
     for (sender, recipient) in pairs {
-        any = any.add(
-            Condition::all()
-                .add(transactions::Column::SenderId.eq(*sender))
-                .add(transactions::Column::ReceiverId.eq(*recipient)),
-        );
+        let mut one = outgoing_of([*sender])
+            .filter(transactions::Column::ReceiverId.eq(*recipient))
+            .select_only()
+            .column(transactions::Column::TransactionId)
+            .into_query();
+        probes.expr(Expr::exists(one.limit(1).to_owned()));
     }
-    let rows: Vec<(Uuid, Uuid)> = outgoing_of(pairs.iter().map(|(s, _)| *s))
-        .filter(any)
-        .select_only()
-        .column(transactions::Column::SenderId)
-        .column(transactions::Column::ReceiverId)
-        .distinct()
-        .into_tuple()
-        .all(txn)
-        .await?;
-    Ok(rows.into_iter().collect())
+    let row = txn.query_one(&probes).await?.ok_or(LedgerError::NotFound)?;
+    let mut paid = HashSet::new();
+    for (i, pair) in pairs.iter().enumerate() {
+        if row.try_get_by_index::<bool>(i)? {
+            paid.insert(*pair);
+        }
+    }
+    Ok(paid)
 }
 
 /// Of `users`, those whose identity is verified (no daily limit).

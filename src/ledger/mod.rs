@@ -153,7 +153,7 @@ const ATTEMPTS: usize = 5;
 /// Transfer workers per instance. SQLite runs one writer at a time, so
 /// one worker there makes the largest batches; PostgreSQL overlaps a
 /// batch's reads with another's commit.
-const TRANSFER_WORKERS_POSTGRES: usize = 4;
+const TRANSFER_WORKERS_POSTGRES: usize = 2;
 
 impl Ledger {
     /// The ledger, with its transfer workers started (so: inside a Tokio

@@ -65,5 +65,20 @@ FROM transactions t
 WHERE t.transaction_type IN ('transfer', 'deposit')
   AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.transaction_id = t.transaction_id);
 
+-- The outgoing tallies (KYC limit, velocity) recounted from the payments,
+-- per sender, currency and minute.
+WITH recount AS (
+  SELECT sender_id AS u, currency AS c, date_trunc('minute', created_at) AS m, COUNT(*) AS p, SUM(amount_minor) AS a
+  FROM transactions
+  WHERE transaction_type IN ('transfer', 'withdrawal') AND status NOT IN ('failed', 'cancelled', 'reversed')
+  GROUP BY 1, 2, 3
+), tallied AS (
+  SELECT user_id AS u, currency AS c, minute AS m, payments AS p, amount_minor AS a
+  FROM outgoing_tallies WHERE payments <> 0 OR amount_minor <> 0
+)
+SELECT 'tally rows that differ from the payments they count', COUNT(*),
+       CASE WHEN COUNT(*) = 0 THEN 'OK' ELSE 'FAIL' END
+FROM ((SELECT * FROM recount EXCEPT SELECT * FROM tallied) UNION ALL (SELECT * FROM tallied EXCEPT SELECT * FROM recount)) d;
+
 SELECT 'transactions by type and status', string_agg(transaction_type || '/' || status || ': ' || n, ', ' ORDER BY transaction_type, status), ''
 FROM (SELECT transaction_type, status, COUNT(*) AS n FROM transactions GROUP BY 1, 2) s;

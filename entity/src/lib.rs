@@ -18,6 +18,7 @@ pub mod audit_outbox;
 pub mod balance_history;
 pub mod fraud_detection;
 pub mod idempotency_keys;
+pub mod outgoing_tallies;
 pub mod payment_methods;
 pub mod transaction_events;
 pub mod transactions;

@@ -4,6 +4,7 @@ pub use super::audit_outbox::Entity as AuditOutbox;
 pub use super::balance_history::Entity as BalanceHistory;
 pub use super::fraud_detection::Entity as FraudDetection;
 pub use super::idempotency_keys::Entity as IdempotencyKeys;
+pub use super::outgoing_tallies::Entity as OutgoingTallies;
 pub use super::payment_methods::Entity as PaymentMethods;
 pub use super::transaction_events::Entity as TransactionEvents;
 pub use super::transactions::Entity as Transactions;

@@ -14,6 +14,7 @@ mod m20261125_000004_create_idempotency_and_audit_outbox;
 mod m20261125_000010_user_search_indexes;
 mod m20261126_000001_create_embedded_audit_store;
 mod m20261127_000001_transactions_sender_receiver_index;
+mod m20261127_000002_create_outgoing_tallies;
 mod timestamp;
 
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000010_user_search_indexes::Migration),
             Box::new(m20261126_000001_create_embedded_audit_store::Migration),
             Box::new(m20261127_000001_transactions_sender_receiver_index::Migration),
+            Box::new(m20261127_000002_create_outgoing_tallies::Migration),
         ]
     }
 }

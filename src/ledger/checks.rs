@@ -7,11 +7,14 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
-    sea_query::{Expr, Func, Query},
+    sea_query::{Expr, Query},
 };
 use uuid::Uuid;
 
-use super::{LedgerError, LedgerSettings, Status, TxType};
+use super::{
+    LedgerError, LedgerSettings, Status, TxType,
+    tallies::{self, NOT_SPENT, OUTGOING},
+};
 use crate::{
     auth::UserStatus,
     fraud::{FraudCheck, rules},
@@ -41,16 +44,10 @@ pub fn may_move_money(user: &users::Model, who: &'static str) -> Result<(), Ledg
     }
 }
 
-/// Statuses whose money did not (or will not) leave.
-const NOT_SPENT: [Status; 3] = [Status::Failed, Status::Cancelled, Status::Reversed];
-
 fn outgoing_of(senders: impl IntoIterator<Item = Uuid>) -> sea_orm::Select<transactions::Entity> {
     transactions::Entity::find()
         .filter(transactions::Column::SenderId.is_in(senders))
-        .filter(
-            transactions::Column::TransactionType
-                .is_in([TxType::Transfer.as_str(), TxType::Withdrawal.as_str()]),
-        )
+        .filter(transactions::Column::TransactionType.is_in(OUTGOING.map(TxType::as_str)))
         .filter(transactions::Column::Status.is_not_in(NOT_SPENT.map(Status::as_str)))
 }
 
@@ -78,9 +75,11 @@ impl Outgoing {
     }
 }
 
-/// Each sender's [`Outgoing`], in one statement for all of them. Read after
-/// the senders' wallets are locked: concurrent payments by one sender are
-/// serialised by that lock, so the totals are exact.
+/// Each sender's [`Outgoing`], in one statement for all of them, from the
+/// [tallies](super::tallies). Read after the senders' wallets are locked:
+/// concurrent payments by one sender are serialised by that lock, so the
+/// totals are exact. The velocity window is counted in whole minutes: it
+/// reaches back to the start of the minute `velocity_window_secs` ago.
 pub async fn outgoing_totals<C: ConnectionTrait>(
     txn: &C,
     settings: &LedgerSettings,
@@ -93,28 +92,10 @@ pub async fn outgoing_totals<C: ConnectionTrait>(
         .and_hms_opt(0, 0, 0)
         .expect("midnight")
         .and_utc();
-    let since = |start: DateTime<Utc>, then: Expr| -> Expr {
-        let sum =
-            Func::sum(Expr::case(transactions::Column::CreatedAt.gte(start), then).finally(0));
-        Func::cast_as(Func::coalesce([sum.into(), Expr::val(0)]), "BIGINT").into()
-    };
-    let rows: Vec<(Uuid, String, i64, i64)> = outgoing_of(senders.iter().copied())
-        .filter(transactions::Column::CreatedAt.gte(window_start.min(day_start)))
-        .select_only()
-        .column(transactions::Column::SenderId)
-        .column(transactions::Column::Currency)
-        .column_as(since(window_start, Expr::val(1)), "recent")
-        .column_as(
-            since(day_start, Expr::col(transactions::Column::AmountMinor)),
-            "today",
-        )
-        .group_by(transactions::Column::SenderId)
-        .group_by(transactions::Column::Currency)
-        .into_tuple()
-        .all(txn)
-        .await?;
     let mut totals: HashMap<Uuid, Outgoing> = HashMap::new();
-    for (sender, currency, recent, today) in rows {
+    for (sender, currency, recent, today) in
+        tallies::read(txn, senders, window_start, day_start).await?
+    {
         let entry = totals.entry(sender).or_default();
         entry.recent += u64::try_from(recent).unwrap_or(0);
         entry.today.insert(currency, today);

@@ -16,6 +16,7 @@ mod review;
 mod settings;
 pub mod settlement;
 mod status_reads;
+mod tallies;
 mod transfer;
 mod transfer_queue;
 mod wallets;

@@ -8,7 +8,7 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, S
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{LedgerError, Status, TxType, postings::db_time};
+use super::{LedgerError, Status, TxType, postings::db_time, tallies};
 use crate::{
     audit::{self, AuditEvent},
     money::Amount,
@@ -91,6 +91,7 @@ pub async fn insert_many<C: ConnectionTrait>(
     transactions::Entity::insert_many(rows.iter().cloned().map(IntoActiveModel::into_active_model))
         .exec_without_returning(txn)
         .await?;
+    tallies::count_new(txn, &rows).await?;
     let by_id: HashMap<Uuid, &transactions::Model> =
         rows.iter().map(|r| (r.transaction_id, r)).collect();
     let events: Vec<(&transactions::Model, &'static str, Value, Uuid)> = events
@@ -110,6 +111,7 @@ pub async fn set_status<C: ConnectionTrait>(
     data: Value,
     now: DateTime<Utc>,
 ) -> Result<transactions::Model, LedgerError> {
+    tallies::status_changed(txn, &row, status.as_str()).await?;
     let version = row.version + 1;
     let mut active = row.into_active_model();
     active.status = Set(status.as_str().to_owned());

@@ -298,18 +298,43 @@ async fn ledger_invariants_hold_after_random_concurrent_operations(backend: Back
         "SELECT COUNT(*) AS n FROM transactions t WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.transaction_id = t.transaction_id)",
     )
     .await;
+    // 6. The outgoing tallies (KYC limit, velocity) are the recount of the
+    //    payments they stand for, per sender and currency.
+    let recount = "SELECT sender_id AS u, currency AS c, CAST(COUNT(*) AS BIGINT) AS p, CAST(SUM(amount_minor) AS BIGINT) AS a
+        FROM transactions WHERE transaction_type IN ('transfer', 'withdrawal') AND status NOT IN ('failed', 'cancelled', 'reversed')
+        GROUP BY sender_id, currency";
+    let tallied = "SELECT user_id AS u, currency AS c, CAST(SUM(payments) AS BIGINT) AS p, CAST(SUM(amount_minor) AS BIGINT) AS a
+        FROM outgoing_tallies GROUP BY user_id, currency HAVING SUM(payments) <> 0 OR SUM(amount_minor) <> 0";
+    let tally_drift = scalar(
+        &app,
+        &format!("SELECT COUNT(*) AS n FROM ({recount} EXCEPT {tallied}) AS d"),
+    )
+    .await
+        + scalar(
+            &app,
+            &format!("SELECT COUNT(*) AS n FROM ({tallied} EXCEPT {recount}) AS d"),
+        )
+        .await;
     let transactions = scalar(&app, "SELECT COUNT(*) AS n FROM transactions").await;
     let history_rows = scalar(&app, "SELECT COUNT(*) AS n FROM balance_history").await;
     println!(
         "invariants [{backend:?}]: {ops} operations ({outcomes:?}), {transactions} transactions, {history_rows} history rows; \
          violations: conservation drift {drift}, negative {negative}, unbalanced {unbalanced}, broken history links {broken}, \
-         keys without transaction {orphans}, transactions sharing a key {shared}, transactions without a key {unkeyed}"
+         keys without transaction {orphans}, transactions sharing a key {shared}, transactions without a key {unkeyed}, \
+         senders whose tallies differ from their payments {tally_drift}"
     );
     assert_eq!(
         (
-            drift, negative, unbalanced, broken, orphans, shared, unkeyed
+            drift,
+            negative,
+            unbalanced,
+            broken,
+            orphans,
+            shared,
+            unkeyed,
+            tally_drift
         ),
-        (0, 0, 0, 0, 0, 0, 0)
+        (0, 0, 0, 0, 0, 0, 0, 0)
     );
     assert!(
         outcomes.get("succeeded").copied().unwrap_or(0) > ops / 2,

@@ -387,6 +387,63 @@ async fn unverified_users_have_a_daily_limit(backend: Backend) {
     );
 }
 
+/// A refunded payment no longer counts against the sender's daily limit:
+/// the limit is about money that left, and this money came back.
+async fn a_refunded_payment_gives_its_daily_limit_back(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.kyc_unverified_daily_limit = "USD:50".into()).await;
+    let agent = app.support_agent().await;
+    let ada = app.register().await;
+    let bob = app.register().await;
+    app.funded_wallet(&ada.token, "USD", "200.00").await;
+    let sent = app
+        .transfer(&ada.token, &bob.email, "30.00", "USD", "k1")
+        .await;
+    assert_eq!(sent["data"]["transfer"]["status"], "COMPLETED", "{sent}");
+    let over = app
+        .transfer(&ada.token, &bob.email, "50.00", "USD", "k2")
+        .await;
+    assert_eq!(error_code(&over), "LIMIT_EXCEEDED", "{over}");
+    app.ok(
+        "mutation($i: RefundTransactionInput!) { refundTransaction(input: $i) { id } }",
+        json!({"i": {"transactionId": sent["data"]["transfer"]["id"], "reason": "sent by mistake", "idempotencyKey": "r1"}}),
+        &agent.token,
+    )
+    .await;
+    let again = app
+        .transfer(&ada.token, &bob.email, "50.00", "USD", "k3")
+        .await;
+    assert_eq!(
+        again["data"]["transfer"]["status"], "COMPLETED",
+        "the refunded 30.00 no longer counts: {again}"
+    );
+}
+
+/// The velocity rule: past `FRAUD_VELOCITY_MAX` payments in the window,
+/// the next one is held for review, and it still counts the held ones.
+async fn the_velocity_rule_holds_a_burst(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.fraud_velocity_max = 3).await;
+    let ada = app.register().await;
+    let bob = app.register().await;
+    app.funded_wallet(&ada.token, "USD", "100.00").await;
+    let mut statuses = Vec::new();
+    for k in 0..5 {
+        let sent = app
+            .transfer(&ada.token, &bob.email, "1.00", "USD", &format!("v{k}"))
+            .await;
+        statuses.push(sent["data"]["transfer"]["status"].clone());
+    }
+    assert_eq!(
+        statuses,
+        [
+            "COMPLETED",
+            "COMPLETED",
+            "COMPLETED",
+            "PENDING_REVIEW",
+            "PENDING_REVIEW"
+        ]
+    );
+}
+
 async fn large_transfers_are_held_for_review(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.fraud_review_amount = "USD:50".into()).await;
     let ada = app.register().await;
@@ -488,6 +545,8 @@ both_backends!(
     the_same_key_never_moves_money_twice,
     a_hot_wallet_serialises_without_errors,
     unverified_users_have_a_daily_limit,
+    a_refunded_payment_gives_its_daily_limit_back,
+    the_velocity_rule_holds_a_burst,
     large_transfers_are_held_for_review,
     withdrawals_reserve_then_settle,
 );

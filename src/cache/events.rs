@@ -154,25 +154,36 @@ impl EventBus {
 
     /// Sends a change to every instance's subscribers (this one's included).
     pub async fn publish(&self, change: &Change) -> Result<(), CacheError> {
+        self.publish_many(std::slice::from_ref(change)).await
+    }
+
+    /// Sends changes, in order, in one round trip to Redis.
+    pub async fn publish_many(&self, changes: &[Change]) -> Result<(), CacheError> {
         match &self.inner.remote {
             None => {
-                // No receivers is not an error: nobody is subscribed.
-                let _ = self
-                    .inner
-                    .local
-                    .send(BusMessage::Change(Arc::new(change.clone())));
+                for change in changes {
+                    // No receivers is not an error: nobody is subscribed.
+                    let _ = self
+                        .inner
+                        .local
+                        .send(BusMessage::Change(Arc::new(change.clone())));
+                }
                 Ok(())
             }
             Some(remote) => {
-                let payload = serde_json::to_string(change).expect("a change serialises");
+                if changes.is_empty() {
+                    return Ok(());
+                }
+                let mut pipe = redis::pipe();
+                for change in changes {
+                    let payload = serde_json::to_string(change).expect("a change serialises");
+                    pipe.cmd("PUBLISH")
+                        .arg(&remote.channel)
+                        .arg(payload)
+                        .ignore();
+                }
                 let mut conn = remote.store.conn().await?;
-                redis::cmd("PUBLISH")
-                    .arg(&remote.channel)
-                    .arg(payload)
-                    .query_async::<i64>(&mut *conn)
-                    .await
-                    .map(|_| ())
-                    .map_err(err)
+                pipe.query_async::<()>(&mut *conn).await.map_err(err)
             }
         }
     }

@@ -21,12 +21,14 @@ use tokio::sync::Notify;
 use super::{
     CacheError,
     events::{Change, EventBus},
-    transactions::TransactionCache,
+    transactions::{TransactionCache, TransactionSnapshot},
 };
 use crate::ledger::ChangeNotifier;
 use entity::{transactions as txn, wallets};
 
 const MAX_QUEUED: usize = 100_000;
+/// The most changes delivered in one go (two pipelined round trips).
+const MAX_DELIVERY: usize = 256;
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -89,31 +91,36 @@ fn settled(transactions: &TransactionCache, change: &Change) {
 async fn deliver_forever(queue: Arc<Queue>, transactions: TransactionCache, bus: EventBus) {
     let mut backoff = RETRY_MIN;
     loop {
-        let next = queue
+        let next: Vec<Change> = queue
             .changes
             .lock()
             .expect("queue lock poisoned")
-            .front()
-            .cloned();
-        let Some(change) = next else {
+            .iter()
+            .take(MAX_DELIVERY)
+            .cloned()
+            .collect();
+        if next.is_empty() {
             // `notify_one` keeps a permit when nobody waits, so a push
             // between the check above and this wait is not lost.
             queue.wake.notified().await;
             continue;
-        };
-        match deliver(&transactions, &bus, &change).await {
+        }
+        match deliver(&transactions, &bus, &next).await {
             Ok(()) => {
                 let mut changes = queue.changes.lock().expect("queue lock poisoned");
-                // Only pop what was delivered: a full queue may have dropped it.
-                if changes.front() == Some(&change) {
-                    changes.pop_front();
-                    settled(&transactions, &change);
+                for change in &next {
+                    // Only pop what was delivered: a full queue may have
+                    // dropped it.
+                    if changes.front() == Some(change) {
+                        changes.pop_front();
+                        settled(&transactions, change);
+                    }
                 }
                 backoff = RETRY_MIN;
             }
             Err(e) => {
                 if backoff == RETRY_MIN {
-                    tracing::warn!(error = %e, "cannot deliver a change notice; retrying");
+                    tracing::warn!(error = %e, "cannot deliver change notices; retrying");
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(RETRY_MAX);
@@ -122,17 +129,25 @@ async fn deliver_forever(queue: Arc<Queue>, transactions: TransactionCache, bus:
     }
 }
 
-/// Refreshing the cache and publishing are both idempotent for one
-/// version, so a retry after a half-done attempt does no harm.
+/// Refreshes the cache for every transaction among `changes`, then
+/// publishes them all, in order: two round trips however many there are.
+/// Both steps are idempotent for one version, so a retry after a half-done
+/// attempt does no harm; and a subscriber told of a change finds the cache
+/// already fresh.
 async fn deliver(
     transactions: &TransactionCache,
     bus: &EventBus,
-    change: &Change,
+    changes: &[Change],
 ) -> Result<(), CacheError> {
-    if let Change::Transaction(t) = change {
-        transactions.store(t).await?;
-    }
-    bus.publish(change).await
+    let snapshots: Vec<&TransactionSnapshot> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Transaction(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    transactions.store_many(&snapshots).await?;
+    bus.publish_many(changes).await
 }
 
 #[cfg(test)]

@@ -168,6 +168,11 @@ impl TransactionCache {
         store(&self.cache, snapshot).await
     }
 
+    /// Stores several snapshots at once (one round trip).
+    pub async fn store_many(&self, snapshots: &[&TransactionSnapshot]) -> Result<(), CacheError> {
+        store_many(&self.cache, snapshots).await
+    }
+
     /// A change of `id` was committed; its refresh is queued.
     pub(super) fn refresh_queued(&self, id: Uuid) {
         *self.pending.lock().expect("lock").entry(id).or_default() += 1;
@@ -187,26 +192,54 @@ impl TransactionCache {
 
 /// Stores the snapshot unless the cache holds the same or a newer version.
 async fn store(cache: &Cache, snapshot: &TransactionSnapshot) -> Result<(), CacheError> {
-    let key = cache.key(&key(snapshot.transaction_id));
-    let value = serde_json::to_string(snapshot).expect("a snapshot serialises");
+    store_many(cache, &[snapshot]).await
+}
+
+/// [`store`] for several snapshots, in one round trip to Redis.
+async fn store_many(cache: &Cache, snapshots: &[&TransactionSnapshot]) -> Result<(), CacheError> {
+    let entry = |s: &TransactionSnapshot| {
+        let key = cache.key(&key(s.transaction_id));
+        (
+            key,
+            serde_json::to_string(s).expect("a snapshot serialises"),
+        )
+    };
     match cache.store() {
         Store::Memory(m) => {
-            m.set_ex_unless(key, value, TTL, |current| {
-                version_of(current).is_some_and(|v| v >= snapshot.version)
-            });
+            for snapshot in snapshots {
+                let (key, value) = entry(snapshot);
+                m.set_ex_unless(key, value, TTL, |current| {
+                    version_of(current).is_some_and(|v| v >= snapshot.version)
+                });
+            }
             Ok(())
         }
         Store::Redis(r) => {
+            if snapshots.is_empty() {
+                return Ok(());
+            }
+            let invocations: Vec<redis::ScriptInvocation> = snapshots
+                .iter()
+                .map(|snapshot| {
+                    let (key, value) = entry(snapshot);
+                    let mut invocation = script().prepare_invoke();
+                    invocation
+                        .key(key)
+                        .arg(value)
+                        .arg(snapshot.version)
+                        .arg(TTL.as_secs());
+                    invocation
+                })
+                .collect();
+            // The pipeline does not load the script by itself (a cache
+            // flushed by a restart has forgotten it): load it first.
+            let mut pipe = redis::pipe();
+            pipe.load_script(script()).ignore();
+            for invocation in &invocations {
+                pipe.invoke_script(invocation).ignore();
+            }
             let mut conn = r.conn().await?;
-            script()
-                .key(key)
-                .arg(value)
-                .arg(snapshot.version)
-                .arg(TTL.as_secs())
-                .invoke_async::<i64>(&mut *conn)
-                .await
-                .map(|_| ())
-                .map_err(err)
+            pipe.query_async::<()>(&mut *conn).await.map_err(err)
         }
     }
 }

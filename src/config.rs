@@ -43,6 +43,9 @@ pub struct Config {
     pub audit_relay_poll_ms: u64,
     /// `PAYGRAPH_AUDIT_RELAY_BATCH`: outbox rows claimed per round.
     pub audit_relay_batch: u64,
+    /// `PAYGRAPH_TRANSFER_WORKERS`: transfer batches run at once by this
+    /// instance on PostgreSQL (SQLite has one writer, so one worker).
+    pub transfer_workers: usize,
     /// `PAYGRAPH_AUDIT_RELAY_MAX_BACKOFF_MS`: the longest wait before an
     /// outbox row that failed is tried again.
     pub audit_relay_max_backoff_ms: u64,
@@ -161,6 +164,7 @@ impl Default for Config {
             dynamodb_endpoint: None,
             audit_relay_poll_ms: 1_000,
             audit_relay_batch: 100,
+            transfer_workers: 2,
             audit_relay_max_backoff_ms: 60_000,
             jwt_secret: None,
             jwt_key_id: "paygraph-1".into(),
@@ -292,6 +296,14 @@ impl Config {
                 "must be at least DATABASE_MIN_CONNECTIONS and above 0",
             );
         }
+        if self.transfer_workers == 0
+            || self.transfer_workers > self.database_max_connections as usize
+        {
+            return bad(
+                "PAYGRAPH_TRANSFER_WORKERS",
+                "must be at least 1 and at most DATABASE_MAX_CONNECTIONS",
+            );
+        }
         if self.audit_relay_poll_ms == 0 || self.audit_relay_batch == 0 {
             return bad(
                 "PAYGRAPH_AUDIT_RELAY_POLL_MS",
@@ -388,5 +400,21 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().unwrap_err().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn transfer_workers_must_fit_in_the_pool() {
+        for workers in [0, 51] {
+            let c = Config {
+                transfer_workers: workers,
+                ..Config::default()
+            };
+            assert!(
+                c.validate()
+                    .unwrap_err()
+                    .contains("PAYGRAPH_TRANSFER_WORKERS")
+            );
+        }
+        assert!(Config::default().validate().is_ok());
     }
 }

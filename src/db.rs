@@ -11,6 +11,8 @@ use sea_orm::{
 
 use crate::config::Config;
 
+const PING_IF_IDLE_SECS: u64 = 10;
+
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
     let mut db = connect_pool(config).await?;
     // Every statement counted: the cost of a request in statements is
@@ -37,7 +39,10 @@ async fn connect_pool(config: &Config) -> Result<DatabaseConnection, DbErr> {
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(30))
             .max_lifetime(Duration::from_secs(config.database_max_lifetime_secs))
-            .test_before_acquire(true)
+            // The seed's pre-ping, for connections idle long enough to have
+            // been dropped by the server or a proxy; a hot connection goes
+            // out without one (a round trip saved per transaction).
+            .test_before_acquire_if_idle_for(Duration::from_secs(PING_IF_IDLE_SECS))
             .sqlx_logging(false);
         Database::connect(options).await
     }

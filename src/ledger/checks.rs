@@ -134,6 +134,9 @@ pub async fn paid_before<C: ConnectionTrait>(
     Ok(paid)
 }
 
+/// The profile's `kyc_status` of a verified identity.
+pub const KYC_VERIFIED: &str = "verified";
+
 /// Of `users`, those whose identity is verified (no daily limit).
 pub async fn kyc_verified<C: ConnectionTrait>(
     txn: &C,
@@ -141,7 +144,7 @@ pub async fn kyc_verified<C: ConnectionTrait>(
 ) -> Result<HashSet<Uuid>, LedgerError> {
     let rows: Vec<Uuid> = user_profiles::Entity::find()
         .filter(user_profiles::Column::UserId.is_in(users.iter().copied()))
-        .filter(user_profiles::Column::KycStatus.eq("verified"))
+        .filter(user_profiles::Column::KycStatus.eq(KYC_VERIFIED))
         .select_only()
         .column(user_profiles::Column::UserId)
         .into_tuple()

@@ -151,11 +151,6 @@ pub struct Posted {
 /// before the error reaches anyone.
 const ATTEMPTS: usize = 5;
 
-/// Transfer workers per instance. SQLite runs one writer at a time, so
-/// one worker there makes the largest batches; PostgreSQL overlaps a
-/// batch's reads with another's commit.
-const TRANSFER_WORKERS_POSTGRES: usize = 2;
-
 impl Ledger {
     /// The ledger, with its transfer workers started (so: inside a Tokio
     /// runtime).
@@ -167,10 +162,13 @@ impl Ledger {
         processor: Arc<dyn PaymentProcessor>,
     ) -> Self {
         let (transfers, waiting) = transfer_queue::TransferQueue::new();
+        // SQLite runs one writer at a time, so one worker there makes the
+        // largest batches; on PostgreSQL a second worker overlaps a batch's
+        // reads with another's commit.
         let workers = if crate::db::is_sqlite(&db) {
             1
         } else {
-            TRANSFER_WORKERS_POSTGRES
+            settings.transfer_workers
         };
         let ledger = Self {
             db,

@@ -77,6 +77,8 @@ pub struct LedgerSettings {
     pub fees: FeeSchedule,
     pub kyc_unverified_daily_limit: PerCurrency,
     pub fraud: FraudSettings,
+    /// Transfer workers on PostgreSQL (see `transfer_queue`).
+    pub transfer_workers: usize,
 }
 
 impl LedgerSettings {
@@ -116,6 +118,7 @@ impl LedgerSettings {
                 weight_new_recipient: c.fraud_weight_new_recipient,
                 weight_new_account: c.fraud_weight_new_account,
             },
+            transfer_workers: c.transfer_workers,
         })
     }
 }

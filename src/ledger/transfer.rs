@@ -25,7 +25,7 @@ use crate::{
     money::{Amount, Currency},
     validation::InvalidInput,
 };
-use entity::{transactions, users, wallets};
+use entity::{transactions, user_profiles, users, wallets};
 
 pub struct TransferRequest {
     pub sender_id: Uuid,
@@ -73,6 +73,8 @@ pub(super) struct Batch {
 /// The two users of one transfer, read and checked.
 struct Parties {
     sender: users::Model,
+    /// Whether the sender's identity is verified (no daily limit).
+    verified: bool,
     receiver: users::Model,
 }
 
@@ -154,7 +156,6 @@ impl Ledger {
                 }
             }
             let senders: BTreeSet<Uuid> = owners.iter().map(|(u, _)| *u).collect();
-            let verified = checks::kyc_verified(&txn, &senders).await?;
             owners.extend(payees.iter().copied());
             let mut locked = postings::lock_owned(&txn, &owners).await?;
             let opened = postings::open_missing(&txn, &mut locked, payees, now).await?;
@@ -169,9 +170,8 @@ impl Ledger {
                 let Some(p) = parties.remove(&i) else {
                     continue;
                 };
-                let verified = verified.contains(&p.sender.user_id);
                 let sent = sent.entry(p.sender.user_id).or_default();
-                match self.accept(&mut locked, reqs[i], &p, verified, sent, &mut paid, now) {
+                match self.accept(&mut locked, reqs[i], &p, sent, &mut paid, now) {
                     Ok(a) => accepted.push((i, a)),
                     Err(e) => results[i] = Some(Err(e)),
                 }
@@ -233,8 +233,8 @@ impl Ledger {
         fee_for(&self.settings.fees, FeeKind::Transfer, &req.amount)
     }
 
-    /// Reads the senders and recipients of the fresh requests in one
-    /// statement and checks that they may trade. A request that fails here
+    /// Reads the senders and recipients of the fresh requests, with their
+    /// KYC status, in one statement and checks that they may trade. A request that fails here
     /// gets its refusal in `results` and is left out.
     async fn parties<C: ConnectionTrait>(
         &self,
@@ -252,6 +252,7 @@ impl Ledger {
             .map(|&i| reqs[i].recipient_email.as_str())
             .collect();
         let users = users::Entity::find()
+            .find_also_related(user_profiles::Entity)
             .filter(
                 Condition::any()
                     .add(users::Column::UserId.is_in(ids))
@@ -273,13 +274,11 @@ impl Ledger {
 
     /// Judges one request against the locked wallets and the sender's
     /// totals so far, and posts it in memory when it passes.
-    #[allow(clippy::too_many_arguments)]
     fn accept(
         &self,
         locked: &mut Locked,
         req: &TransferRequest,
         p: &Parties,
-        verified: bool,
         sent: &mut Outgoing,
         paid: &mut HashSet<(Uuid, Uuid)>,
         now: DateTime<Utc>,
@@ -309,7 +308,7 @@ impl Ledger {
                 currency,
             ));
         }
-        checks::kyc_limit(&self.settings, verified, sent, &amount)?;
+        checks::kyc_limit(&self.settings, p.verified, sent, &amount)?;
 
         let id = Uuid::now_v7();
         let pair = (p.sender.user_id, p.receiver.user_id);
@@ -362,15 +361,18 @@ impl Ledger {
     }
 }
 
-fn parties_of(req: &TransferRequest, users: &[users::Model]) -> Result<Parties, LedgerError> {
-    let sender = users
+fn parties_of(
+    req: &TransferRequest,
+    users: &[(users::Model, Option<user_profiles::Model>)],
+) -> Result<Parties, LedgerError> {
+    let (sender, profile) = users
         .iter()
-        .find(|u| u.user_id == req.sender_id)
+        .find(|(u, _)| u.user_id == req.sender_id)
         .ok_or(LedgerError::NotFound)?;
     checks::may_move_money(sender, "your account is suspended")?;
-    let receiver = users
+    let (receiver, _) = users
         .iter()
-        .find(|u| u.email == req.recipient_email.as_str() && u.user_id != FEE_ACCOUNT_ID)
+        .find(|(u, _)| u.email == req.recipient_email.as_str() && u.user_id != FEE_ACCOUNT_ID)
         .ok_or(LedgerError::UnknownRecipient)?;
     if receiver.user_id == sender.user_id {
         return Err(
@@ -381,6 +383,9 @@ fn parties_of(req: &TransferRequest, users: &[users::Model]) -> Result<Parties, 
     checks::may_move_money(receiver, "the recipient's account cannot receive money")?;
     Ok(Parties {
         sender: sender.clone(),
+        verified: profile
+            .as_ref()
+            .is_some_and(|p| p.kyc_status == checks::KYC_VERIFIED),
         receiver: receiver.clone(),
     })
 }

@@ -44,7 +44,9 @@ pub struct Config {
     /// `PAYGRAPH_AUDIT_RELAY_BATCH`: outbox rows claimed per round.
     pub audit_relay_batch: u64,
     /// `PAYGRAPH_TRANSFER_WORKERS`: transfer batches run at once by this
-    /// instance on PostgreSQL (SQLite has one writer, so one worker).
+    /// instance on PostgreSQL (SQLite has one writer, so one worker). One
+    /// makes the largest batches; more overlap round trips to a distant
+    /// database.
     pub transfer_workers: usize,
     /// `PAYGRAPH_AUDIT_RELAY_MAX_BACKOFF_MS`: the longest wait before an
     /// outbox row that failed is tried again.
@@ -164,7 +166,7 @@ impl Default for Config {
             dynamodb_endpoint: None,
             audit_relay_poll_ms: 1_000,
             audit_relay_batch: 100,
-            transfer_workers: 2,
+            transfer_workers: 1,
             audit_relay_max_backoff_ms: 60_000,
             jwt_secret: None,
             jwt_key_id: "paygraph-1".into(),

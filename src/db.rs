@@ -12,6 +12,7 @@ use sea_orm::{
 use crate::config::Config;
 
 const PING_IF_IDLE_SECS: u64 = 10;
+const STATEMENT_CACHE: usize = 1024;
 
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
     let mut db = connect_pool(config).await?;
@@ -43,6 +44,11 @@ async fn connect_pool(config: &Config) -> Result<DatabaseConnection, DbErr> {
             // been dropped by the server or a proxy; a hot connection goes
             // out without one (a round trip saved per transaction).
             .test_before_acquire_if_idle_for(Duration::from_secs(PING_IF_IDLE_SECS))
+            // Batched statements take one shape per batch size (an IN list,
+            // a VALUES row per request), so a connection sees more distinct
+            // statements than sqlx's default cache of 100 holds: evicted,
+            // each would be parsed and planned again.
+            .map_sqlx_postgres_opts(|o| o.statement_cache_capacity(STATEMENT_CACHE))
             .sqlx_logging(false);
         Database::connect(options).await
     }

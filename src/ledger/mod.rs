@@ -162,9 +162,8 @@ impl Ledger {
         processor: Arc<dyn PaymentProcessor>,
     ) -> Self {
         let (transfers, waiting) = transfer_queue::TransferQueue::new();
-        // SQLite runs one writer at a time, so one worker there makes the
-        // largest batches; on PostgreSQL a second worker overlaps a batch's
-        // reads with another's commit.
+        // SQLite runs one writer at a time, so one worker there; PostgreSQL
+        // takes the configured number.
         let workers = if crate::db::is_sqlite(&db) {
             1
         } else {

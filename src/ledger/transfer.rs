@@ -63,6 +63,9 @@ pub fn parse_description(raw: Option<String>) -> Result<Option<String>, InvalidI
     Ok(Some(text))
 }
 
+/// Each request's answer so far, by position: `None` until it has one.
+type Answers = Vec<Option<Result<transactions::Model, LedgerError>>>;
+
 /// What a batch did: each request's answer, in order, and what changed.
 pub(super) struct Batch {
     pub results: Vec<Result<transactions::Model, LedgerError>>,
@@ -99,134 +102,85 @@ impl Ledger {
         reqs: &[&TransferRequest],
     ) -> Result<Batch, LedgerError> {
         let now = db_time(Utc::now());
-        let mut results: Vec<Option<Result<transactions::Model, LedgerError>>> =
-            reqs.iter().map(|_| None).collect();
+        let mut answers: Answers = reqs.iter().map(|_| None).collect();
         let txn = self.begin().await?;
-
-        let hashes: Vec<String> = reqs.iter().map(|r| r.fingerprint()).collect();
-        let uses: Vec<KeyUse> = reqs
-            .iter()
-            .zip(&hashes)
-            .map(|(r, hash)| KeyUse {
-                user_id: r.sender_id,
-                key: &r.idempotency_key,
-                request_hash: hash,
-            })
-            .collect();
-        let mut replays = HashMap::new();
-        for (i, claim) in idempotency::claim_many(&txn, &uses)
-            .await?
-            .into_iter()
-            .enumerate()
-        {
-            match claim {
-                Ok(Claim::Fresh) => {}
-                Ok(Claim::Replay(id)) => {
-                    replays.insert(i, id);
-                }
-                Err(e) => results[i] = Some(Err(e)),
-            }
-        }
-        if !replays.is_empty() {
-            let originals: HashMap<Uuid, transactions::Model> = transactions::Entity::find()
-                .filter(transactions::Column::TransactionId.is_in(replays.values().copied()))
-                .all(&txn)
-                .await?
-                .into_iter()
-                .map(|t| (t.transaction_id, t))
-                .collect();
-            for (i, id) in replays {
-                results[i] = Some(originals.get(&id).cloned().ok_or(LedgerError::NotFound));
-            }
-        }
-        let fresh: Vec<usize> = (0..reqs.len()).filter(|&i| results[i].is_none()).collect();
-
-        let mut parties = self.parties(&txn, reqs, &fresh, &mut results).await?;
-        let mut accepted: Vec<(usize, Accepted)> = Vec::new();
-        let mut held = None;
-        if !parties.is_empty() {
-            let mut owners = BTreeSet::new();
-            let mut payees = BTreeSet::new();
-            for (&i, p) in &parties {
-                let currency = reqs[i].amount.currency();
-                owners.insert((p.sender.user_id, currency));
-                payees.insert((p.receiver.user_id, currency));
-                if self.fee(reqs[i]) > 0 {
-                    payees.insert((FEE_ACCOUNT_ID, currency));
-                }
-            }
-            let senders: BTreeSet<Uuid> = owners.iter().map(|(u, _)| *u).collect();
-            owners.extend(payees.iter().copied());
-            let mut locked = postings::lock_owned(&txn, &owners).await?;
-            let opened = postings::open_missing(&txn, &mut locked, payees, now).await?;
-            // Read under the senders' locks: exact, whatever runs beside us.
-            let mut sent = checks::outgoing_totals(&txn, &self.settings, &senders, now).await?;
-            let pairs = parties
-                .values()
-                .map(|p| (p.sender.user_id, p.receiver.user_id))
-                .collect();
-            let mut paid = checks::paid_before(&txn, &pairs).await?;
-            for &i in &fresh {
-                let Some(p) = parties.remove(&i) else {
-                    continue;
-                };
-                let sent = sent.entry(p.sender.user_id).or_default();
-                match self.accept(&mut locked, reqs[i], &p, sent, &mut paid, now) {
-                    Ok(a) => accepted.push((i, a)),
-                    Err(e) => results[i] = Some(Err(e)),
-                }
-            }
-            let used = accepted
-                .iter()
-                .filter_map(|(_, a)| a.row.receiver_wallet_id)
-                .collect();
-            postings::close_unused(&txn, &locked, opened, &used).await?;
-            held = Some(locked);
-        }
-
-        let audit = accepted
-            .iter()
-            .map(|(_, a)| fraud::audit_event(&a.check))
-            .collect();
-        let (slots, rows): (Vec<usize>, Vec<NewTransaction>) =
-            accepted.into_iter().map(|(i, a)| (i, a.row)).unzip();
-        let created = records::insert_many(&txn, rows, audit, now).await?;
-        // After the transactions: history rows refer to them.
-        let mut wallets = Vec::new();
-        if let Some(mut locked) = held {
-            locked.save(&txn).await?;
-            wallets = locked.into_wallets();
-        }
-        let bound: Vec<(Uuid, &IdempotencyKey, Uuid)> = slots
-            .iter()
-            .zip(&created)
-            .map(|(&i, row)| {
-                (
-                    reqs[i].sender_id,
-                    &reqs[i].idempotency_key,
-                    row.transaction_id,
-                )
-            })
-            .collect();
-        idempotency::bind_many(&txn, &bound).await?;
-        for (&i, row) in slots.iter().zip(&created) {
-            results[i] = Some(Ok(row.clone()));
-        }
+        let fresh = claim_keys(&txn, reqs, &mut answers).await?;
+        let parties = self.parties(&txn, reqs, &fresh, &mut answers).await?;
+        let (accepted, mut locked) = self
+            .judge(&txn, reqs, &fresh, parties, &mut answers, now)
+            .await?;
+        let created = write(&txn, reqs, accepted, locked.as_mut(), &mut answers, now).await?;
+        let wallets = locked.map(Locked::into_wallets).unwrap_or_default();
         let refused: Vec<(Uuid, &IdempotencyKey)> = fresh
             .iter()
-            .filter(|&&i| matches!(results[i], Some(Err(_)) | None))
+            .filter(|&&i| !matches!(answers[i], Some(Ok(_))))
             .map(|&i| (reqs[i].sender_id, &reqs[i].idempotency_key))
             .collect();
         idempotency::release_many(&txn, &refused).await?;
         txn.commit().await?;
         Ok(Batch {
-            results: results
+            results: answers
                 .into_iter()
-                .map(|r| r.unwrap_or(Err(LedgerError::NotFound)))
+                .map(|a| a.unwrap_or(Err(LedgerError::NotFound)))
                 .collect(),
             created,
             wallets,
         })
+    }
+
+    /// Locks the wallets of every request that got this far, reads the
+    /// senders' totals under those locks (exact, whatever runs beside us),
+    /// then judges each request in arrival order, posting in memory those
+    /// that pass.
+    async fn judge<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        reqs: &[&TransferRequest],
+        fresh: &[usize],
+        mut parties: HashMap<usize, Parties>,
+        answers: &mut Answers,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<(usize, Accepted)>, Option<Locked>), LedgerError> {
+        if parties.is_empty() {
+            return Ok((vec![], None));
+        }
+        let mut owners = BTreeSet::new();
+        let mut payees = BTreeSet::new();
+        for (&i, p) in &parties {
+            let currency = reqs[i].amount.currency();
+            owners.insert((p.sender.user_id, currency));
+            payees.insert((p.receiver.user_id, currency));
+            if self.fee(reqs[i]) > 0 {
+                payees.insert((FEE_ACCOUNT_ID, currency));
+            }
+        }
+        let senders: BTreeSet<Uuid> = owners.iter().map(|(u, _)| *u).collect();
+        owners.extend(payees.iter().copied());
+        let mut locked = postings::lock_owned(txn, &owners).await?;
+        let opened = postings::open_missing(txn, &mut locked, payees, now).await?;
+        let mut sent = checks::outgoing_totals(txn, &self.settings, &senders, now).await?;
+        let pairs = parties
+            .values()
+            .map(|p| (p.sender.user_id, p.receiver.user_id))
+            .collect();
+        let mut paid = checks::paid_before(txn, &pairs).await?;
+        let mut accepted = Vec::new();
+        for &i in fresh {
+            let Some(p) = parties.remove(&i) else {
+                continue;
+            };
+            let sent = sent.entry(p.sender.user_id).or_default();
+            match self.accept(&mut locked, reqs[i], &p, sent, &mut paid, now) {
+                Ok(a) => accepted.push((i, a)),
+                Err(e) => answers[i] = Some(Err(e)),
+            }
+        }
+        let used = accepted
+            .iter()
+            .filter_map(|(_, a)| a.row.receiver_wallet_id)
+            .collect();
+        postings::close_unused(txn, &locked, opened, &used).await?;
+        Ok((accepted, Some(locked)))
     }
 
     fn fee(&self, req: &TransferRequest) -> i64 {
@@ -241,7 +195,7 @@ impl Ledger {
         txn: &C,
         reqs: &[&TransferRequest],
         fresh: &[usize],
-        results: &mut [Option<Result<transactions::Model, LedgerError>>],
+        answers: &mut Answers,
     ) -> Result<HashMap<usize, Parties>, LedgerError> {
         if fresh.is_empty() {
             return Ok(HashMap::new());
@@ -266,7 +220,7 @@ impl Ledger {
                 Ok(p) => {
                     out.insert(i, p);
                 }
-                Err(e) => results[i] = Some(Err(e)),
+                Err(e) => answers[i] = Some(Err(e)),
             }
         }
         Ok(out)
@@ -359,6 +313,92 @@ impl Ledger {
             check,
         })
     }
+}
+
+/// Takes the keys of all requests; a replay is answered with its original
+/// transaction, a conflict with its error. Returns the requests that go on.
+async fn claim_keys<C: ConnectionTrait>(
+    txn: &C,
+    reqs: &[&TransferRequest],
+    answers: &mut Answers,
+) -> Result<Vec<usize>, LedgerError> {
+    let hashes: Vec<String> = reqs.iter().map(|r| r.fingerprint()).collect();
+    let uses: Vec<KeyUse> = reqs
+        .iter()
+        .zip(&hashes)
+        .map(|(r, hash)| KeyUse {
+            user_id: r.sender_id,
+            key: &r.idempotency_key,
+            request_hash: hash,
+        })
+        .collect();
+    let mut replays = HashMap::new();
+    for (i, claim) in idempotency::claim_many(txn, &uses)
+        .await?
+        .into_iter()
+        .enumerate()
+    {
+        match claim {
+            Ok(Claim::Fresh) => {}
+            Ok(Claim::Replay(id)) => {
+                replays.insert(i, id);
+            }
+            Err(e) => answers[i] = Some(Err(e)),
+        }
+    }
+    if !replays.is_empty() {
+        let originals: HashMap<Uuid, transactions::Model> = transactions::Entity::find()
+            .filter(transactions::Column::TransactionId.is_in(replays.values().copied()))
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|t| (t.transaction_id, t))
+            .collect();
+        for (i, id) in replays {
+            answers[i] = Some(originals.get(&id).cloned().ok_or(LedgerError::NotFound));
+        }
+    }
+    Ok((0..reqs.len()).filter(|&i| answers[i].is_none()).collect())
+}
+
+/// Writes what the accepted requests did: their transactions (with
+/// events, tallies and audit rows, fraud checks among them), then the
+/// wallets and their history (which refer to the transactions), then binds
+/// each key to its transaction.
+async fn write<C: ConnectionTrait>(
+    txn: &C,
+    reqs: &[&TransferRequest],
+    accepted: Vec<(usize, Accepted)>,
+    locked: Option<&mut Locked>,
+    answers: &mut Answers,
+    now: DateTime<Utc>,
+) -> Result<Vec<transactions::Model>, LedgerError> {
+    let audit = accepted
+        .iter()
+        .map(|(_, a)| fraud::audit_event(&a.check))
+        .collect();
+    let (slots, rows): (Vec<usize>, Vec<NewTransaction>) =
+        accepted.into_iter().map(|(i, a)| (i, a.row)).unzip();
+    let created = records::insert_many(txn, rows, audit, now).await?;
+    if let Some(locked) = locked {
+        locked.save(txn).await?;
+    }
+    let bound: Vec<(Uuid, &IdempotencyKey, Uuid)> = slots
+        .iter()
+        .zip(&created)
+        .map(|(&i, row)| {
+            (
+                reqs[i].sender_id,
+                &reqs[i].idempotency_key,
+                row.transaction_id,
+            )
+        })
+        .collect();
+    idempotency::bind_many(txn, &bound).await?;
+    for (&i, row) in slots.iter().zip(&created) {
+        answers[i] = Some(Ok(row.clone()));
+    }
+    Ok(created)
 }
 
 fn parties_of(

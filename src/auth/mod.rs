@@ -11,7 +11,7 @@ pub use credentials::{Email, NewUser, parse_name, parse_phone};
 pub use error::AuthError;
 pub use jwt::{Claims, TokenKeys};
 pub use password::PasswordHasher;
-pub use roles::{Role, grant_role, revoke_role, roles_of};
+pub use roles::{Role, grant_role, revoke_role};
 pub use service::{Auth, Caller, LoggedIn, Principal, SupportAgent};
 
 /// A user's standing, as stored in `users.status`.

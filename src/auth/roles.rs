@@ -1,5 +1,4 @@
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::OnConflict};
-use uuid::Uuid;
 
 use super::{AuthError, Email};
 use crate::audit::{self, AuditEvent};
@@ -26,16 +25,6 @@ impl Role {
             _ => None,
         }
     }
-}
-
-pub async fn roles_of<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<Vec<Role>, AuthError> {
-    Ok(user_roles::Entity::find()
-        .filter(user_roles::Column::UserId.eq(user_id))
-        .all(db)
-        .await?
-        .iter()
-        .filter_map(|r| Role::parse(&r.role))
-        .collect())
 }
 
 async fn user_by_email<C: ConnectionTrait>(db: &C, email: &str) -> Result<users::Model, AuthError> {

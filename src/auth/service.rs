@@ -6,7 +6,7 @@ use sea_orm::{
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use super::{AuthError, Email, NewUser, PasswordHasher, Role, TokenKeys, UserStatus, roles_of};
+use super::{AuthError, Email, NewUser, PasswordHasher, Role, TokenKeys, UserStatus};
 use crate::{
     audit::{self, AuditEvent},
     cache::{Cache, sessions},
@@ -211,7 +211,14 @@ impl Auth {
         if !sessions::is_open(&self.cache, claims.sub, claims.sid).await? {
             return Ok(Caller::Rejected);
         }
-        let Some(user) = users::Entity::find_by_id(claims.sub).one(&self.db).await? else {
+        // The user and their roles in one statement: this runs on every
+        // authenticated request.
+        let Some((user, roles)) = users::Entity::find_by_id(claims.sub)
+            .find_with_related(user_roles::Entity)
+            .all(&self.db)
+            .await?
+            .pop()
+        else {
             return Ok(Caller::Rejected);
         };
         let status = UserStatus::from_db(&user.status);
@@ -222,7 +229,7 @@ impl Auth {
             user_id: user.user_id,
             session_id: claims.sid,
             status,
-            roles: roles_of(&self.db, user.user_id).await?,
+            roles: roles.iter().filter_map(|r| Role::parse(&r.role)).collect(),
         }))
     }
 }

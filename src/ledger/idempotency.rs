@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::LedgerError;
 use crate::validation::InvalidInput;
-use entity::idempotency_keys;
+use entity::{idempotency_keys, transactions};
 
 /// 1 to 255 printable characters, scoped to the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,21 +63,31 @@ pub struct KeyUse<'a> {
     pub request_hash: &'a str,
 }
 
+/// Takes the key for one request. `Some(original)` when the same request
+/// ran before: the caller answers with it and moves nothing.
 pub async fn claim<C: ConnectionTrait>(
     txn: &C,
     user_id: Uuid,
     key: &IdempotencyKey,
     request_hash: &str,
-) -> Result<Claim, LedgerError> {
+) -> Result<Option<transactions::Model>, LedgerError> {
     let uses = [KeyUse {
         user_id,
         key,
         request_hash,
     }];
-    claim_many(txn, &uses)
+    let claim = claim_many(txn, &uses)
         .await?
         .pop()
-        .expect("one claim per key")
+        .expect("one claim per key")?;
+    match claim {
+        Claim::Fresh => Ok(None),
+        Claim::Replay(id) => transactions::Entity::find_by_id(id)
+            .one(txn)
+            .await?
+            .map(Some)
+            .ok_or(LedgerError::NotFound),
+    }
 }
 
 /// Takes several keys in one statement (no two of them the same). Each

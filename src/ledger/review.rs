@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{
     Ledger, LedgerError, Posted, Status, TxType,
     holds::parse_reason,
-    idempotency::{self, Claim, IdempotencyKey},
+    idempotency::{self, IdempotencyKey},
     postings::{self, FEE_ACCOUNT_ID},
     records::{self, NewTransaction},
 };
@@ -129,11 +129,7 @@ impl Ledger {
         let now = Utc::now();
         let hash = idempotency::fingerprint(&["refund", &transaction_id.to_string()]);
         let txn = self.begin().await?;
-        if let Claim::Replay(id) = idempotency::claim(&txn, agent.user_id(), key, &hash).await? {
-            let refund = transactions::Entity::find_by_id(id)
-                .one(&txn)
-                .await?
-                .ok_or(LedgerError::NotFound)?;
+        if let Some(refund) = idempotency::claim(&txn, agent.user_id(), key, &hash).await? {
             txn.commit().await?;
             return Ok(Posted {
                 transaction: refund,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{
     Ledger, LedgerError, Posted, Status, TxType, checks,
     fees::{FeeKind, fee_for},
-    idempotency::{self, Claim, IdempotencyKey},
+    idempotency::{self, IdempotencyKey},
     postings::{self, WALLET_FROZEN},
     records::{self, NewTransaction},
     wallets::{amount_in, owned_wallet},
@@ -42,13 +42,9 @@ impl Ledger {
             &req.amount,
         ]);
         let txn = self.begin().await?;
-        if let Claim::Replay(id) =
+        if let Some(original) =
             idempotency::claim(&txn, req.user_id, &req.idempotency_key, &hash).await?
         {
-            let original = transactions::Entity::find_by_id(id)
-                .one(&txn)
-                .await?
-                .ok_or(LedgerError::NotFound)?;
             txn.commit().await?;
             return Ok(Posted {
                 transaction: original,

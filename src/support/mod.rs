@@ -4,8 +4,8 @@
 //! they take a `SupportAgent`, so the role is checked below the API too.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, Set,
     sea_query::{Expr, ExprTrait, Func},
 };
 use uuid::Uuid;
@@ -142,11 +142,7 @@ impl Support {
         agent: SupportAgent,
         user_id: Uuid,
     ) -> Result<users::Model, SupportError> {
-        let user = users::Entity::find_by_id(user_id)
-            .one(&self.db)
-            .await?
-            .filter(|u| u.user_id != FEE_ACCOUNT_ID)
-            .ok_or(SupportError::NotFound)?;
+        let user = customer_row(&self.db, user_id).await?;
         self.record_read(agent, user_id, "user").await?;
         Ok(user)
     }
@@ -165,11 +161,7 @@ impl Support {
             return Err(SupportError::OwnAccount);
         }
         let txn = db::begin_write(&self.db).await?;
-        let user = users::Entity::find_by_id(user_id)
-            .one(&txn)
-            .await?
-            .filter(|u| u.user_id != FEE_ACCOUNT_ID)
-            .ok_or(SupportError::NotFound)?;
+        let user = customer_row(&txn, user_id).await?;
         let previous = user.status.clone();
         let mut active = user.into_active_model();
         active.status = Set(status.as_str().to_owned());
@@ -202,11 +194,7 @@ impl Support {
             return Err(SupportError::OwnAccount);
         }
         let txn = db::begin_write(&self.db).await?;
-        let user = users::Entity::find_by_id(user_id)
-            .one(&txn)
-            .await?
-            .filter(|u| u.user_id != FEE_ACCOUNT_ID)
-            .ok_or(SupportError::NotFound)?;
+        let user = customer_row(&txn, user_id).await?;
         let profile = user_profiles::Entity::find()
             .filter(user_profiles::Column::UserId.eq(user_id))
             .one(&txn)
@@ -230,6 +218,19 @@ impl Support {
         txn.commit().await?;
         Ok(user)
     }
+}
+
+/// A customer's row: the system account that holds the fee wallets is not
+/// a customer, and is not found.
+async fn customer_row<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+) -> Result<users::Model, SupportError> {
+    users::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .filter(|u| u.user_id != FEE_ACCOUNT_ID)
+        .ok_or(SupportError::NotFound)
 }
 
 fn action(

@@ -152,12 +152,8 @@ impl EventBus {
         Ok(Self { inner })
     }
 
-    /// Sends a change to every instance's subscribers (this one's included).
-    pub async fn publish(&self, change: &Change) -> Result<(), CacheError> {
-        self.publish_many(std::slice::from_ref(change)).await
-    }
-
-    /// Sends changes, in order, in one round trip to Redis.
+    /// Sends changes, in order, to every instance's subscribers (this
+    /// one's included), in one round trip to Redis.
     pub async fn publish_many(&self, changes: &[Change]) -> Result<(), CacheError> {
         match &self.inner.remote {
             None => {
@@ -269,7 +265,9 @@ mod tests {
         let mut a = bus.subscribe();
         let mut b = bus.subscribe();
         let change = Change::Transaction(snapshot(1, "pending"));
-        bus.publish(&change).await.unwrap();
+        bus.publish_many(std::slice::from_ref(&change))
+            .await
+            .unwrap();
         for rx in [&mut a, &mut b] {
             match rx.recv().await.unwrap() {
                 BusMessage::Change(c) => assert_eq!(*c, change),

@@ -44,9 +44,9 @@ pub fn may_move_money(user: &users::Model, who: &'static str) -> Result<(), Ledg
     }
 }
 
-fn outgoing_of(senders: impl IntoIterator<Item = Uuid>) -> sea_orm::Select<transactions::Entity> {
+fn outgoing(sender: Uuid) -> sea_orm::Select<transactions::Entity> {
     transactions::Entity::find()
-        .filter(transactions::Column::SenderId.is_in(senders))
+        .filter(transactions::Column::SenderId.eq(sender))
         .filter(transactions::Column::TransactionType.is_in(OUTGOING.map(TxType::as_str)))
         .filter(transactions::Column::Status.is_not_in(NOT_SPENT.map(Status::as_str)))
 }
@@ -117,7 +117,7 @@ pub async fn paid_before<C: ConnectionTrait>(
     }
     let mut probes = Query::select();
     for (sender, recipient) in pairs {
-        let mut one = outgoing_of([*sender])
+        let mut one = outgoing(*sender)
             .filter(transactions::Column::ReceiverId.eq(*recipient))
             .select_only()
             .column(transactions::Column::TransactionId)
@@ -137,20 +137,13 @@ pub async fn paid_before<C: ConnectionTrait>(
 /// The profile's `kyc_status` of a verified identity.
 pub const KYC_VERIFIED: &str = "verified";
 
-/// Of `users`, those whose identity is verified (no daily limit).
-pub async fn kyc_verified<C: ConnectionTrait>(
-    txn: &C,
-    users: &BTreeSet<Uuid>,
-) -> Result<HashSet<Uuid>, LedgerError> {
-    let rows: Vec<Uuid> = user_profiles::Entity::find()
-        .filter(user_profiles::Column::UserId.is_in(users.iter().copied()))
-        .filter(user_profiles::Column::KycStatus.eq(KYC_VERIFIED))
-        .select_only()
-        .column(user_profiles::Column::UserId)
-        .into_tuple()
-        .all(txn)
-        .await?;
-    Ok(rows.into_iter().collect())
+/// Whether the user's identity is verified (no daily limit).
+pub async fn kyc_verified<C: ConnectionTrait>(txn: &C, user_id: Uuid) -> Result<bool, LedgerError> {
+    Ok(user_profiles::Entity::find()
+        .filter(user_profiles::Column::UserId.eq(user_id))
+        .one(txn)
+        .await?
+        .is_some_and(|p| p.kyc_status == KYC_VERIFIED))
 }
 
 /// Refuses a payment that would take an unverified user past today's limit.

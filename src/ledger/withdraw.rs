@@ -72,14 +72,12 @@ impl Ledger {
                 currency,
             ));
         }
-        let me = BTreeSet::from([user.user_id]);
-        let verified = checks::kyc_verified(&txn, &me)
-            .await?
-            .contains(&user.user_id);
-        let sent = checks::outgoing_totals(&txn, &self.settings, &me, now)
-            .await?
-            .remove(&user.user_id)
-            .unwrap_or_default();
+        let verified = checks::kyc_verified(&txn, user.user_id).await?;
+        let sent =
+            checks::outgoing_totals(&txn, &self.settings, &BTreeSet::from([user.user_id]), now)
+                .await?
+                .remove(&user.user_id)
+                .unwrap_or_default();
         checks::kyc_limit(&self.settings, verified, &sent, &amount)?;
         let id = Uuid::now_v7();
         let check = checks::fraud_check(&self.settings, &user, &sent, false, &amount, id, now);

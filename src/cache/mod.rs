@@ -9,6 +9,7 @@ pub mod events;
 mod memory;
 pub mod notifier;
 pub mod rate_limit;
+mod redis_pool;
 mod redis_store;
 pub mod sessions;
 pub mod transactions;

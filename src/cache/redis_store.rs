@@ -1,16 +1,13 @@
 use std::time::Duration;
 
-use bb8_redis::{
-    RedisConnectionManager,
-    bb8::{Pool, PooledConnection},
-};
+use bb8_redis::bb8::{Pool, PooledConnection};
 use redis::AsyncCommands;
 
-use super::CacheError;
+use super::{CacheError, redis_pool::Manager};
 
 #[derive(Clone)]
 pub struct RedisStore {
-    pool: Pool<RedisConnectionManager>,
+    pool: Pool<Manager>,
     url: String,
 }
 
@@ -20,7 +17,7 @@ pub(super) fn err(e: impl std::fmt::Display) -> CacheError {
 
 impl RedisStore {
     pub async fn connect(url: &str, pool_size: u32) -> Result<Self, CacheError> {
-        let manager = RedisConnectionManager::new(url).map_err(err)?;
+        let manager = Manager::new(url).map_err(err)?;
         let pool = Pool::builder()
             .max_size(pool_size)
             .connection_timeout(Duration::from_secs(2))
@@ -35,9 +32,7 @@ impl RedisStore {
 
     /// A pooled connection, for the scripts and commands of the modules
     /// beside this one (rate limits, the transaction cache, the event bus).
-    pub(super) async fn conn(
-        &self,
-    ) -> Result<PooledConnection<'_, RedisConnectionManager>, CacheError> {
+    pub(super) async fn conn(&self) -> Result<PooledConnection<'_, Manager>, CacheError> {
         self.pool.get().await.map_err(err)
     }
 

@@ -15,6 +15,7 @@ mod cli;
 mod events;
 mod ledger;
 mod limits;
+mod outbox_migration;
 mod payment_methods;
 mod profile;
 mod rate_limits;

@@ -101,8 +101,8 @@ impl Relay {
             if *stop.borrow() {
                 break;
             }
-            let more = match self.round().await {
-                Ok((_, more)) => more,
+            let full = match self.round().await {
+                Ok(n) => n as u64 >= self.settings.batch,
                 Err(e) => {
                     tracing::warn!(error = %e, "audit relay round failed; the events stay in the outbox");
                     false
@@ -117,8 +117,8 @@ impl Relay {
                     Err(e) => tracing::warn!(error = %e, "cannot measure the audit outbox"),
                 }
             }
-            // Rows were left for the next round: go on at once.
-            if more {
+            // A full batch suggests more is due: go on at once.
+            if full {
                 continue;
             }
             tokio::select! {
@@ -131,11 +131,11 @@ impl Relay {
 
     /// One round: claim due rows, write their events, then delete the rows
     /// (or reschedule them on failure). Returns how many events were
-    /// delivered, and whether more rows were due than this round took.
-    pub async fn round(&self) -> Result<(usize, bool), RelayError> {
-        let (claimed, more) = self.claim().await?;
+    /// delivered.
+    pub async fn round(&self) -> Result<usize, RelayError> {
+        let claimed = self.claim().await?;
         if claimed.is_empty() {
-            return Ok((0, more));
+            return Ok(0);
         }
         let mut records = Vec::new();
         let mut delivered = Vec::with_capacity(claimed.len());
@@ -151,7 +151,7 @@ impl Relay {
             }
         }
         if records.is_empty() {
-            return Ok((0, more));
+            return Ok(0);
         }
         if let Err(e) = self.store.put(&records).await {
             self.reschedule(&delivered, &e.to_string()).await?;
@@ -163,13 +163,12 @@ impl Relay {
             .exec(&self.db)
             .await?;
         metrics::counter!("paygraph_audit_relay_events_total").increment(records.len() as u64);
-        Ok((records.len(), more))
+        Ok(records.len())
     }
 
     /// Takes due rows, oldest first, up to a batch of events (at least one
-    /// row, however many events it holds), and leases them. Also says
-    /// whether more rows were due than it took.
-    async fn claim(&self) -> Result<(Vec<audit_outbox::Model>, bool), DbErr> {
+    /// row, however many events it holds), and leases them.
+    async fn claim(&self) -> Result<Vec<audit_outbox::Model>, DbErr> {
         let now = Utc::now();
         // A plain read first: an idle relay then never takes a lock, which
         // on SQLite would be the whole database's write lock every poll.
@@ -182,17 +181,10 @@ impl Relay {
             .await?
             .is_some();
         if !any_due {
-            return Ok((Vec::new(), false));
+            return Ok(Vec::new());
         }
         let txn = db::begin_write(&self.db).await?;
-        // Ids and sizes only: the events are read for the rows taken, not
-        // for every row this looks at.
         let mut query = audit_outbox::Entity::find()
-            .select_only()
-            .columns([
-                audit_outbox::Column::BatchId,
-                audit_outbox::Column::EventCount,
-            ])
             .filter(audit_outbox::Column::NextAttemptAt.lte(now))
             .order_by_asc(audit_outbox::Column::NextAttemptAt)
             .limit(self.settings.batch);
@@ -201,28 +193,27 @@ impl Relay {
         if !db::is_sqlite(&self.db) {
             query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
-        let due: Vec<(Uuid, i32)> = query.into_tuple().all(&txn).await?;
+        let mut rows = query.all(&txn).await?;
         let mut events = 0u64;
-        let taken = due
+        let within = rows
             .iter()
-            .take_while(|(_, count)| {
-                events += Ord::max(u64::try_from(*count).unwrap_or(0), 1);
+            .take_while(|r| {
+                events += Ord::max(u64::try_from(r.event_count).unwrap_or(0), 1);
                 events <= self.settings.batch
             })
-            .count()
-            .max(1);
-        let more = due.len() > taken;
+            .count();
         // Rows past the budget stay unleased; their locks end at commit.
-        let rows = audit_outbox::Entity::update_many()
+        rows.truncate(within.max(1));
+        audit_outbox::Entity::update_many()
             .col_expr(
                 audit_outbox::Column::NextAttemptAt,
                 Expr::value(now + LEASE),
             )
-            .filter(audit_outbox::Column::BatchId.is_in(due.iter().take(taken).map(|(id, _)| *id)))
-            .exec_with_returning(&txn)
+            .filter(audit_outbox::Column::BatchId.is_in(rows.iter().map(|r| r.batch_id)))
+            .exec(&txn)
             .await?;
         txn.commit().await?;
-        Ok((rows, more))
+        Ok(rows)
     }
 
     async fn reschedule(&self, rows: &[&audit_outbox::Model], error: &str) -> Result<(), DbErr> {

@@ -41,8 +41,7 @@ pub struct Config {
     /// `PAYGRAPH_AUDIT_RELAY_POLL_MS`: how often the relay looks for due
     /// outbox rows when the last look found none.
     pub audit_relay_poll_ms: u64,
-    /// `PAYGRAPH_AUDIT_RELAY_BATCH`: events claimed per round (at least
-    /// one outbox row, however many it holds).
+    /// `PAYGRAPH_AUDIT_RELAY_BATCH`: outbox rows claimed per round.
     pub audit_relay_batch: u64,
     /// `PAYGRAPH_TRANSFER_WORKERS`: transfer batches run at once by this
     /// instance on PostgreSQL (SQLite has one writer, so one worker). One

@@ -1,19 +1,21 @@
 use sea_orm::entity::prelude::*;
 
-/// Audit events waiting to be shipped to the audit store by the relay: the
-/// events of one database commit, as a JSON array, in one row.
+/// An audit event waiting to be shipped to DynamoDB by the relay.
 ///
-/// The events name users and transactions without foreign keys on purpose:
-/// an audit record must survive the deletion of anything it mentions.
+/// The id columns have no foreign keys on purpose: an audit record must
+/// survive the deletion of anything it mentions.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_outbox")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub batch_id: Uuid,
-    #[sea_orm(column_type = "JsonBinary")]
-    pub events: Json,
-    /// How many events `events` holds (the outbox depth adds these up).
-    pub event_count: i32,
+    pub event_id: Uuid,
+    pub service_name: String,
+    pub event_type: String,
+    pub actor_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub transaction_id: Option<Uuid>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub data: Option<Json>,
     pub created_at: DateTimeUtc,
     /// Delivery attempts so far.
     pub attempts: i32,

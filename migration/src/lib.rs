@@ -15,7 +15,6 @@ mod m20261125_000010_user_search_indexes;
 mod m20261126_000001_create_embedded_audit_store;
 mod m20261127_000001_transactions_sender_receiver_index;
 mod m20261127_000002_create_outgoing_tallies;
-mod m20261128_000001_audit_outbox_one_row_per_commit;
 mod timestamp;
 
 pub struct Migrator;
@@ -32,7 +31,6 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_embedded_audit_store::Migration),
             Box::new(m20261127_000001_transactions_sender_receiver_index::Migration),
             Box::new(m20261127_000002_create_outgoing_tallies::Migration),
-            Box::new(m20261128_000001_audit_outbox_one_row_per_commit::Migration),
         ]
     }
 }

@@ -10,8 +10,6 @@ pub mod tables;
 
 use std::{collections::HashMap, sync::Arc};
 
-use chrono::{DateTime, SubsecRound, Utc};
-
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Set};
 use uuid::Uuid;
 
@@ -57,30 +55,15 @@ impl AuditEvent {
     }
 }
 
-/// An event as it waits in the outbox: one element of a row's `events`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct OutboxEvent {
-    pub event_id: Uuid,
-    pub service_name: String,
-    pub event_type: String,
-    pub actor_id: Option<Uuid>,
-    pub user_id: Option<Uuid>,
-    pub transaction_id: Option<Uuid>,
-    pub data: Option<serde_json::Value>,
-    pub created_at: DateTime<Utc>,
-}
-
 /// Queues the event in the caller's transaction.
 pub async fn record<C: ConnectionTrait>(conn: &C, event: AuditEvent) -> Result<Uuid, DbErr> {
-    let now = Utc::now();
-    let event = outbox_event(event, now);
-    let event_id = event.event_id;
-    outbox_row(vec![event], now).insert(conn).await?;
+    let row = outbox_row(event);
+    let event_id = row.event_id.clone().unwrap();
+    row.insert(conn).await?;
     Ok(event_id)
 }
 
-/// Queues several events, all in one outbox row: one row to insert, lease
-/// and delete for a whole commit, however many events it records.
+/// Queues several events in one statement (one round trip for all).
 pub async fn record_many<C: ConnectionTrait>(
     conn: &C,
     events: Vec<AuditEvent>,
@@ -88,34 +71,22 @@ pub async fn record_many<C: ConnectionTrait>(
     if events.is_empty() {
         return Ok(());
     }
-    let now = Utc::now();
-    let events = events.into_iter().map(|e| outbox_event(e, now)).collect();
-    entity::audit_outbox::Entity::insert(outbox_row(events, now))
+    entity::audit_outbox::Entity::insert_many(events.into_iter().map(outbox_row))
         .exec_without_returning(conn)
         .await?;
     Ok(())
 }
 
-fn outbox_event(event: AuditEvent, now: DateTime<Utc>) -> OutboxEvent {
-    OutboxEvent {
-        event_id: Uuid::now_v7(),
-        service_name: event.service.to_owned(),
-        event_type: event.event_type.to_owned(),
-        actor_id: event.actor_id,
-        user_id: event.user_id,
-        transaction_id: event.transaction_id,
-        data: (!event.data.is_null()).then_some(event.data),
-        // Microseconds, as PostgreSQL keeps them and every store's key has
-        // them: the same event reads back the same from any store.
-        created_at: now.trunc_subsecs(6),
-    }
-}
-
-fn outbox_row(events: Vec<OutboxEvent>, now: DateTime<Utc>) -> entity::audit_outbox::ActiveModel {
+fn outbox_row(event: AuditEvent) -> entity::audit_outbox::ActiveModel {
+    let now = chrono::Utc::now();
     entity::audit_outbox::ActiveModel {
-        batch_id: Set(Uuid::now_v7()),
-        event_count: Set(i32::try_from(events.len()).unwrap_or(i32::MAX)),
-        events: Set(serde_json::to_value(events).expect("events serialise")),
+        event_id: Set(Uuid::now_v7()),
+        service_name: Set(event.service.to_owned()),
+        event_type: Set(event.event_type.to_owned()),
+        actor_id: Set(event.actor_id),
+        user_id: Set(event.user_id),
+        transaction_id: Set(event.transaction_id),
+        data: Set((!event.data.is_null()).then_some(event.data)),
         created_at: Set(now),
         attempts: Set(0),
         next_attempt_at: Set(now),

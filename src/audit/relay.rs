@@ -1,6 +1,5 @@
 //! The outbox relay: copies audit events (and fraud checks) from the
-//! `audit_outbox` table (one row per commit, its events as an array) to the
-//! audit store, in every server instance.
+//! `audit_outbox` table to the audit store, in every server instance.
 //!
 //! Guarantees, and how:
 //! - Nothing is lost: a row leaves the outbox only after the store has
@@ -24,16 +23,14 @@ use std::{
 use chrono::{DateTime, SubsecRound, Utc};
 use rand::Rng;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
     sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::{
-    OutboxEvent,
-    store::{AuditEntry, AuditStore, Record, StoreError},
-};
+use super::store::{AuditEntry, AuditStore, Record, StoreError};
 use crate::{config::Config, db, fraud};
 use entity::audit_outbox;
 
@@ -129,21 +126,20 @@ impl Relay {
         tracing::info!("audit relay stopped");
     }
 
-    /// One round: claim due rows, write their events, then delete the rows
-    /// (or reschedule them on failure). Returns how many events were
-    /// delivered.
+    /// One round: claim due rows, write them, then delete them (or
+    /// reschedule them on failure). Returns how many were delivered.
     pub async fn round(&self) -> Result<usize, RelayError> {
         let claimed = self.claim().await?;
         if claimed.is_empty() {
             return Ok(0);
         }
-        let mut records = Vec::new();
+        let mut records = Vec::with_capacity(claimed.len());
         let mut delivered = Vec::with_capacity(claimed.len());
         for row in &claimed {
-            match to_records(row) {
-                Ok(mut row_records) => {
-                    records.append(&mut row_records);
-                    delivered.push(row);
+            match to_record(row) {
+                Ok(record) => {
+                    records.push(record);
+                    delivered.push(row.event_id);
                 }
                 // Kept and retried like a failed write, never dropped: the
                 // error is in `last_error` for an operator to look at.
@@ -154,27 +150,30 @@ impl Relay {
             return Ok(0);
         }
         if let Err(e) = self.store.put(&records).await {
-            self.reschedule(&delivered, &e.to_string()).await?;
+            let rows: Vec<_> = claimed
+                .iter()
+                .filter(|r| delivered.contains(&r.event_id))
+                .collect();
+            self.reschedule(&rows, &e.to_string()).await?;
             metrics::counter!("paygraph_audit_relay_failures_total").increment(1);
             return Err(e.into());
         }
         audit_outbox::Entity::delete_many()
-            .filter(audit_outbox::Column::BatchId.is_in(delivered.iter().map(|r| r.batch_id)))
+            .filter(audit_outbox::Column::EventId.is_in(delivered.iter().copied()))
             .exec(&self.db)
             .await?;
-        metrics::counter!("paygraph_audit_relay_events_total").increment(records.len() as u64);
-        Ok(records.len())
+        metrics::counter!("paygraph_audit_relay_events_total").increment(delivered.len() as u64);
+        Ok(delivered.len())
     }
 
-    /// Takes due rows, oldest first, up to a batch of events (at least one
-    /// row, however many events it holds), and leases them.
+    /// Takes up to a batch of due rows, oldest first, and leases them.
     async fn claim(&self) -> Result<Vec<audit_outbox::Model>, DbErr> {
         let now = Utc::now();
         // A plain read first: an idle relay then never takes a lock, which
         // on SQLite would be the whole database's write lock every poll.
         let any_due = audit_outbox::Entity::find()
             .select_only()
-            .column(audit_outbox::Column::BatchId)
+            .column(audit_outbox::Column::EventId)
             .filter(audit_outbox::Column::NextAttemptAt.lte(now))
             .into_tuple::<Uuid>()
             .one(&self.db)
@@ -193,25 +192,17 @@ impl Relay {
         if !db::is_sqlite(&self.db) {
             query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
-        let mut rows = query.all(&txn).await?;
-        let mut events = 0u64;
-        let within = rows
-            .iter()
-            .take_while(|r| {
-                events += Ord::max(u64::try_from(r.event_count).unwrap_or(0), 1);
-                events <= self.settings.batch
-            })
-            .count();
-        // Rows past the budget stay unleased; their locks end at commit.
-        rows.truncate(within.max(1));
-        audit_outbox::Entity::update_many()
-            .col_expr(
-                audit_outbox::Column::NextAttemptAt,
-                Expr::value(now + LEASE),
-            )
-            .filter(audit_outbox::Column::BatchId.is_in(rows.iter().map(|r| r.batch_id)))
-            .exec(&txn)
-            .await?;
+        let rows = query.all(&txn).await?;
+        if !rows.is_empty() {
+            audit_outbox::Entity::update_many()
+                .col_expr(
+                    audit_outbox::Column::NextAttemptAt,
+                    Expr::value(now + LEASE),
+                )
+                .filter(audit_outbox::Column::EventId.is_in(rows.iter().map(|r| r.event_id)))
+                .exec(&txn)
+                .await?;
+        }
         txn.commit().await?;
         Ok(rows)
     }
@@ -232,7 +223,7 @@ impl Relay {
                 audit_outbox::Column::NextAttemptAt,
                 Expr::value(Utc::now() + wait),
             )
-            .filter(audit_outbox::Column::BatchId.is_in(rows.iter().map(|r| r.batch_id)))
+            .filter(audit_outbox::Column::EventId.is_in(rows.iter().map(|r| r.event_id)))
             .exec(&self.db)
             .await?;
         Ok(())
@@ -241,14 +232,7 @@ impl Relay {
     /// Sets the gauges; with `log`, also writes the JSON line whose field
     /// `paygraph_audit_outbox_depth` CloudWatch turns into a metric.
     async fn report(&self, log: bool) -> Result<(), DbErr> {
-        let depth: Option<i64> = audit_outbox::Entity::find()
-            .select_only()
-            .column_as(audit_outbox::Column::EventCount.sum(), "depth")
-            .into_tuple()
-            .one(&self.db)
-            .await?
-            .flatten();
-        let depth = depth.unwrap_or(0);
+        let depth = audit_outbox::Entity::find().count(&self.db).await?;
         let oldest: Option<DateTime<Utc>> = audit_outbox::Entity::find()
             .select_only()
             .column(audit_outbox::Column::CreatedAt)
@@ -282,49 +266,40 @@ fn backoff(attempts: i32, cap: Duration) -> chrono::Duration {
     chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60))
 }
 
-/// An outbox row's events as the store takes them: fraud checks go to
+/// An outbox row as the store takes it: fraud checks go to
 /// `fraud_detection`, everything else to `audit_logs`.
-fn to_records(row: &audit_outbox::Model) -> Result<Vec<Record>, String> {
-    events_of(row)?.into_iter().map(to_record).collect()
-}
-
-fn events_of(row: &audit_outbox::Model) -> Result<Vec<OutboxEvent>, String> {
-    serde_json::from_value(row.events.clone())
-        .map_err(|e| format!("outbox row {} is malformed: {e}", row.batch_id))
-}
-
-fn to_record(event: OutboxEvent) -> Result<Record, String> {
-    if event.service_name == fraud::SERVICE && event.event_type == fraud::EVENT_TYPE {
-        let data = event.data.unwrap_or_default();
+fn to_record(row: &audit_outbox::Model) -> Result<Record, String> {
+    if row.service_name == fraud::SERVICE && row.event_type == fraud::EVENT_TYPE {
+        let data = row.data.clone().unwrap_or_default();
         return serde_json::from_value::<fraud::FraudCheck>(data)
             .map(|mut check| {
                 check.checked_at = check.checked_at.trunc_subsecs(6);
                 Record::Fraud(check)
             })
-            .map_err(|e| format!("fraud check {} is malformed: {e}", event.event_id));
+            .map_err(|e| format!("fraud check {} is malformed: {e}", row.event_id));
     }
     Ok(Record::Audit(AuditEntry {
-        event_id: event.event_id,
-        service: event.service_name,
-        event_type: event.event_type,
-        actor_id: event.actor_id,
-        user_id: event.user_id,
-        transaction_id: event.transaction_id,
-        data: event.data,
-        // Events written before the outbox kept microseconds may carry
-        // more (SQLite): every store gets microseconds, as in the sort key.
-        created_at: event.created_at.trunc_subsecs(6),
+        event_id: row.event_id,
+        service: row.service_name.clone(),
+        event_type: row.event_type.clone(),
+        actor_id: row.actor_id,
+        user_id: row.user_id,
+        transaction_id: row.transaction_id,
+        data: row.data.clone(),
+        // PostgreSQL keeps microseconds, SQLite more: every store gets
+        // microseconds, as in the sort key, whatever the database.
+        created_at: row.created_at.trunc_subsecs(6),
     }))
 }
 
-/// The events still waiting, for tests and tools.
-pub async fn pending(db: &DatabaseConnection) -> Result<Vec<OutboxEvent>, DbErr> {
-    let rows = audit_outbox::Entity::find().all(db).await?;
-    let mut events = Vec::new();
-    for row in &rows {
-        events.extend(events_of(row).map_err(DbErr::Custom)?);
-    }
-    Ok(events)
+/// Ids of the rows still waiting, for tests and tools.
+pub async fn pending(db: &DatabaseConnection) -> Result<Vec<Uuid>, DbErr> {
+    audit_outbox::Entity::find()
+        .select_only()
+        .column(audit_outbox::Column::EventId)
+        .into_tuple()
+        .all(db)
+        .await
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ mod cli;
 mod events;
 mod ledger;
 mod limits;
-mod outbox_migration;
 mod payment_methods;
 mod profile;
 mod rate_limits;

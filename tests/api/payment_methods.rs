@@ -25,7 +25,7 @@ async fn stored_text(app: &TestApp) -> String {
         "SELECT encrypted_data AS t FROM payment_methods",
         "SELECT account_number_ciphertext AS t FROM accounts",
         "SELECT account_number_fingerprint AS t FROM accounts",
-        "SELECT CAST(events AS TEXT) AS t FROM audit_outbox",
+        "SELECT CAST(data AS TEXT) AS t FROM audit_outbox WHERE data IS NOT NULL",
         // Where the relay moves those events (the embedded audit store).
         "SELECT data AS t FROM audit_logs WHERE data IS NOT NULL",
     ] {

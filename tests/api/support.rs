@@ -24,11 +24,12 @@ const SEARCH: &str = "query($q: String, $first: Int, $after: String) { users(que
 async fn support_events(app: &TestApp, customer: &str) -> Vec<String> {
     use chrono::SubsecRound;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    let waiting = paygraph::audit::relay::pending(&app.db)
+    let waiting = entity::audit_outbox::Entity::find()
+        .filter(entity::audit_outbox::Column::UserId.eq(key_of(customer)))
+        .filter(entity::audit_outbox::Column::ServiceName.eq("support"))
+        .all(&app.db)
         .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.user_id == Some(key_of(customer)) && e.service_name == "support");
+        .unwrap();
     let relayed = entity::audit_logs::Entity::find()
         .filter(entity::audit_logs::Column::UserId.eq(key_of(customer)))
         .filter(entity::audit_logs::Column::Service.eq("support"))
@@ -36,6 +37,7 @@ async fn support_events(app: &TestApp, customer: &str) -> Vec<String> {
         .await
         .unwrap();
     let mut events: std::collections::BTreeMap<_, _> = waiting
+        .into_iter()
         .map(|e| ((e.created_at.trunc_subsecs(6), e.event_id), e.event_type))
         .collect();
     events.extend(

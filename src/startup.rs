@@ -206,11 +206,11 @@ impl Application {
             rate_limits,
         };
         let schema = graphql::schema(limits, Some(app.clone()));
-        let router = http::router(HttpState {
+        let router = http::router(HttpState::new(http::Shared {
             app,
             schema,
             metrics: http::install_recorder(),
-        });
+        }));
         Ok(Self {
             listener,
             router,

@@ -6,7 +6,7 @@ mod health;
 mod metrics;
 mod websocket;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::{Router, http::HeaderName, routing::get};
 use tower_http::{
@@ -19,11 +19,29 @@ use tower_http::{
 pub use self::metrics::install_recorder;
 use crate::{context::ApiContext, graphql::ApiSchema};
 
+/// What the handlers share. axum clones the state for every request, so it
+/// is one pointer: the context holds a dozen handles of its own.
 #[derive(Clone)]
-pub struct HttpState {
+pub struct HttpState(Arc<Shared>);
+
+pub struct Shared {
     pub app: ApiContext,
     pub schema: ApiSchema,
     pub metrics: ::metrics_exporter_prometheus::PrometheusHandle,
+}
+
+impl HttpState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for HttpState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -4,8 +4,8 @@
 //! only a connection that sat idle for a while, as the database pool does,
 //! or any connection once one of them has failed at the connection level
 //! (a dead socket, Redis restarted): the failed one is retired, and every
-//! other is checked before its next use, so a restart costs the command
-//! that found it, never a stream of failures.
+//! other is checked before its next use, so a restart costs the commands
+//! in flight when it happened, never a stream of failures after it.
 
 use std::{
     sync::{

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::Utc;
 use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{LockBehavior, LockType},
+    sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -22,11 +22,21 @@ use entity::{accounts, payment_methods, transactions};
 
 const BATCH: u64 = 20;
 
-fn settling() -> sea_orm::Select<transactions::Entity> {
-    transactions::Entity::find().filter(
-        transactions::Column::TransactionType
-            .is_in([TxType::Deposit.as_str(), TxType::Withdrawal.as_str()]),
-    )
+/// Deposits and withdrawals in `status`. The status is written into the
+/// statement as a literal, not bound: PostgreSQL uses the partial status
+/// index only where it can see that the value is one the index holds, and a
+/// prepared statement's generic plan (which it switches to after five runs)
+/// cannot, so every poll became a scan of the whole table.
+fn settling(status: Status) -> sea_orm::Select<transactions::Entity> {
+    transactions::Entity::find()
+        .filter(
+            transactions::Column::TransactionType
+                .is_in([TxType::Deposit.as_str(), TxType::Withdrawal.as_str()]),
+        )
+        .filter(
+            Expr::col(transactions::Column::Status)
+                .eq(Expr::cust(format!("'{}'", status.as_str()))),
+        )
 }
 
 impl Ledger {
@@ -53,8 +63,7 @@ impl Ledger {
     pub async fn settle_due(&self, delay: Duration) -> Result<(), LedgerError> {
         self.start_pending().await?;
         let due = Utc::now() - chrono::Duration::from_std(delay).unwrap_or_default();
-        let ids: Vec<Uuid> = settling()
-            .filter(transactions::Column::Status.eq(Status::Processing.as_str()))
+        let ids: Vec<Uuid> = settling(Status::Processing)
             .filter(transactions::Column::UpdatedAt.lte(due))
             .order_by_asc(transactions::Column::UpdatedAt)
             .limit(BATCH)
@@ -73,8 +82,7 @@ impl Ledger {
     async fn start_pending(&self) -> Result<(), LedgerError> {
         // A plain read first: an idle worker takes no write lock (on
         // SQLite the only one there is).
-        let any = settling()
-            .filter(transactions::Column::Status.eq(Status::Pending.as_str()))
+        let any = settling(Status::Pending)
             .select_only()
             .column(transactions::Column::TransactionId)
             .into_tuple::<Uuid>()
@@ -85,8 +93,7 @@ impl Ledger {
         }
         let now = Utc::now();
         let txn = self.begin().await?;
-        let rows = settling()
-            .filter(transactions::Column::Status.eq(Status::Pending.as_str()))
+        let rows = settling(Status::Pending)
             .order_by_asc(transactions::Column::CreatedAt)
             .limit(BATCH)
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)

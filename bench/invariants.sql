@@ -65,6 +65,13 @@ FROM transactions t
 WHERE t.transaction_type IN ('transfer', 'deposit')
   AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.transaction_id = t.transaction_id);
 
+-- No foreign key holds this since a transfer takes its key already bound.
+SELECT 'keys bound to no transaction', COUNT(*),
+       CASE WHEN COUNT(*) = 0 THEN 'OK' ELSE 'FAIL' END
+FROM idempotency_keys k
+WHERE k.transaction_id IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.transaction_id = k.transaction_id);
+
 -- The outgoing tallies (KYC limit, velocity) recounted from the payments,
 -- per sender, currency and minute.
 WITH recount AS (

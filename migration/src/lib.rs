@@ -15,6 +15,7 @@ mod m20261125_000010_user_search_indexes;
 mod m20261126_000001_create_embedded_audit_store;
 mod m20261127_000001_transactions_sender_receiver_index;
 mod m20261127_000002_create_outgoing_tallies;
+mod m20261128_000001_idempotency_keys_unbound_transaction;
 mod timestamp;
 
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_embedded_audit_store::Migration),
             Box::new(m20261127_000001_transactions_sender_receiver_index::Migration),
             Box::new(m20261127_000002_create_outgoing_tallies::Migration),
+            Box::new(m20261128_000001_idempotency_keys_unbound_transaction::Migration),
         ]
     }
 }

@@ -6,11 +6,11 @@
 //! one). PostgreSQL being unreachable fails the test.
 
 use chrono::{Duration, Utc};
-use entity::{payment_methods, user_profiles, users, wallets};
+use entity::{idempotency_keys, payment_methods, user_profiles, users, wallets};
 use migration::{Migrator, MigratorTrait};
 use sea_orm_migration::sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, Database, DatabaseConnection, DbErr,
-    EntityTrait, NotSet, QueryFilter, Set, SqlErr,
+    EntityTrait, NotSet, PaginatorTrait, QueryFilter, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -63,6 +63,10 @@ async fn migrations_round_trip_and_enforce_constraints_on_postgres() {
 async fn check_round_trip_and_constraints(db: &DatabaseConnection) {
     let all = Migrator::migrations().len();
 
+    Migrator::up(db, Some(all as u32 - 1))
+        .await
+        .expect("up to the last but one");
+    keys_survive_losing_the_transaction_fk(db).await;
     Migrator::up(db, None).await.expect("first up");
     assert!(
         Migrator::get_pending_migrations(db)
@@ -170,6 +174,64 @@ async fn check_round_trip_and_constraints(db: &DatabaseConnection) {
     assert_eq!(profile.date_of_birth, date_of_birth);
     assert_eq!(profile.kyc_status, "pending");
     assert_eq!(profile.kyc_documents, None);
+}
+
+/// The last migration drops `idempotency_keys`' foreign key to
+/// `transactions` (SQLite: by rebuilding the table): the keys already taken
+/// stay, a key may then name a transaction not written yet, and the way
+/// down restores the constraint.
+async fn keys_survive_losing_the_transaction_fk(db: &DatabaseConnection) {
+    let user = insert_user(db).await.expect("insert user");
+    let key = |name: &str, transaction_id: Option<Uuid>| idempotency_keys::ActiveModel {
+        user_id: Set(user),
+        idempotency_key: Set(name.to_owned()),
+        request_hash: Set("hash".to_owned()),
+        transaction_id: Set(transaction_id),
+        created_at: NotSet,
+    };
+    key("taken-before", None).insert(db).await.expect("a key");
+    key("ahead", Some(Uuid::now_v7()))
+        .insert(db)
+        .await
+        .expect_err("before: a key must name an existing transaction");
+
+    Migrator::up(db, Some(1)).await.expect("the last migration");
+    let kept = idempotency_keys::Entity::find()
+        .filter(idempotency_keys::Column::UserId.eq(user))
+        .all(db)
+        .await
+        .expect("read keys");
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].idempotency_key, "taken-before");
+    key("ahead", Some(Uuid::now_v7()))
+        .insert(db)
+        .await
+        .expect("after: a key may be taken bound to the transaction about to be written");
+
+    idempotency_keys::Entity::delete_many()
+        .filter(idempotency_keys::Column::IdempotencyKey.eq("ahead"))
+        .exec(db)
+        .await
+        .expect("delete");
+    Migrator::down(db, Some(1)).await.expect("down one");
+    key("ahead", Some(Uuid::now_v7()))
+        .insert(db)
+        .await
+        .expect_err("down again: the constraint is back");
+    let kept = idempotency_keys::Entity::find()
+        .filter(idempotency_keys::Column::UserId.eq(user))
+        .count(db)
+        .await
+        .expect("count keys");
+    assert_eq!(kept, 1);
+    idempotency_keys::Entity::delete_many()
+        .exec(db)
+        .await
+        .expect("clean");
+    users::Entity::delete_by_id(user)
+        .exec(db)
+        .await
+        .expect("clean");
 }
 
 async fn insert_user(db: &DatabaseConnection) -> Result<Uuid, DbErr> {

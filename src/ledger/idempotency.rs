@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set, TryInsertResult,
-    sea_query::{CaseStatement, Expr, OnConflict},
+    sea_query::{Expr, OnConflict},
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -61,6 +61,11 @@ pub struct KeyUse<'a> {
     pub user_id: Uuid,
     pub key: &'a IdempotencyKey,
     pub request_hash: &'a str,
+    /// The id the request's transaction will have, when it is chosen before
+    /// the key is taken: the key is then taken bound, in one write, and the
+    /// caller must write that transaction or give the key back in the same
+    /// database transaction. `None`: bound later with [`bind`].
+    pub transaction_id: Option<Uuid>,
 }
 
 /// Takes the key for one request. `Some(original)` when the same request
@@ -75,6 +80,7 @@ pub async fn claim<C: ConnectionTrait>(
         user_id,
         key,
         request_hash,
+        transaction_id: None,
     }];
     let claim = claim_many(txn, &uses)
         .await?
@@ -103,7 +109,7 @@ pub async fn claim_many<C: ConnectionTrait>(
             user_id: Set(u.user_id),
             idempotency_key: Set(u.key.0.clone()),
             request_hash: Set(u.request_hash.to_owned()),
-            transaction_id: Set(None),
+            transaction_id: Set(u.transaction_id),
             created_at: Set(now),
         }))
         .on_conflict(
@@ -164,38 +170,20 @@ fn any_of<'a>(keys: impl Iterator<Item = (Uuid, &'a IdempotencyKey)>) -> Conditi
     })
 }
 
-/// Records which transaction the key produced.
+/// Records which transaction the key produced, for a key taken before its
+/// transaction's id was known.
 pub async fn bind<C: ConnectionTrait>(
     txn: &C,
     user_id: Uuid,
     key: &IdempotencyKey,
     transaction_id: Uuid,
 ) -> Result<(), LedgerError> {
-    bind_many(txn, &[(user_id, key, transaction_id)]).await
-}
-
-/// Records, in one statement, which transaction each key produced.
-pub async fn bind_many<C: ConnectionTrait>(
-    txn: &C,
-    bound: &[(Uuid, &IdempotencyKey, Uuid)],
-) -> Result<(), LedgerError> {
-    if bound.is_empty() {
-        return Ok(());
-    }
-    let mut case = CaseStatement::new();
-    for (user_id, key, transaction_id) in bound {
-        case = case.case(
-            any_of(std::iter::once((*user_id, *key))),
-            Expr::val(*transaction_id),
-        );
-    }
     idempotency_keys::Entity::update_many()
         .col_expr(
             idempotency_keys::Column::TransactionId,
-            case.finally(Expr::col(idempotency_keys::Column::TransactionId))
-                .into(),
+            Expr::value(transaction_id),
         )
-        .filter(any_of(bound.iter().map(|(u, k, _)| (*u, *k))))
+        .filter(any_of(std::iter::once((user_id, key))))
         .exec(txn)
         .await?;
     Ok(())

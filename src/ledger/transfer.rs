@@ -66,6 +66,9 @@ pub fn parse_description(raw: Option<String>) -> Result<Option<String>, InvalidI
 /// Each request's answer so far, by position: `None` until it has one.
 type Answers = Vec<Option<Result<transactions::Model, LedgerError>>>;
 
+/// A request of the batch with the id its transaction will have.
+type Numbered<'a> = (&'a TransferRequest, Uuid);
+
 /// What a batch did: each request's answer, in order, and what changed.
 pub(super) struct Batch {
     pub results: Vec<Result<transactions::Model, LedgerError>>,
@@ -103,13 +106,16 @@ impl Ledger {
     ) -> Result<Batch, LedgerError> {
         let now = db_time(Utc::now());
         let mut answers: Answers = reqs.iter().map(|_| None).collect();
+        // Each request with its transaction's id, chosen first so that its
+        // key is taken already bound to it.
+        let numbered: Vec<Numbered> = reqs.iter().map(|&r| (r, Uuid::now_v7())).collect();
         let txn = self.begin().await?;
-        let fresh = claim_keys(&txn, reqs, &mut answers).await?;
+        let fresh = claim_keys(&txn, &numbered, &mut answers).await?;
         let parties = self.parties(&txn, reqs, &fresh, &mut answers).await?;
         let (accepted, mut locked) = self
-            .judge(&txn, reqs, &fresh, parties, &mut answers, now)
+            .judge(&txn, &numbered, &fresh, parties, &mut answers, now)
             .await?;
-        let created = write(&txn, reqs, accepted, locked.as_mut(), &mut answers, now).await?;
+        let created = write(&txn, accepted, locked.as_mut(), &mut answers, now).await?;
         let wallets = locked.map(Locked::into_wallets).unwrap_or_default();
         let refused: Vec<(Uuid, &IdempotencyKey)> = fresh
             .iter()
@@ -135,7 +141,7 @@ impl Ledger {
     async fn judge<C: ConnectionTrait>(
         &self,
         txn: &C,
-        reqs: &[&TransferRequest],
+        reqs: &[Numbered<'_>],
         fresh: &[usize],
         mut parties: HashMap<usize, Parties>,
         answers: &mut Answers,
@@ -147,10 +153,11 @@ impl Ledger {
         let mut owners = BTreeSet::new();
         let mut payees = BTreeSet::new();
         for (&i, p) in &parties {
-            let currency = reqs[i].amount.currency();
+            let req = reqs[i].0;
+            let currency = req.amount.currency();
             owners.insert((p.sender.user_id, currency));
             payees.insert((p.receiver.user_id, currency));
-            if self.fee(reqs[i]) > 0 {
+            if self.fee(req) > 0 {
                 payees.insert((FEE_ACCOUNT_ID, currency));
             }
         }
@@ -231,7 +238,7 @@ impl Ledger {
     fn accept(
         &self,
         locked: &mut Locked,
-        req: &TransferRequest,
+        (req, id): Numbered<'_>,
         p: &Parties,
         sent: &mut Outgoing,
         paid: &mut HashSet<(Uuid, Uuid)>,
@@ -264,7 +271,6 @@ impl Ledger {
         }
         checks::kyc_limit(&self.settings, p.verified, sent, &amount)?;
 
-        let id = Uuid::now_v7();
         let pair = (p.sender.user_id, p.receiver.user_id);
         let check = checks::fraud_check(
             &self.settings,
@@ -319,17 +325,18 @@ impl Ledger {
 /// transaction, a conflict with its error. Returns the requests that go on.
 async fn claim_keys<C: ConnectionTrait>(
     txn: &C,
-    reqs: &[&TransferRequest],
+    reqs: &[Numbered<'_>],
     answers: &mut Answers,
 ) -> Result<Vec<usize>, LedgerError> {
-    let hashes: Vec<String> = reqs.iter().map(|r| r.fingerprint()).collect();
+    let hashes: Vec<String> = reqs.iter().map(|(r, _)| r.fingerprint()).collect();
     let uses: Vec<KeyUse> = reqs
         .iter()
         .zip(&hashes)
-        .map(|(r, hash)| KeyUse {
+        .map(|(&(r, id), hash)| KeyUse {
             user_id: r.sender_id,
             key: &r.idempotency_key,
             request_hash: hash,
+            transaction_id: Some(id),
         })
         .collect();
     let mut replays = HashMap::new();
@@ -363,11 +370,10 @@ async fn claim_keys<C: ConnectionTrait>(
 
 /// Writes what the accepted requests did: their transactions (with
 /// events, tallies and audit rows, fraud checks among them), then the
-/// wallets and their history (which refer to the transactions), then binds
-/// each key to its transaction.
+/// wallets and their history (which refer to the transactions). Each
+/// key was taken bound to its transaction's id.
 async fn write<C: ConnectionTrait>(
     txn: &C,
-    reqs: &[&TransferRequest],
     accepted: Vec<(usize, Accepted)>,
     locked: Option<&mut Locked>,
     answers: &mut Answers,
@@ -383,18 +389,6 @@ async fn write<C: ConnectionTrait>(
     if let Some(locked) = locked {
         locked.save(txn).await?;
     }
-    let bound: Vec<(Uuid, &IdempotencyKey, Uuid)> = slots
-        .iter()
-        .zip(&created)
-        .map(|(&i, row)| {
-            (
-                reqs[i].sender_id,
-                &reqs[i].idempotency_key,
-                row.transaction_id,
-            )
-        })
-        .collect();
-    idempotency::bind_many(txn, &bound).await?;
     for (&i, row) in slots.iter().zip(&created) {
         answers[i] = Some(Ok(row.clone()));
     }

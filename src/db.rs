@@ -15,7 +15,12 @@ const PING_IF_IDLE_SECS: u64 = 10;
 const STATEMENT_CACHE: usize = 1024;
 
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
-    let mut db = connect_pool(config).await?;
+    connect_sized(config, config.database_max_connections).await
+}
+
+/// A pool of at most `connections`, otherwise as [`connect`] makes it.
+pub async fn connect_sized(config: &Config, connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut db = connect_pool(config, connections).await?;
     // Every statement counted: the cost of a request in statements is
     // something a test (and an operator) can watch.
     db.set_metric_callback(|info| {
@@ -29,14 +34,14 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
     Ok(db)
 }
 
-async fn connect_pool(config: &Config) -> Result<DatabaseConnection, DbErr> {
+async fn connect_pool(config: &Config, connections: u32) -> Result<DatabaseConnection, DbErr> {
     if config.is_sqlite() {
         connect_sqlite(&config.database_url).await
     } else {
         let mut options = ConnectOptions::new(&config.database_url);
         options
-            .max_connections(config.database_max_connections)
-            .min_connections(config.database_min_connections)
+            .max_connections(connections)
+            .min_connections(config.database_min_connections.min(connections))
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(30))
             .max_lifetime(Duration::from_secs(config.database_max_lifetime_secs))

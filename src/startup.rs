@@ -173,6 +173,7 @@ impl Application {
             notifier,
             cipher,
             Arc::new(Simulator),
+            ledger::Placement::OwnThreads(Box::new(config.clone())),
         );
         let limits = Limits {
             max_depth: config.max_depth,

@@ -37,6 +37,7 @@ pub use reads::{TransactionFilter, history_of, transactions_of, wallet_of, walle
 pub use settings::{FraudSettings, LedgerSettings};
 pub use status_reads::transaction_for_party;
 pub use transfer::{TransferRequest, parse_description};
+pub use transfer_queue::Placement;
 pub use withdraw::WithdrawRequest;
 
 use crate::{crypto::FieldCipher, processor::PaymentProcessor};
@@ -153,21 +154,23 @@ const ATTEMPTS: usize = 5;
 
 impl Ledger {
     /// The ledger, with its transfer workers started (so: inside a Tokio
-    /// runtime).
+    /// runtime) where `placement` says.
     pub fn new(
         db: DatabaseConnection,
         settings: LedgerSettings,
         notifier: Notifier,
         cipher: FieldCipher,
         processor: Arc<dyn PaymentProcessor>,
+        placement: Placement,
     ) -> Self {
         let (transfers, waiting) = transfer_queue::TransferQueue::new();
-        // SQLite runs one writer at a time, so one worker there; PostgreSQL
-        // takes the configured number.
-        let workers = if crate::db::is_sqlite(&db) {
-            1
+        // SQLite runs one writer at a time, so one worker there, on the
+        // runtime (see `Placement::Shared`); PostgreSQL takes the
+        // configured number, where the caller says.
+        let (workers, placement) = if crate::db::is_sqlite(&db) {
+            (1, Placement::Shared)
         } else {
-            settings.transfer_workers
+            (settings.transfer_workers, placement)
         };
         let ledger = Self {
             db,
@@ -177,7 +180,7 @@ impl Ledger {
             processor,
             transfers,
         };
-        transfer_queue::start(&ledger, waiting, workers);
+        transfer_queue::start(&ledger, waiting, workers, &placement);
         ledger
     }
 

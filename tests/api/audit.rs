@@ -114,12 +114,22 @@ async fn audit_log_pages_newest_first(backend: Backend, store: Store) {
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(times, sorted, "newest first");
 
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    for name in [
+    // The relay counts a round after it has cleared the outbox, which is
+    // after the store (read above) has the events: wait for the count.
+    let names = [
         "paygraph_audit_outbox_depth",
         "paygraph_audit_relay_lag_seconds",
         "paygraph_audit_relay_events_total",
-    ] {
+    ];
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = app.get("/metrics").await.text().await.unwrap();
+        if names.iter().all(|name| metrics.contains(name)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for name in names {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
 
@@ -382,13 +392,29 @@ async fn two_relays_drain_one_outbox(backend: Backend, store: Store) {
     // 600 events, none twice. The counter is per process, so this holds
     // where each test has its process (nextest), as in scripts/test.
     if std::env::var("NEXTEST_EXECUTION_MODE").as_deref() == Ok("process-per-test") {
-        let metrics = first.get("/metrics").await.text().await.unwrap();
-        let delivered: f64 = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("paygraph_audit_relay_events_total "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no delivery counter in {metrics}"));
-        assert_eq!(delivered, 601.0, "each event delivered once, by one relay");
+        // A relay counts its round just after clearing the outbox: give
+        // the last count a moment, then hold it for a while (a second
+        // delivery would come late, not early).
+        let delivered = || async {
+            let metrics = first.get("/metrics").await.text().await.unwrap();
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("paygraph_audit_relay_events_total "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("no delivery counter in {metrics}"))
+        };
+        for _ in 0..20 {
+            if delivered().await >= 601.0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(
+            delivered().await,
+            601.0,
+            "each event delivered once, by one relay"
+        );
     }
 }
 

@@ -44,15 +44,17 @@ enum Rebuilt {
 
 const FK: &str = "fk_idempotency_keys_transaction";
 
-fn transaction_fk() -> ForeignKeyCreateStatement {
+/// The foreign key this migration drops, on `table` (the keys' table, or
+/// SQLite's copy of it).
+fn transaction_fk(table: impl IntoIden) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .name(FK)
-        .from(IdempotencyKeys::Table, IdempotencyKeys::TransactionId)
+        .from(table, IdempotencyKeys::TransactionId)
         .to(Transactions::Table, Transactions::TransactionId)
         .to_owned()
 }
 
-/// SQLite: the table under a temporary name, as the first migration made
+/// SQLite: the table under a temporary name, as `m20261125_000004` made
 /// it, with or without the transaction's foreign key.
 fn sqlite_table(manager: &SchemaManager, with_transaction_fk: bool) -> TableCreateStatement {
     let mut table = Table::create();
@@ -76,12 +78,7 @@ fn sqlite_table(manager: &SchemaManager, with_transaction_fk: bool) -> TableCrea
                 .to(Users::Table, Users::UserId),
         );
     if with_transaction_fk {
-        table.foreign_key(
-            ForeignKey::create()
-                .name(FK)
-                .from(Rebuilt::Table, IdempotencyKeys::TransactionId)
-                .to(Transactions::Table, Transactions::TransactionId),
-        );
+        table.foreign_key(&mut transaction_fk(Rebuilt::Table));
     }
     table.to_owned()
 }
@@ -154,7 +151,11 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         match manager.get_database_backend() {
             DbBackend::Sqlite => rebuild_sqlite(manager, true).await,
-            _ => manager.create_foreign_key(transaction_fk()).await,
+            _ => {
+                manager
+                    .create_foreign_key(transaction_fk(IdempotencyKeys::Table))
+                    .await
+            }
         }
     }
 }

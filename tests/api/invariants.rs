@@ -292,7 +292,7 @@ async fn ledger_invariants_hold_after_random_concurrent_operations(backend: Back
     let orphans = orphans
         + scalar(
             &app,
-            "SELECT COUNT(*) AS n FROM idempotency_keys k WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.transaction_id = k.transaction_id)",
+            "SELECT COUNT(*) AS n FROM idempotency_keys k WHERE k.transaction_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.transaction_id = k.transaction_id)",
         )
         .await;
     let shared = scalar(

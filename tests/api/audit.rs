@@ -121,14 +121,14 @@ async fn audit_log_pages_newest_first(backend: Backend, store: Store) {
         "paygraph_audit_relay_lag_seconds",
         "paygraph_audit_relay_events_total",
     ];
-    let mut metrics = String::new();
-    for _ in 0..50 {
-        metrics = app.get("/metrics").await.text().await.unwrap();
-        if names.iter().all(|name| metrics.contains(name)) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let metrics = wait_for("the relay's metrics", DEADLINE, || async {
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        names
+            .iter()
+            .all(|name| metrics.contains(name))
+            .then_some(metrics)
+    })
+    .await;
     for name in names {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
@@ -403,13 +403,11 @@ async fn two_relays_drain_one_outbox(backend: Backend, store: Store) {
                 .and_then(|v| v.trim().parse::<f64>().ok())
                 .unwrap_or_else(|| panic!("no delivery counter in {metrics}"))
         };
-        for _ in 0..20 {
-            if delivered().await >= 601.0 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        wait_for("601 deliveries counted", DEADLINE, || async {
+            (delivered().await >= 601.0).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
             delivered().await,
             601.0,

@@ -405,7 +405,9 @@ mod tests {
     }
 
     #[test]
-    fn transfer_workers_must_fit_in_the_pool() {
+    // Each worker has a connection of its own, beside the pool; the pool's
+    // size still bounds how many an instance may open.
+    fn transfer_workers_are_bounded_by_the_pool_size() {
         for workers in [0, 51] {
             let c = Config {
                 transfer_workers: workers,

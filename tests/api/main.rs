@@ -12,6 +12,7 @@ mod audit;
 mod audit_dynamodb;
 mod auth;
 mod cli;
+mod database;
 mod events;
 mod ledger;
 mod limits;

@@ -11,6 +11,8 @@ use sea_orm::{
 
 use crate::config::Config;
 
+pub mod nodelay;
+
 const PING_IF_IDLE_SECS: u64 = 10;
 const STATEMENT_CACHE: usize = 1024;
 
@@ -38,8 +40,13 @@ async fn connect_pool(config: &Config, connections: u32) -> Result<DatabaseConne
     if config.is_sqlite() {
         connect_sqlite(&config.database_url).await
     } else {
+        let peers = nodelay::database_peers(&config.database_url).await;
         let mut options = ConnectOptions::new(&config.database_url);
         options
+            .after_connect(move |_| {
+                nodelay::set_on_sockets_to(&peers);
+                Box::pin(async { Ok(()) })
+            })
             .max_connections(connections)
             .min_connections(config.database_min_connections.min(connections))
             .connect_timeout(Duration::from_secs(5))

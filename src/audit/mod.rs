@@ -18,6 +18,7 @@ pub use store::{AuditEntry, AuditStore, PageKey, StoreError, StorePage};
 
 use crate::{
     auth::{Principal, Role},
+    db::Writes,
     fraud::FraudCheck,
     validation::InvalidInput,
 };
@@ -63,18 +64,14 @@ pub async fn record<C: ConnectionTrait>(conn: &C, event: AuditEvent) -> Result<U
     Ok(event_id)
 }
 
-/// Queues several events in one statement (one round trip for all).
-pub async fn record_many<C: ConnectionTrait>(
-    conn: &C,
-    events: Vec<AuditEvent>,
-) -> Result<(), DbErr> {
-    if events.is_empty() {
-        return Ok(());
+/// Queues several events with the caller's other writes (one statement
+/// for all).
+pub fn record_many(writes: &mut Writes, events: Vec<AuditEvent>) {
+    if !events.is_empty() {
+        writes.insert(entity::audit_outbox::Entity::insert_many(
+            events.into_iter().map(outbox_row),
+        ));
     }
-    entity::audit_outbox::Entity::insert_many(events.into_iter().map(outbox_row))
-        .exec_without_returning(conn)
-        .await?;
-    Ok(())
 }
 
 fn outbox_row(event: AuditEvent) -> entity::audit_outbox::ActiveModel {

@@ -1,5 +1,6 @@
-//! The relational store: connecting, migrating, and opening write
-//! transactions the way each engine needs.
+//! The relational store: connecting, migrating, opening write
+//! transactions the way each engine needs, and sending a unit of work's
+//! writes together ([`Writes`]).
 
 use std::time::Duration;
 
@@ -12,6 +13,9 @@ use sea_orm::{
 use crate::config::Config;
 
 pub mod nodelay;
+mod writes;
+
+pub use writes::Writes;
 
 const PING_IF_IDLE_SECS: u64 = 10;
 const STATEMENT_CACHE: usize = 1024;

@@ -168,7 +168,7 @@ pub fn kyc_limit(
 }
 
 /// Scores an outgoing payment. The caller queues the check's record
-/// (`fraud::record`) in the payment's own transaction.
+/// (`fraud::audit_event`) with the payment's own writes.
 pub fn fraud_check(
     settings: &LedgerSettings,
     sender: &users::Model,

@@ -11,7 +11,7 @@ use super::{
     records::{self, NewTransaction},
     wallets::{amount_in, owned_wallet},
 };
-use crate::validation::InvalidInput;
+use crate::{db::Writes, validation::InvalidInput};
 use entity::{payment_methods, transactions};
 use sea_orm::EntityTrait;
 
@@ -68,8 +68,9 @@ impl Ledger {
                 InvalidInput::new("amount", "is too small to cover the deposit fee").into(),
             );
         }
+        let mut writes = Writes::default();
         let row = records::insert(
-            &txn,
+            &mut writes,
             NewTransaction {
                 id: Uuid::now_v7(),
                 kind: TxType::Deposit,
@@ -86,10 +87,16 @@ impl Ledger {
                 description: None,
                 actor_id: req.user_id,
             },
+            vec![],
             now,
-        )
-        .await?;
-        idempotency::bind(&txn, req.user_id, &req.idempotency_key, row.transaction_id).await?;
+        );
+        idempotency::bind(
+            &mut writes,
+            req.user_id,
+            &req.idempotency_key,
+            row.transaction_id,
+        );
+        writes.run(&txn).await?;
         txn.commit().await?;
         Ok(Posted {
             transaction: row,

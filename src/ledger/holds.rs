@@ -10,6 +10,7 @@ use super::{Ledger, LedgerError, Status, postings, wallets::amount_in};
 use crate::{
     audit::{self, AuditEvent},
     auth::SupportAgent,
+    db::Writes,
     validation::InvalidInput,
 };
 use entity::{transactions, wallets};
@@ -98,8 +99,10 @@ impl Ledger {
             transaction_id: None,
             data: serde_json::json!({"wallet_id": wallet_id, "amount_minor": m, "currency": wallet.currency, "reason": reason}),
         };
-        audit::record(&txn, audit).await?;
-        locked.save(&txn).await?;
+        let mut writes = Writes::default();
+        audit::record_many(&mut writes, vec![audit]);
+        locked.save(&mut writes);
+        writes.run(&txn).await?;
         txn.commit().await?;
         let wallet = locked.get(wallet_id).clone();
         self.notifier.wallet_changed(&wallet);

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::LedgerError;
-use crate::validation::InvalidInput;
+use crate::{db::Writes, validation::InvalidInput};
 use entity::{idempotency_keys, transactions};
 
 /// 1 to 255 printable characters, scoped to the caller.
@@ -172,35 +172,21 @@ fn any_of<'a>(keys: impl Iterator<Item = (Uuid, &'a IdempotencyKey)>) -> Conditi
 
 /// Records which transaction the key produced, for a key taken before its
 /// transaction's id was known.
-pub async fn bind<C: ConnectionTrait>(
-    txn: &C,
-    user_id: Uuid,
-    key: &IdempotencyKey,
-    transaction_id: Uuid,
-) -> Result<(), LedgerError> {
-    idempotency_keys::Entity::update_many()
-        .col_expr(
-            idempotency_keys::Column::TransactionId,
-            Expr::value(transaction_id),
-        )
-        .filter(any_of(std::iter::once((user_id, key))))
-        .exec(txn)
-        .await?;
-    Ok(())
+pub fn bind(writes: &mut Writes, user_id: Uuid, key: &IdempotencyKey, transaction_id: Uuid) {
+    writes.update(
+        idempotency_keys::Entity::update_many()
+            .col_expr(
+                idempotency_keys::Column::TransactionId,
+                Expr::value(transaction_id),
+            )
+            .filter(any_of(std::iter::once((user_id, key)))),
+    );
 }
 
 /// Gives back keys claimed in this transaction by requests that were then
 /// refused, so that the client may retry them: a refusal is not a result.
-pub async fn release_many<C: ConnectionTrait>(
-    txn: &C,
-    keys: &[(Uuid, &IdempotencyKey)],
-) -> Result<(), LedgerError> {
-    if keys.is_empty() {
-        return Ok(());
+pub fn release_many(writes: &mut Writes, keys: &[(Uuid, &IdempotencyKey)]) {
+    if !keys.is_empty() {
+        writes.delete(idempotency_keys::Entity::delete_many().filter(any_of(keys.iter().copied())));
     }
-    idempotency_keys::Entity::delete_many()
-        .filter(any_of(keys.iter().copied()))
-        .exec(txn)
-        .await?;
-    Ok(())
 }

@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::LedgerError;
-use crate::money::Currency;
+use crate::{db::Writes, money::Currency};
 use entity::{balance_history, users, wallets};
 
 /// The system account that owns the fee wallets, so that fees are money
@@ -290,12 +290,12 @@ impl Locked {
         Ok(())
     }
 
-    /// Writes the changes posted so far (again, harmlessly, when called
-    /// twice): the changed wallets in one `UPDATE` (a `CASE` per column, keyed by id) and their history
-    /// rows in one `INSERT`.
-    pub async fn save<C: ConnectionTrait>(&mut self, txn: &C) -> Result<(), LedgerError> {
+    /// Adds the changes posted so far to `writes` (again, harmlessly, when
+    /// called twice): the changed wallets as one `UPDATE` (a `CASE` per
+    /// column, keyed by id) and their history rows as one `INSERT`.
+    pub fn save(&mut self, writes: &mut Writes) {
         if self.changed.is_empty() {
-            return Ok(());
+            return;
         }
         let now = db_time(Utc::now());
         let changed: Vec<&wallets::Model> =
@@ -323,18 +323,17 @@ impl Locked {
         for (column, case) in columns {
             update = update.col_expr(column, case.into());
         }
-        update.exec(txn).await?;
+        writes.update(update);
         if !self.history.is_empty() {
-            balance_history::Entity::insert_many(std::mem::take(&mut self.history))
-                .exec_without_returning(txn)
-                .await?;
+            writes.insert(balance_history::Entity::insert_many(std::mem::take(
+                &mut self.history,
+            )));
         }
         for id in &self.changed {
             if let Some(w) = self.wallets.get_mut(id) {
                 w.updated_at = now;
             }
         }
-        Ok(())
     }
 
     /// The wallets this operation changed, as saved: what subscribers are

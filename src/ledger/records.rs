@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set};
+use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{LedgerError, Status, TxType, postings::db_time, tallies};
+use super::{Status, TxType, postings::db_time, tallies};
 use crate::{
     audit::{self, AuditEvent},
+    db::Writes,
     money::Amount,
 };
 use entity::{transaction_events, transactions};
@@ -34,27 +35,29 @@ pub struct NewTransaction {
     pub actor_id: Uuid,
 }
 
-pub async fn insert<C: ConnectionTrait>(
-    txn: &C,
+/// One transaction with `audit`, as [`insert_many`] writes them.
+pub fn insert(
+    writes: &mut Writes,
     new: NewTransaction,
+    audit: Vec<AuditEvent>,
     now: DateTime<Utc>,
-) -> Result<transactions::Model, LedgerError> {
-    let mut rows = insert_many(txn, vec![new], vec![], now).await?;
-    Ok(rows.pop().expect("one row per transaction"))
+) -> transactions::Model {
+    let mut rows = insert_many(writes, vec![new], audit, now);
+    rows.pop().expect("one row per transaction")
 }
 
 /// Inserts transactions with their events (created, and the status each
 /// starts in) and the audit rows of those events, plus `audit` (events the
-/// caller queues with them): three statements however many there are.
-pub async fn insert_many<C: ConnectionTrait>(
-    txn: &C,
+/// caller queues with them), however many there are, as `writes`.
+pub fn insert_many(
+    writes: &mut Writes,
     news: Vec<NewTransaction>,
     mut audit: Vec<AuditEvent>,
     now: DateTime<Utc>,
-) -> Result<Vec<transactions::Model>, LedgerError> {
+) -> Vec<transactions::Model> {
     if news.is_empty() {
-        audit::record_many(txn, audit).await?;
-        return Ok(vec![]);
+        audit::record_many(writes, audit);
+        return vec![];
     }
     let now = db_time(now);
     let mut events = Vec::new();
@@ -88,78 +91,85 @@ pub async fn insert_many<C: ConnectionTrait>(
             row
         })
         .collect();
-    transactions::Entity::insert_many(rows.iter().cloned().map(IntoActiveModel::into_active_model))
-        .exec_without_returning(txn)
-        .await?;
-    tallies::count_new(txn, &rows).await?;
+    writes.insert(transactions::Entity::insert_many(
+        rows.iter().cloned().map(IntoActiveModel::into_active_model),
+    ));
+    tallies::count_new(writes, &rows);
     let by_id: HashMap<Uuid, &transactions::Model> =
         rows.iter().map(|r| (r.transaction_id, r)).collect();
     let events: Vec<(&transactions::Model, &'static str, Value, Uuid)> = events
         .into_iter()
         .map(|(id, event_type, actor)| (by_id[&id], event_type, Value::Null, actor))
         .collect();
-    write_events(txn, &events, &mut audit, now).await?;
-    Ok(rows)
+    write_events(writes, &events, &mut audit, now);
+    rows
 }
 
-/// Moves a transaction to `status`, with its event.
-pub async fn set_status<C: ConnectionTrait>(
-    txn: &C,
-    row: transactions::Model,
+/// Moves a transaction to `status`, with its event: the row as it will be
+/// once `writes` run.
+pub fn set_status(
+    writes: &mut Writes,
+    before: transactions::Model,
     status: Status,
     actor_id: Option<Uuid>,
     data: Value,
     now: DateTime<Utc>,
-) -> Result<transactions::Model, LedgerError> {
-    tallies::status_changed(txn, &row, status.as_str()).await?;
-    let version = row.version + 1;
-    let mut active = row.into_active_model();
-    active.status = Set(status.as_str().to_owned());
-    active.version = Set(version);
-    active.updated_at = Set(now);
-    if status.is_final() {
-        active.completed_at = Set(Some(now));
-    }
-    let row = active.update(txn).await?;
+) -> transactions::Model {
+    let now = db_time(now);
+    tallies::status_changed(writes, &before, status.as_str());
+    let row = transactions::Model {
+        status: status.as_str().to_owned(),
+        version: before.version + 1,
+        updated_at: now,
+        completed_at: if status.is_final() {
+            Some(now)
+        } else {
+            before.completed_at
+        },
+        ..before
+    };
+    writes.update(
+        transactions::Entity::update_many()
+            .set(transactions::ActiveModel {
+                status: Set(row.status.clone()),
+                version: Set(row.version),
+                updated_at: Set(row.updated_at),
+                completed_at: Set(row.completed_at),
+                ..Default::default()
+            })
+            .filter(transactions::Column::TransactionId.eq(row.transaction_id)),
+    );
     let actor = actor_id
         .or(row.sender_id)
         .or(row.receiver_id)
         .unwrap_or_default();
-    event(txn, &row, status.event_name(), actor, data, now).await?;
-    Ok(row)
-}
-
-async fn event<C: ConnectionTrait>(
-    txn: &C,
-    row: &transactions::Model,
-    event_type: &'static str,
-    actor_id: Uuid,
-    data: Value,
-    now: DateTime<Utc>,
-) -> Result<(), LedgerError> {
-    write_events(txn, &[(row, event_type, data, actor_id)], &mut vec![], now).await
+    write_events(
+        writes,
+        &[(&row, status.event_name(), data, actor)],
+        &mut vec![],
+        now,
+    );
+    row
 }
 
 /// Writes `transaction_events` rows, then their audit events together with
 /// `audit`: one statement for each table.
-async fn write_events<C: ConnectionTrait>(
-    txn: &C,
+fn write_events(
+    writes: &mut Writes,
     events: &[(&transactions::Model, &'static str, Value, Uuid)],
     audit: &mut Vec<AuditEvent>,
     now: DateTime<Utc>,
-) -> Result<(), LedgerError> {
+) {
     let data = |d: &Value| (!d.is_null()).then(|| d.clone());
-    transaction_events::Entity::insert_many(events.iter().map(|(row, event_type, d, _)| {
-        transaction_events::ActiveModel {
+    writes.insert(transaction_events::Entity::insert_many(events.iter().map(
+        |(row, event_type, d, _)| transaction_events::ActiveModel {
             event_id: Set(Uuid::now_v7()),
             transaction_id: Set(row.transaction_id),
             event_type: Set((*event_type).to_owned()),
             event_data: Set(data(d)),
             created_at: Set(now),
-        }
-    }))
-    .exec_without_returning(txn)
-    .await?;
+        },
+    )));
     audit.extend(
         events
             .iter()
@@ -179,8 +189,7 @@ async fn write_events<C: ConnectionTrait>(
                 }),
             }),
     );
-    audit::record_many(txn, std::mem::take(audit)).await?;
-    Ok(())
+    audit::record_many(writes, std::mem::take(audit));
 }
 
 fn audit_name(event_type: &str) -> &'static str {

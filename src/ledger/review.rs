@@ -14,6 +14,7 @@ use super::{
 };
 use crate::{
     auth::SupportAgent,
+    db::Writes,
     money::{Amount, Currency},
 };
 use entity::transactions;
@@ -95,8 +96,10 @@ impl Ledger {
         };
         let data =
             serde_json::json!({"reviewer": agent.user_id(), "approved": approve, "note": note});
-        let row = records::set_status(&txn, row, status, Some(agent.user_id()), data, now).await?;
-        locked.save(&txn).await?;
+        let mut writes = Writes::default();
+        let row = records::set_status(&mut writes, row, status, Some(agent.user_id()), data, now);
+        locked.save(&mut writes);
+        writes.run(&txn).await?;
         txn.commit().await?;
         Ok(Posted {
             transaction: row,
@@ -169,8 +172,9 @@ impl Ledger {
             return Err(LedgerError::insufficient(available, currency));
         }
         let id = Uuid::now_v7();
+        let mut writes = Writes::default();
         let refund = records::insert(
-            &txn,
+            &mut writes,
             NewTransaction {
                 id,
                 kind: TxType::Refund,
@@ -187,23 +191,23 @@ impl Ledger {
                 description: Some(format!("Refund: {reason}")),
                 actor_id: agent.user_id(),
             },
+            vec![],
             now,
-        )
-        .await?;
+        );
         locked.post(payer_wallet, -amount.minor(), 0, Some(id), "refund_out")?;
         locked.post(payee_wallet, amount.minor(), 0, Some(id), "refund_in")?;
         let data = serde_json::json!({"refund_transaction_id": id, "agent": agent.user_id(), "reason": reason});
         let reversed = records::set_status(
-            &txn,
+            &mut writes,
             original,
             Status::Reversed,
             Some(agent.user_id()),
             data,
             now,
-        )
-        .await?;
-        idempotency::bind(&txn, agent.user_id(), key, id).await?;
-        locked.save(&txn).await?;
+        );
+        idempotency::bind(&mut writes, agent.user_id(), key, id);
+        locked.save(&mut writes);
+        writes.run(&txn).await?;
         txn.commit().await?;
         self.notifier.transaction_changed(&reversed);
         Ok(Posted {

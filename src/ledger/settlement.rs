@@ -17,7 +17,10 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::{Ledger, LedgerError, Posted, Status, TxType, postings, records};
-use crate::processor::{Direction, Outcome, SettlementRequest};
+use crate::{
+    db::Writes,
+    processor::{Direction, Outcome, SettlementRequest},
+};
 use entity::{accounts, payment_methods, transactions};
 
 const BATCH: u64 = 20;
@@ -99,19 +102,21 @@ impl Ledger {
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
             .all(&txn)
             .await?;
-        let mut changed = Vec::new();
-        for row in rows {
-            let row = records::set_status(
-                &txn,
-                row,
-                Status::Processing,
-                None,
-                serde_json::Value::Null,
-                now,
-            )
-            .await?;
-            changed.push(row);
-        }
+        let mut writes = Writes::default();
+        let changed: Vec<_> = rows
+            .into_iter()
+            .map(|row| {
+                records::set_status(
+                    &mut writes,
+                    row,
+                    Status::Processing,
+                    None,
+                    serde_json::Value::Null,
+                    now,
+                )
+            })
+            .collect();
+        writes.run(&txn).await?;
         txn.commit().await?;
         for row in &changed {
             self.notifier.transaction_changed(row);
@@ -217,8 +222,10 @@ impl Ledger {
             }
         };
         let data = serde_json::json!({"processor": if outcome == Outcome::Approved { "approved" } else { "declined" }});
-        let row = records::set_status(&txn, row, status, None, data, now).await?;
-        locked.save(&txn).await?;
+        let mut writes = Writes::default();
+        let row = records::set_status(&mut writes, row, status, None, data, now);
+        locked.save(&mut writes);
+        writes.run(&txn).await?;
         txn.commit().await?;
         Ok(Some(Posted {
             transaction: row,

@@ -14,6 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{Status, TxType};
+use crate::db::Writes;
 use entity::{outgoing_tallies as tally, transactions};
 
 /// Statuses whose money did not (or will not) leave.
@@ -35,34 +36,24 @@ fn counts(row: &transactions::Model, status: &str) -> bool {
 }
 
 /// Counts new rows that are outgoing and spent.
-pub async fn count_new<C: ConnectionTrait>(
-    txn: &C,
-    rows: &[transactions::Model],
-) -> Result<(), DbErr> {
+pub fn count_new(writes: &mut Writes, rows: &[transactions::Model]) {
     let deltas = rows.iter().filter(|r| counts(r, &r.status)).map(|r| (r, 1));
-    add(txn, deltas).await
+    add(writes, deltas);
 }
 
 /// Takes back `row` when it moves to a status that is no longer spent
 /// (a failed withdrawal, a cancelled review, a reversed transfer).
-pub async fn status_changed<C: ConnectionTrait>(
-    txn: &C,
-    before: &transactions::Model,
-    after: &str,
-) -> Result<(), DbErr> {
+pub fn status_changed(writes: &mut Writes, before: &transactions::Model, after: &str) {
     match (counts(before, &before.status), counts(before, after)) {
-        (true, false) => add(txn, [(before, -1)]).await,
-        (false, true) => add(txn, [(before, 1)]).await,
-        _ => Ok(()),
+        (true, false) => add(writes, [(before, -1)]),
+        (false, true) => add(writes, [(before, 1)]),
+        _ => {}
     }
 }
 
 /// Adds `sign` × (one payment, its amount) to each row's tally: summed per
 /// tally first, since one statement may not change a row twice.
-async fn add<'a, C: ConnectionTrait>(
-    txn: &C,
-    deltas: impl IntoIterator<Item = (&'a transactions::Model, i64)>,
-) -> Result<(), DbErr> {
+fn add<'a>(writes: &mut Writes, deltas: impl IntoIterator<Item = (&'a transactions::Model, i64)>) {
     let mut sums: BTreeMap<(Uuid, String, DateTime<Utc>), (i64, i64)> = BTreeMap::new();
     for (row, sign) in deltas {
         let Some(sender) = row.sender_id else {
@@ -74,33 +65,32 @@ async fn add<'a, C: ConnectionTrait>(
         sum.1 += sign * row.amount_minor;
     }
     if sums.is_empty() {
-        return Ok(());
+        return;
     }
     let plus = |column: tally::Column| {
         Expr::col((tally::Entity, column)).add(Expr::col((Alias::new("excluded"), column)))
     };
-    tally::Entity::insert_many(sums.into_iter().map(
-        |((user_id, currency, minute), (payments, amount))| tally::ActiveModel {
-            user_id: Set(user_id),
-            currency: Set(currency),
-            minute: Set(minute),
-            payments: Set(payments),
-            amount_minor: Set(amount),
-        },
-    ))
-    .on_conflict(
-        OnConflict::columns([
-            tally::Column::UserId,
-            tally::Column::Currency,
-            tally::Column::Minute,
-        ])
-        .value(tally::Column::Payments, plus(tally::Column::Payments))
-        .value(tally::Column::AmountMinor, plus(tally::Column::AmountMinor))
-        .to_owned(),
-    )
-    .exec_without_returning(txn)
-    .await?;
-    Ok(())
+    writes.insert(
+        tally::Entity::insert_many(sums.into_iter().map(
+            |((user_id, currency, minute), (payments, amount))| tally::ActiveModel {
+                user_id: Set(user_id),
+                currency: Set(currency),
+                minute: Set(minute),
+                payments: Set(payments),
+                amount_minor: Set(amount),
+            },
+        ))
+        .on_conflict(
+            OnConflict::columns([
+                tally::Column::UserId,
+                tally::Column::Currency,
+                tally::Column::Minute,
+            ])
+            .value(tally::Column::Payments, plus(tally::Column::Payments))
+            .value(tally::Column::AmountMinor, plus(tally::Column::AmountMinor))
+            .to_owned(),
+        ),
+    );
 }
 
 /// Per sender and currency: the payments since `window_start` (rounded

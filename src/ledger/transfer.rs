@@ -21,6 +21,7 @@ use super::{
 };
 use crate::{
     auth::Email,
+    db::Writes,
     fraud::{self, Decision},
     money::{Amount, Currency},
     validation::InvalidInput,
@@ -115,14 +116,16 @@ impl Ledger {
         let (accepted, mut locked) = self
             .judge(&txn, &numbered, &fresh, parties, &mut answers, now)
             .await?;
-        let created = write(&txn, accepted, locked.as_mut(), &mut answers, now).await?;
+        let mut writes = Writes::default();
+        let created = write(&mut writes, accepted, locked.as_mut(), &mut answers, now);
         let wallets = locked.map(Locked::into_wallets).unwrap_or_default();
         let refused: Vec<(Uuid, &IdempotencyKey)> = fresh
             .iter()
             .filter(|&&i| !matches!(answers[i], Some(Ok(_))))
             .map(|&i| (reqs[i].sender_id, &reqs[i].idempotency_key))
             .collect();
-        idempotency::release_many(&txn, &refused).await?;
+        idempotency::release_many(&mut writes, &refused);
+        writes.run(&txn).await?;
         txn.commit().await?;
         Ok(Batch {
             results: answers
@@ -368,31 +371,31 @@ async fn claim_keys<C: ConnectionTrait>(
     Ok((0..reqs.len()).filter(|&i| answers[i].is_none()).collect())
 }
 
-/// Writes what the accepted requests did: their transactions (with
-/// events, tallies and audit rows, fraud checks among them), then the
-/// wallets and their history (which refer to the transactions). Each
-/// key was taken bound to its transaction's id.
-async fn write<C: ConnectionTrait>(
-    txn: &C,
+/// Adds to `writes` what the accepted requests did: their transactions
+/// (with events, tallies and audit rows, fraud checks among them), then the
+/// wallets and their history (which refer to the transactions). Each key
+/// was taken bound to its transaction's id.
+fn write(
+    writes: &mut Writes,
     accepted: Vec<(usize, Accepted)>,
     locked: Option<&mut Locked>,
     answers: &mut Answers,
     now: DateTime<Utc>,
-) -> Result<Vec<transactions::Model>, LedgerError> {
+) -> Vec<transactions::Model> {
     let audit = accepted
         .iter()
         .map(|(_, a)| fraud::audit_event(&a.check))
         .collect();
     let (slots, rows): (Vec<usize>, Vec<NewTransaction>) =
         accepted.into_iter().map(|(i, a)| (i, a.row)).unzip();
-    let created = records::insert_many(txn, rows, audit, now).await?;
+    let created = records::insert_many(writes, rows, audit, now);
     if let Some(locked) = locked {
-        locked.save(txn).await?;
+        locked.save(writes);
     }
     for (&i, row) in slots.iter().zip(&created) {
         answers[i] = Some(Ok(row.clone()));
     }
-    Ok(created)
+    created
 }
 
 fn parties_of(

@@ -14,7 +14,10 @@ use super::{
     records::{self, NewTransaction},
     wallets::{amount_in, owned_wallet},
 };
-use crate::fraud::{self, Decision};
+use crate::{
+    db::Writes,
+    fraud::{self, Decision},
+};
 use entity::{accounts, transactions};
 
 pub struct WithdrawRequest {
@@ -81,14 +84,14 @@ impl Ledger {
         checks::kyc_limit(&self.settings, verified, &sent, &amount)?;
         let id = Uuid::now_v7();
         let check = checks::fraud_check(&self.settings, &user, &sent, false, &amount, id, now);
-        fraud::record(&txn, &check).await?;
         let decision = check.decision;
         let status = match decision {
             Decision::Allow => Status::Pending,
             Decision::Review => Status::PendingReview,
         };
+        let mut writes = Writes::default();
         let row = records::insert(
-            &txn,
+            &mut writes,
             NewTransaction {
                 id,
                 kind: TxType::Withdrawal,
@@ -105,12 +108,13 @@ impl Ledger {
                 description: None,
                 actor_id: user.user_id,
             },
+            vec![fraud::audit_event(&check)],
             now,
-        )
-        .await?;
+        );
         locked.post(wallet.wallet_id, -debit, debit, Some(id), "reserve")?;
-        idempotency::bind(&txn, user.user_id, &req.idempotency_key, id).await?;
-        locked.save(&txn).await?;
+        idempotency::bind(&mut writes, user.user_id, &req.idempotency_key, id);
+        locked.save(&mut writes);
+        writes.run(&txn).await?;
         txn.commit().await?;
         Ok(Posted {
             transaction: row,

@@ -42,10 +42,6 @@ impl Writes {
         self.parts.push((E::default().table_name(), part));
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.parts.is_empty()
-    }
-
     /// Runs every write, in as few statements as the backend allows.
     pub async fn run<C: ConnectionTrait>(self, db: &C) -> Result<(), DbErr> {
         if db.get_database_backend() != DbBackend::Postgres {

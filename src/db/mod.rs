@@ -44,12 +44,17 @@ async fn connect_pool(config: &Config, connections: u32) -> Result<DatabaseConne
     if config.is_sqlite() {
         connect_sqlite(&config.database_url).await
     } else {
-        let peers = nodelay::database_peers(&config.database_url).await;
+        let url = config.database_url.clone();
         let mut options = ConnectOptions::new(&config.database_url);
         options
             .after_connect(move |_| {
-                nodelay::set_on_sockets_to(&peers);
-                Box::pin(async { Ok(()) })
+                let url = url.clone();
+                Box::pin(async move {
+                    // Resolved at every connect: a failover moves the
+                    // database's name to another address.
+                    nodelay::set_on_sockets_to(&nodelay::database_peers(&url).await);
+                    Ok(())
+                })
             })
             .max_connections(connections)
             .min_connections(config.database_min_connections.min(connections))

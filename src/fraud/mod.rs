@@ -6,11 +6,10 @@
 
 pub mod rules;
 
-use sea_orm::{ConnectionTrait, DbErr};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::audit::{self, AuditEvent};
+use crate::audit::AuditEvent;
 
 pub const SERVICE: &str = "fraud";
 pub const EVENT_TYPE: &str = "fraud.check";
@@ -37,13 +36,8 @@ pub struct FraudCheck {
     pub checked_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Queues the check's record in the caller's transaction.
-pub async fn record<C: ConnectionTrait>(conn: &C, check: &FraudCheck) -> Result<Uuid, DbErr> {
-    audit::record(conn, audit_event(check)).await
-}
-
-/// The check's record as an audit event, for a caller that queues it
-/// with others.
+/// The check's record as an audit event, queued with the payment's other
+/// writes.
 pub fn audit_event(check: &FraudCheck) -> AuditEvent {
     AuditEvent {
         service: SERVICE,

@@ -203,7 +203,9 @@ async fn fraud_checks_are_for_support_and_support_reads_are_hidden(backend: Back
         decision: Decision::Review,
         checked_at: Utc::now(),
     };
-    fraud::record(&app.db, &check).await.unwrap();
+    audit::record(&app.db, fraud::audit_event(&check))
+        .await
+        .unwrap();
     wait_for_empty_outbox(&app.db, DEADLINE).await;
 
     let body = app

@@ -71,7 +71,7 @@ pub enum Placement {
     /// Each on a thread of its own, over a connection of its own opened
     /// with this configuration.
     ///
-    /// A batch is a dozen round trips to the database, one after another.
+    /// A batch is several round trips to the database, one after another.
     /// As a task among every request's tasks, each of its wake-ups waited
     /// its turn: a statement log showed 62% of a batch's time between its
     /// statements, and both CPUs a third idle. A thread of its own, whose

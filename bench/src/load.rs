@@ -106,6 +106,19 @@ where
     (tally, result)
 }
 
+/// The server's transfer batches and the requests they took.
+async fn batch_counters(gql: &Gql, metrics_url: &str) -> (f64, f64) {
+    let batches = gql
+        .counter(metrics_url, "paygraph_transfer_batches_total")
+        .await
+        .unwrap_or(0.0);
+    let requests = gql
+        .counter(metrics_url, "paygraph_transfer_batched_requests_total")
+        .await
+        .unwrap_or(0.0);
+    (batches, requests)
+}
+
 /// The server's statement counter and time spent in statements.
 async fn db_counters(gql: &Gql, metrics_url: &str) -> (f64, f64) {
     let n = gql
@@ -129,6 +142,7 @@ pub async fn transfers(
     metrics_url: &str,
 ) -> Value {
     let (n0, db_t0) = db_counters(gql, metrics_url).await;
+    let (b0, r0) = batch_counters(gql, metrics_url).await;
     let (warmup, end) = (plan.warmup, plan.warmup + plan.measure);
     let clients = plan.clients;
     let (_, result) = drive(label, plan, |c, start| {
@@ -213,7 +227,11 @@ pub async fn transfers(
     })
     .await;
     let (n1, db_t1) = db_counters(gql, metrics_url).await;
+    let (b1, r1) = batch_counters(gql, metrics_url).await;
     let mut result = result;
+    if b1 > b0 {
+        result["requests_per_batch"] = json!((r1 - r0) / (b1 - b0));
+    }
     // Over every request of the run, warm-up included.
     let all = result["requests_all"].as_f64().unwrap_or(1.0).max(1.0);
     result["statements_per_request"] = json!((n1 - n0) / all);

@@ -144,6 +144,8 @@ async fn work(ledger: Ledger, waiting: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 }
             }
         }
+        metrics::counter!("paygraph_transfer_batches_total").increment(1);
+        metrics::counter!("paygraph_transfer_batched_requests_total").increment(batch.len() as u64);
         // A key sent twice at once: the second waits for the next batch,
         // where it finds the first one's result.
         let mut seen: HashSet<(Uuid, String)> = HashSet::new();

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     auth::{self, Role},
+    cache::Cache,
     config::Config,
     db,
     startup::Application,
@@ -130,7 +131,20 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             } else {
                 auth::revoke_role(&conn, &email, role).await
             };
-            result.map_err(|e| e.to_string())?;
+            let user_id = result.map_err(|e| e.to_string())?;
+            // Servers read roles from the shared cache: rewrite the user's
+            // entry there, or the change would wait for it to expire.
+            if let Some(url) = &config.redis_url {
+                let cache = Cache::redis(url, 1, &config.redis_key_prefix)
+                    .await
+                    .map_err(|e| format!("the role is changed, but Redis is unreachable: {e}"))?;
+                auth::Standings::new(cache)
+                    .refresh(&conn, user_id)
+                    .await
+                    .map_err(|e| {
+                        format!("the role is changed, but not yet seen by sessions: {e}")
+                    })?;
+            }
             println!(
                 "{} role {} for {email}",
                 if grant { "granted" } else { "revoked" },

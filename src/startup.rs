@@ -194,7 +194,7 @@ impl Application {
         let settlement_poll = Duration::from_millis(config.settlement_poll_ms);
         let processor_delay = Duration::from_millis(config.processor_delay_ms);
         let app = ApiContext {
-            support: crate::support::Support::new(database.clone()),
+            support: crate::support::Support::new(database.clone(), auth.standings()),
             db: database,
             cache,
             auth,

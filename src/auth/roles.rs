@@ -37,11 +37,13 @@ async fn user_by_email<C: ConnectionTrait>(db: &C, email: &str) -> Result<users:
 }
 
 /// Grants a role from the command line; granting it twice is a no-op.
+/// Returns the user's id, whose [standing](super::Standings) the caller
+/// refreshes once this is committed.
 pub async fn grant_role<C: ConnectionTrait>(
     db: &C,
     email: &str,
     role: Role,
-) -> Result<(), AuthError> {
+) -> Result<uuid::Uuid, AuthError> {
     let user = user_by_email(db, email).await?;
     user_roles::Entity::insert(user_roles::ActiveModel {
         user_id: Set(user.user_id),
@@ -65,14 +67,15 @@ pub async fn grant_role<C: ConnectionTrait>(
         event.with_data(serde_json::json!({"role": role.as_str()})),
     )
     .await?;
-    Ok(())
+    Ok(user.user_id)
 }
 
+/// Revokes a role; returns the user's id, as [`grant_role`] does.
 pub async fn revoke_role<C: ConnectionTrait>(
     db: &C,
     email: &str,
     role: Role,
-) -> Result<(), AuthError> {
+) -> Result<uuid::Uuid, AuthError> {
     let user = user_by_email(db, email).await?;
     user_roles::Entity::delete_many()
         .filter(user_roles::Column::UserId.eq(user.user_id))
@@ -88,5 +91,5 @@ pub async fn revoke_role<C: ConnectionTrait>(
         event.with_data(serde_json::json!({"role": role.as_str()})),
     )
     .await?;
-    Ok(())
+    Ok(user.user_id)
 }

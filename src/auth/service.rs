@@ -6,7 +6,9 @@ use sea_orm::{
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use super::{AuthError, Email, NewUser, PasswordHasher, Role, TokenKeys, UserStatus};
+use super::{
+    AuthError, Email, NewUser, PasswordHasher, Role, Standing, Standings, TokenKeys, UserStatus,
+};
 use crate::{
     audit::{self, AuditEvent},
     cache::{Cache, sessions},
@@ -19,6 +21,7 @@ use entity::{user_profiles, user_roles, users};
 pub struct Auth {
     db: DatabaseConnection,
     cache: Cache,
+    standings: Standings,
     hasher: PasswordHasher,
     keys: TokenKeys,
     session_ttl: Duration,
@@ -84,6 +87,7 @@ impl Auth {
     ) -> Self {
         Self {
             db,
+            standings: Standings::new(cache.clone()),
             cache,
             hasher,
             keys,
@@ -184,6 +188,11 @@ impl Auth {
         })
     }
 
+    /// The standings this service reads, for the code that changes them.
+    pub fn standings(&self) -> Standings {
+        self.standings.clone()
+    }
+
     pub async fn logout(&self, who: &Principal) -> Result<(), AuthError> {
         sessions::close(&self.cache, who.user_id, who.session_id).await?;
         audit::record(
@@ -208,28 +217,28 @@ impl Auth {
         let Ok(claims) = self.keys.verify(token.trim()) else {
             return Ok(Caller::Rejected);
         };
-        if !sessions::is_open(&self.cache, claims.sub, claims.sid).await? {
+        let (open, cached) = self.standings.session(claims.sub, claims.sid).await?;
+        if !open {
             return Ok(Caller::Rejected);
         }
-        // The user and their roles in one statement: this runs on every
-        // authenticated request.
-        let Some((user, roles)) = users::Entity::find_by_id(claims.sub)
-            .find_with_related(user_roles::Entity)
-            .all(&self.db)
-            .await?
-            .pop()
-        else {
-            return Ok(Caller::Rejected);
+        let standing = match cached {
+            Some(standing) => standing,
+            None => {
+                let Some(standing) = Standing::read(&self.db, claims.sub).await? else {
+                    return Ok(Caller::Rejected);
+                };
+                self.standings.fill(claims.sub, &standing).await?;
+                standing
+            }
         };
-        let status = UserStatus::from_db(&user.status);
-        if status == UserStatus::Closed {
+        if standing.status == UserStatus::Closed {
             return Ok(Caller::Rejected);
         }
         Ok(Caller::User(Principal {
-            user_id: user.user_id,
+            user_id: claims.sub,
             session_id: claims.sid,
-            status,
-            roles: roles.iter().filter_map(|r| Role::parse(&r.role)).collect(),
+            status: standing.status,
+            roles: standing.roles,
         }))
     }
 }

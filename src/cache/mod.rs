@@ -59,6 +59,12 @@ impl Cache {
         }
     }
 
+    /// Whether every instance, and the command line, sees this cache's
+    /// writes (Redis), or only this process (the in-process store).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.store, Store::Redis(_))
+    }
+
     pub(crate) fn store(&self) -> &Store {
         &self.store
     }
@@ -83,6 +89,28 @@ impl Cache {
         match &self.store {
             Store::Memory(m) => Ok(m.get(&key)),
             Store::Redis(r) => r.get(&key).await,
+        }
+    }
+
+    /// Stores the value only where the key holds none: a reader filling
+    /// a gap never overwrites what a writer put there meanwhile.
+    pub async fn set_nx_ex(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError> {
+        let key = self.key(key);
+        match &self.store {
+            Store::Memory(m) => {
+                m.set_ex_unless(key, value.to_owned(), ttl, |_| true);
+                Ok(())
+            }
+            Store::Redis(r) => r.set_nx_ex(&key, value, ttl).await,
+        }
+    }
+
+    /// Several keys in one round trip, in order.
+    pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, CacheError> {
+        let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        match &self.store {
+            Store::Memory(m) => Ok(keys.iter().map(|k| m.get(k)).collect()),
+            Store::Redis(r) => r.get_many(&keys).await,
         }
     }
 

@@ -50,6 +50,30 @@ impl RedisStore {
             .map_err(err)
     }
 
+    pub async fn set_nx_ex(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError> {
+        let mut conn = self.pool.get().await.map_err(err)?;
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl.as_secs().max(1))
+            .query_async::<Option<String>>(&mut *conn)
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, CacheError> {
+        let mut conn = self.pool.get().await.map_err(err)?;
+        // MGET answers a single key with a list too, so the shape is fixed.
+        redis::cmd("MGET")
+            .arg(keys)
+            .query_async(&mut *conn)
+            .await
+            .map_err(err)
+    }
+
     pub async fn get(&self, key: &str) -> Result<Option<String>, CacheError> {
         let mut conn = self.pool.get().await.map_err(err)?;
         conn.get(key).await.map_err(err)

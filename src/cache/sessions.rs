@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{Cache, CacheError};
 
-fn key(user_id: Uuid, session_id: Uuid) -> String {
+pub(crate) fn key(user_id: Uuid, session_id: Uuid) -> String {
     format!("session:{user_id}:{session_id}")
 }
 

@@ -182,7 +182,7 @@ impl From<SupportError> for ApiError {
             SupportError::Invalid(i) => i.into(),
             SupportError::NotFound => Self::not_found(),
             SupportError::OwnAccount => Self::new(Code::Forbidden, e.to_string()),
-            SupportError::Db(_) => Self::internal(&e),
+            SupportError::Db(_) | SupportError::Standing(_) => Self::internal(&e),
         }
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, AuditEvent},
-    auth::{SupportAgent, UserStatus},
+    auth::{AuthError, Standings, SupportAgent, UserStatus},
     db,
     ledger::{FEE_ACCOUNT_ID, parse_reason},
     pagination::{Page, PageRequest, keyset},
@@ -30,6 +30,10 @@ pub enum SupportError {
     OwnAccount,
     #[error(transparent)]
     Db(#[from] sea_orm::DbErr),
+    /// The change is committed, but the cached standing could not be
+    /// rewritten: trying again writes it.
+    #[error("the change is saved, but sessions may not see it yet: {0}")]
+    Standing(#[from] AuthError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +56,7 @@ impl KycStatus {
 #[derive(Clone)]
 pub struct Support {
     db: DatabaseConnection,
+    standings: Standings,
 }
 
 /// `%`, `_` and `\` match literally in a search.
@@ -71,8 +76,8 @@ fn ilike(column: Expr, pattern: &str) -> Expr {
 }
 
 impl Support {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, standings: Standings) -> Self {
+        Self { db, standings }
     }
 
     /// Customers whose email, name or phone contains `query`
@@ -178,6 +183,8 @@ impl Support {
         )
         .await?;
         txn.commit().await?;
+        // Sessions learn of it through the cached standing, at once.
+        self.standings.refresh(&self.db, user_id).await?;
         Ok(user)
     }
 

@@ -155,7 +155,41 @@ async fn grant_role_from_the_command_line(backend: Backend) {
     assert!(me.get("errors").is_none(), "{me} {}", error_code(&me));
 }
 
-crate::both_backends!(grant_role_from_the_command_line);
+/// A role changed from the command line applies to sessions already in
+/// use: servers cache a user's roles in the shared cache (Redis), and the
+/// command rewrites that entry.
+async fn roles_from_the_command_line_reach_open_sessions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.register().await;
+    let search = || {
+        app.gql(
+            "{ users(first: 1) { edges { node { id } } } }",
+            json!({}),
+            Some(&agent.token),
+        )
+    };
+    // The session is in use (so its standing is cached) before the change.
+    assert_eq!(error_code(&search().await), "FORBIDDEN");
+    let mut env = vec![("DATABASE_URL", app.config.database_url.as_str())];
+    if let Some(url) = &app.config.redis_url {
+        env.push(("REDIS_URL", url));
+        env.push(("REDIS_KEY_PREFIX", &app.config.redis_key_prefix));
+    }
+    for (command, answer) in [("grant-role", None), ("revoke-role", Some("FORBIDDEN"))] {
+        let out = paygraph_beside(&["users", command, &agent.email, "support"], &env).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let body = search().await;
+        match answer {
+            None => assert!(body.get("errors").is_none(), "{command}: {body}"),
+            Some(code) => assert_eq!(error_code(&body), code, "{command}: {body}"),
+        }
+    }
+}
+
+crate::both_backends!(
+    grant_role_from_the_command_line,
+    roles_from_the_command_line_reach_open_sessions
+);
 
 #[test]
 fn dynamodb_tables_are_described_as_json() {

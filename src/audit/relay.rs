@@ -24,7 +24,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use rand::Rng;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, QueryTrait,
     sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
 use tokio::sync::watch;
@@ -94,11 +94,12 @@ impl Relay {
         tracing::info!(store = self.store.kind(), "audit relay started");
         let mut gauges_at: Option<Instant> = None;
         let mut logged_at: Option<Instant> = None;
+        let mut full = false;
         loop {
             if *stop.borrow() {
                 break;
             }
-            let full = match self.round().await {
+            full = match self.round_after(full).await {
                 Ok(n) => n as u64 >= self.settings.batch,
                 Err(e) => {
                     tracing::warn!(error = %e, "audit relay round failed; the events stay in the outbox");
@@ -129,7 +130,13 @@ impl Relay {
     /// One round: claim due rows, write them, then delete them (or
     /// reschedule them on failure). Returns how many were delivered.
     pub async fn round(&self) -> Result<usize, RelayError> {
-        let claimed = self.claim().await?;
+        self.round_after(false).await
+    }
+
+    /// A round, told whether the last one was full (so that rows are
+    /// surely due and the probe for any can be skipped).
+    async fn round_after(&self, full: bool) -> Result<usize, RelayError> {
+        let claimed = self.claim(full).await?;
         if claimed.is_empty() {
             return Ok(0);
         }
@@ -166,45 +173,46 @@ impl Relay {
         Ok(delivered.len())
     }
 
-    /// Takes up to a batch of due rows, oldest first, and leases them.
-    async fn claim(&self) -> Result<Vec<audit_outbox::Model>, DbErr> {
+    /// Takes up to a batch of due rows, oldest first, and leases them, in
+    /// one statement: an `UPDATE` of the rows a subquery picks, returning
+    /// them. On PostgreSQL the subquery locks what it picks and skips rows
+    /// another relay holds (`FOR UPDATE SKIP LOCKED`), so relays never wait
+    /// for each other; SQLite runs one writing statement at a time.
+    async fn claim(&self, full: bool) -> Result<Vec<audit_outbox::Model>, DbErr> {
         let now = Utc::now();
-        // A plain read first: an idle relay then never takes a lock, which
-        // on SQLite would be the whole database's write lock every poll.
-        let any_due = audit_outbox::Entity::find()
+        // Unless the last round was full, a plain read first: an idle
+        // relay then never takes a lock, which on SQLite would be the
+        // whole database's write lock every poll.
+        if !full {
+            let any_due = audit_outbox::Entity::find()
+                .select_only()
+                .column(audit_outbox::Column::EventId)
+                .filter(audit_outbox::Column::NextAttemptAt.lte(now))
+                .into_tuple::<Uuid>()
+                .one(&self.db)
+                .await?
+                .is_some();
+            if !any_due {
+                return Ok(Vec::new());
+            }
+        }
+        let mut due = audit_outbox::Entity::find()
             .select_only()
             .column(audit_outbox::Column::EventId)
             .filter(audit_outbox::Column::NextAttemptAt.lte(now))
-            .into_tuple::<Uuid>()
-            .one(&self.db)
-            .await?
-            .is_some();
-        if !any_due {
-            return Ok(Vec::new());
-        }
-        let txn = db::begin_write(&self.db).await?;
-        let mut query = audit_outbox::Entity::find()
-            .filter(audit_outbox::Column::NextAttemptAt.lte(now))
             .order_by_asc(audit_outbox::Column::NextAttemptAt)
             .limit(self.settings.batch);
-        // SQLite has no row locks; its IMMEDIATE transaction already keeps
-        // any other relay out until this one commits.
         if !db::is_sqlite(&self.db) {
-            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+            due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
-        let rows = query.all(&txn).await?;
-        if !rows.is_empty() {
-            audit_outbox::Entity::update_many()
-                .col_expr(
-                    audit_outbox::Column::NextAttemptAt,
-                    Expr::value(now + LEASE),
-                )
-                .filter(audit_outbox::Column::EventId.is_in(rows.iter().map(|r| r.event_id)))
-                .exec(&txn)
-                .await?;
-        }
-        txn.commit().await?;
-        Ok(rows)
+        audit_outbox::Entity::update_many()
+            .col_expr(
+                audit_outbox::Column::NextAttemptAt,
+                Expr::value(now + LEASE),
+            )
+            .filter(audit_outbox::Column::EventId.in_subquery(due.into_query()))
+            .exec_with_returning(&self.db)
+            .await
     }
 
     async fn reschedule(&self, rows: &[&audit_outbox::Model], error: &str) -> Result<(), DbErr> {

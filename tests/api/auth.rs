@@ -233,7 +233,37 @@ async fn anonymous_me_is_null_and_fields_need_auth(backend: Backend) {
     assert_eq!(error_code(&body), "UNAUTHENTICATED");
 }
 
+/// With Redis, a session in use is checked without the database: the
+/// session and the user's standing come from the cache. The in-process
+/// cache keeps no standings, so there each request reads the user.
+async fn a_session_in_use_costs_no_database_statement(backend: Backend) {
+    // No settlement polling or audit relaying in the background while
+    // statements are counted.
+    let app = spawn_app_with(backend, |c| {
+        c.settlement_poll_ms = 3_600_000;
+        c.audit_relay_poll_ms = 3_600_000;
+    })
+    .await;
+    let user = app.register().await;
+    let me = app.me(&user.token).await;
+    assert!(me["data"]["me"]["id"].is_string(), "{me}");
+    let before = app.statements_so_far().await;
+    for _ in 0..5 {
+        let body = app
+            .gql("{ __typename }", json!({}), Some(&user.token))
+            .await;
+        assert_eq!(body["data"]["__typename"], "Query", "{body}");
+    }
+    let reads = app.statements_so_far().await - before;
+    let expected = match backend {
+        Backend::Postgres => 0,
+        Backend::Sqlite => 5,
+    };
+    assert_eq!(reads, expected, "statements for 5 authenticated requests");
+}
+
 both_backends!(
+    a_session_in_use_costs_no_database_statement,
     register_returns_a_working_token,
     duplicate_email_in_another_case_is_refused,
     bad_registrations_name_the_field,

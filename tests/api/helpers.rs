@@ -413,6 +413,17 @@ pub fn key_of(global_id: &str) -> Uuid {
 }
 
 impl TestApp {
+    /// The SQL statements the server has run so far, from its own counter
+    /// (each test runs in a process of its own under nextest).
+    pub async fn statements_so_far(&self) -> u64 {
+        let metrics = self.get("/metrics").await.text().await.unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("paygraph_db_statements_total "))
+            .map(|n| n.trim().parse::<f64>().unwrap() as u64)
+            .unwrap_or(0)
+    }
+
     /// Registers a user and grants them SUPPORT from the command line.
     pub async fn support_agent(&self) -> Registered {
         let agent = self

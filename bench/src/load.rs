@@ -106,31 +106,24 @@ where
     (tally, result)
 }
 
-/// The server's transfer batches and the requests they took.
-async fn batch_counters(gql: &Gql, metrics_url: &str) -> (f64, f64) {
-    let batches = gql
-        .counter(metrics_url, "paygraph_transfer_batches_total")
-        .await
-        .unwrap_or(0.0);
-    let requests = gql
-        .counter(metrics_url, "paygraph_transfer_batched_requests_total")
-        .await
-        .unwrap_or(0.0);
-    (batches, requests)
+/// Counters from the server's metrics page, in order; 0 where missing.
+async fn counters<const N: usize>(gql: &Gql, metrics_url: &str, names: [&str; N]) -> [f64; N] {
+    let mut values = [0.0; N];
+    for (value, name) in values.iter_mut().zip(names) {
+        *value = gql.counter(metrics_url, name).await.unwrap_or(0.0);
+    }
+    values
 }
 
-/// The server's statement counter and time spent in statements.
-async fn db_counters(gql: &Gql, metrics_url: &str) -> (f64, f64) {
-    let n = gql
-        .counter(metrics_url, "paygraph_db_statements_total")
-        .await
-        .unwrap_or(0.0);
-    let t = gql
-        .counter(metrics_url, "paygraph_db_statement_duration_seconds_sum")
-        .await
-        .unwrap_or(0.0);
-    (n, t)
-}
+/// The server's counters a transfer run reads before and after: its SQL
+/// statements, the time spent in them, its transfer batches and the
+/// requests they took.
+const TRANSFER_COUNTERS: [&str; 4] = [
+    "paygraph_db_statements_total",
+    "paygraph_db_statement_duration_seconds_sum",
+    "paygraph_transfer_batches_total",
+    "paygraph_transfer_batched_requests_total",
+];
 
 pub async fn transfers(
     gql: &Gql,
@@ -141,8 +134,7 @@ pub async fn transfers(
     label: &str,
     metrics_url: &str,
 ) -> Value {
-    let (n0, db_t0) = db_counters(gql, metrics_url).await;
-    let (b0, r0) = batch_counters(gql, metrics_url).await;
+    let [n0, db_t0, b0, r0] = counters(gql, metrics_url, TRANSFER_COUNTERS).await;
     let (warmup, end) = (plan.warmup, plan.warmup + plan.measure);
     let clients = plan.clients;
     let (_, result) = drive(label, plan, |c, start| {
@@ -226,8 +218,7 @@ pub async fn transfers(
         }
     })
     .await;
-    let (n1, db_t1) = db_counters(gql, metrics_url).await;
-    let (b1, r1) = batch_counters(gql, metrics_url).await;
+    let [n1, db_t1, b1, r1] = counters(gql, metrics_url, TRANSFER_COUNTERS).await;
     let mut result = result;
     if b1 > b0 {
         result["requests_per_batch"] = json!((r1 - r0) / (b1 - b0));

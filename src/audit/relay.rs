@@ -8,12 +8,12 @@
 //! - No duplicates: every write is keyed by the event's id (the sort key
 //!   holds it), so a batch written twice, by a retry or by two relays
 //!   after a lease ran out, leaves one item per event.
-//! - Instances share the work: a round claims its rows in a short
-//!   database transaction (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so
-//!   relays never wait for each other; SQLite: an IMMEDIATE transaction)
-//!   that pushes `next_attempt_at` forward by a lease, and commits before
-//!   the store is called. No database transaction is ever held across a
-//!   call to DynamoDB.
+//! - Instances share the work: a round claims its rows with one
+//!   statement that pushes their `next_attempt_at` forward by a lease
+//!   (PostgreSQL: the rows are picked `FOR UPDATE SKIP LOCKED`, so relays
+//!   never wait for each other; SQLite runs one writing statement at a
+//!   time), committed before the store is called. No database transaction
+//!   is ever held across a call to DynamoDB.
 
 use std::{
     sync::Arc,

@@ -237,13 +237,7 @@ async fn anonymous_me_is_null_and_fields_need_auth(backend: Backend) {
 /// session and the user's standing come from the cache. The in-process
 /// cache keeps no standings, so there each request reads the user.
 async fn a_session_in_use_costs_no_database_statement(backend: Backend) {
-    // No settlement polling or audit relaying in the background while
-    // statements are counted.
-    let app = spawn_app_with(backend, |c| {
-        c.settlement_poll_ms = 3_600_000;
-        c.audit_relay_poll_ms = 3_600_000;
-    })
-    .await;
+    let app = crate::helpers::spawn_quiet_app(backend).await;
     let user = app.register().await;
     let me = app.me(&user.token).await;
     assert!(me["data"]["me"]["id"].is_string(), "{me}");

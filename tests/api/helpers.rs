@@ -74,6 +74,16 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
+/// An app with no settlement polling or audit relaying in the background,
+/// for tests that count the statements a request costs.
+pub async fn spawn_quiet_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |c| {
+        c.settlement_poll_ms = 3_600_000;
+        c.audit_relay_poll_ms = 3_600_000;
+    })
+    .await
+}
+
 /// Starts a server; `adjust` may change the configuration first.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let (mut config, tmp) = match backend {

@@ -153,13 +153,7 @@ async fn other_users_objects_are_not_found(backend: Backend) {
 /// A page of 10 and a page of 100 transactions, each with both parties and
 /// its events, cost the same number of SQL statements: the loaders batch.
 async fn a_page_costs_the_same_statements_whatever_its_size(backend: Backend) {
-    // No settlement polling or audit relaying in the background while
-    // statements are counted.
-    let app = crate::helpers::spawn_app_with(backend, |c| {
-        c.settlement_poll_ms = 3_600_000;
-        c.audit_relay_poll_ms = 3_600_000;
-    })
-    .await;
+    let app = crate::helpers::spawn_quiet_app(backend).await;
     let ada = app.register().await;
     let bob = app.register().await;
     seed_transfers(&app, key(&ada.id), key(&bob.id), 120).await;

@@ -180,14 +180,17 @@ impl Relay {
     /// for each other; SQLite runs one writing statement at a time.
     async fn claim(&self, full: bool) -> Result<Vec<audit_outbox::Model>, DbErr> {
         let now = Utc::now();
+        // The ids of due rows: probed for one below, claimed in batches.
+        let due = audit_outbox::Entity::find()
+            .select_only()
+            .column(audit_outbox::Column::EventId)
+            .filter(audit_outbox::Column::NextAttemptAt.lte(now));
         // Unless the last round was full, a plain read first: an idle
         // relay then never takes a lock, which on SQLite would be the
         // whole database's write lock every poll.
         if !full {
-            let any_due = audit_outbox::Entity::find()
-                .select_only()
-                .column(audit_outbox::Column::EventId)
-                .filter(audit_outbox::Column::NextAttemptAt.lte(now))
+            let any_due = due
+                .clone()
                 .into_tuple::<Uuid>()
                 .one(&self.db)
                 .await?
@@ -196,10 +199,7 @@ impl Relay {
                 return Ok(Vec::new());
             }
         }
-        let mut due = audit_outbox::Entity::find()
-            .select_only()
-            .column(audit_outbox::Column::EventId)
-            .filter(audit_outbox::Column::NextAttemptAt.lte(now))
+        let mut due = due
             .order_by_asc(audit_outbox::Column::NextAttemptAt)
             .limit(self.settings.batch);
         if !db::is_sqlite(&self.db) {

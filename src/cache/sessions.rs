@@ -1,6 +1,7 @@
 //! Sessions: `session:{user_id}:{session_id}` with the seed's TTL. A token
 //! is honoured only while its session key exists, so logout (deleting the
-//! key) revokes the token at once on every instance.
+//! key) revokes the token at once on every instance. Authentication reads
+//! the key together with the user's standing (`auth::Standings::session`).
 
 use std::time::Duration;
 
@@ -25,10 +26,6 @@ pub async fn open(
     cache
         .set_ex(&key(user_id, session_id), &value.to_string(), ttl)
         .await
-}
-
-pub async fn is_open(cache: &Cache, user_id: Uuid, session_id: Uuid) -> Result<bool, CacheError> {
-    Ok(cache.get(&key(user_id, session_id)).await?.is_some())
 }
 
 pub async fn close(cache: &Cache, user_id: Uuid, session_id: Uuid) -> Result<bool, CacheError> {

@@ -15,6 +15,7 @@ pub mod http;
 pub mod ledger;
 pub mod money;
 pub mod pagination;
+pub mod priority;
 pub mod processor;
 pub mod startup;
 pub mod support;

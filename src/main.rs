@@ -1,9 +1,15 @@
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = paygraph::cli::Cli::parse();
-    match paygraph::cli::run(cli).await {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(paygraph::priority::step_down_request_thread)
+        .build()
+        .expect("a runtime for the server");
+    // The server is built on this thread, which keeps the default niceness,
+    // so that the transfer workers it starts inherit that.
+    match runtime.block_on(paygraph::cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(line) => {
             eprintln!("paygraph: {line}");

@@ -108,6 +108,7 @@ pub(super) fn start(ledger: &Ledger, waiting: Waiting, workers: usize, placement
 }
 
 fn own_thread(ledger: Ledger, waiting: Arc<Mutex<mpsc::Receiver<Job>>>, config: &Config) {
+    crate::priority::keep_transfer_worker();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -7,8 +7,8 @@ fn main() -> std::process::ExitCode {
         .on_thread_start(paygraph::priority::step_down_request_thread)
         .build()
         .expect("a runtime for the server");
-    // The server is built on this thread, which keeps the default niceness,
-    // so that the transfer workers it starts inherit that.
+    // The server is built on this thread, which keeps the process's
+    // niceness, so that the transfer workers it starts inherit that.
     match runtime.block_on(paygraph::cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(line) => {

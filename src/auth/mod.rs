@@ -33,11 +33,15 @@ impl UserStatus {
         }
     }
 
+    /// The status [`UserStatus::as_str`] names; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Active, Self::Suspended, Self::Closed]
+            .into_iter()
+            .find(|status| status.as_str() == s)
+    }
+
+    /// Lenient: a value this build does not know counts as active.
     pub fn from_db(s: &str) -> Self {
-        match s {
-            "suspended" => Self::Suspended,
-            "closed" => Self::Closed,
-            _ => Self::Active,
-        }
+        Self::parse(s).unwrap_or(Self::Active)
     }
 }

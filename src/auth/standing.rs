@@ -70,13 +70,7 @@ impl Standing {
     /// then read again from the database rather than guessed.
     fn decode(text: &str) -> Option<Self> {
         let (status, roles) = text.split_once(';')?;
-        let status = [
-            UserStatus::Active,
-            UserStatus::Suspended,
-            UserStatus::Closed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == status)?;
+        let status = UserStatus::parse(status)?;
         let roles = roles
             .split(',')
             .filter(|r| !r.is_empty())

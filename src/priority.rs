@@ -14,8 +14,8 @@
 //! request threads step down rather than the workers up. Linux keeps a
 //! niceness per thread (setpriority(2)), and a new thread inherits its
 //! creator's: the workers are started from the thread that builds the
-//! server (`main`'s, which keeps the default), and each checks where it
-//! landed.
+//! server (`main`'s, which keeps the process's own niceness), and each
+//! checks where it landed.
 
 /// How many steps of niceness the threads that serve requests stand below
 /// the process's own (usually 0, so 5).

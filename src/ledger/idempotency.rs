@@ -48,12 +48,12 @@ pub fn fingerprint(parts: &[&str]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
     /// The key is ours; go ahead.
     Fresh,
     /// The same request ran before; here is its transaction.
-    Replay(Uuid),
+    Replay(Box<transactions::Model>),
 }
 
 /// One request's key: who sent it, the key, and the request's fingerprint.
@@ -86,19 +86,16 @@ pub async fn claim<C: ConnectionTrait>(
         .await?
         .pop()
         .expect("one claim per key")?;
-    match claim {
-        Claim::Fresh => Ok(None),
-        Claim::Replay(id) => transactions::Entity::find_by_id(id)
-            .one(txn)
-            .await?
-            .map(Some)
-            .ok_or(LedgerError::NotFound),
-    }
+    Ok(match claim {
+        Claim::Fresh => None,
+        Claim::Replay(original) => Some(*original),
+    })
 }
 
 /// Takes several keys in one statement (no two of them the same). Each
 /// answer is `Fresh`, a `Replay`, or a conflict when the key was used for
-/// another request. The keys already taken cost one more read.
+/// another request. The keys already taken cost one more read, which
+/// brings their transactions with them.
 pub async fn claim_many<C: ConnectionTrait>(
     txn: &C,
     uses: &[KeyUse<'_>],
@@ -131,15 +128,17 @@ pub async fn claim_many<C: ConnectionTrait>(
         .iter()
         .filter(|u| !fresh.contains(&(u.user_id, u.key.0.clone())))
         .collect();
-    let existing: HashMap<(Uuid, String), idempotency_keys::Model> = if taken.is_empty() {
+    type Taken = (idempotency_keys::Model, Option<transactions::Model>);
+    let mut existing: HashMap<(Uuid, String), Taken> = if taken.is_empty() {
         HashMap::new()
     } else {
         idempotency_keys::Entity::find()
+            .find_also_related(transactions::Entity)
             .filter(any_of(taken.iter().map(|u| (u.user_id, u.key))))
             .all(txn)
             .await?
             .into_iter()
-            .map(|row| ((row.user_id, row.idempotency_key.clone()), row))
+            .map(|(key, original)| ((key.user_id, key.idempotency_key.clone()), (key, original)))
             .collect()
     };
     Ok(uses
@@ -149,11 +148,15 @@ pub async fn claim_many<C: ConnectionTrait>(
             if fresh.contains(&id) {
                 return Ok(Claim::Fresh);
             }
-            match existing.get(&id) {
-                Some(row) if row.request_hash == u.request_hash => row
-                    .transaction_id
-                    .map(Claim::Replay)
-                    .ok_or(LedgerError::IdempotencyConflict),
+            match existing.remove(&id) {
+                Some((key, original)) if key.request_hash == u.request_hash => {
+                    match (key.transaction_id, original) {
+                        (Some(_), Some(original)) => Ok(Claim::Replay(Box::new(original))),
+                        // Bound to a transaction that is not there.
+                        (Some(_), None) => Err(LedgerError::NotFound),
+                        (None, _) => Err(LedgerError::IdempotencyConflict),
+                    }
+                }
                 _ => Err(LedgerError::IdempotencyConflict),
             }
         })

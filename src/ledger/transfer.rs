@@ -342,7 +342,6 @@ async fn claim_keys<C: ConnectionTrait>(
             transaction_id: Some(id),
         })
         .collect();
-    let mut replays = HashMap::new();
     for (i, claim) in idempotency::claim_many(txn, &uses)
         .await?
         .into_iter()
@@ -350,22 +349,8 @@ async fn claim_keys<C: ConnectionTrait>(
     {
         match claim {
             Ok(Claim::Fresh) => {}
-            Ok(Claim::Replay(id)) => {
-                replays.insert(i, id);
-            }
+            Ok(Claim::Replay(original)) => answers[i] = Some(Ok(*original)),
             Err(e) => answers[i] = Some(Err(e)),
-        }
-    }
-    if !replays.is_empty() {
-        let originals: HashMap<Uuid, transactions::Model> = transactions::Entity::find()
-            .filter(transactions::Column::TransactionId.is_in(replays.values().copied()))
-            .all(txn)
-            .await?
-            .into_iter()
-            .map(|t| (t.transaction_id, t))
-            .collect();
-        for (i, id) in replays {
-            answers[i] = Some(originals.get(&id).cloned().ok_or(LedgerError::NotFound));
         }
     }
     Ok((0..reqs.len()).filter(|&i| answers[i].is_none()).collect())

@@ -111,8 +111,9 @@ pub struct Config {
     pub ws_session_check_secs: u64,
     /// `PAYGRAPH_WS_MAX_SUBSCRIPTIONS`: subscriptions one socket may hold.
     pub ws_max_subscriptions: usize,
-    /// `PAYGRAPH_EVENT_BUFFER`: events buffered per instance for its
-    /// subscribers; one that falls further behind is disconnected.
+    /// `PAYGRAPH_EVENT_BUFFER`: events buffered for each user with
+    /// subscriptions on the instance (each such user has a channel of this
+    /// capacity); a subscriber that falls further behind is disconnected.
     pub event_buffer: usize,
 
     /// `PAYGRAPH_PROCESSOR_DELAY_MS`: how long the payment simulator takes to settle.
@@ -198,7 +199,7 @@ impl Default for Config {
             ws_send_timeout_secs: 10,
             ws_session_check_secs: 30,
             ws_max_subscriptions: 32,
-            event_buffer: 4096,
+            event_buffer: 256,
             processor_delay_ms: 2000,
             settlement_poll_ms: 250,
             fee_card_deposit_percent: "2.9".into(),

@@ -4,9 +4,11 @@
 //!
 //! With Redis, changes go out with `PUBLISH` on `{prefix}events`, and each
 //! instance keeps one subscriber connection whose messages it fans out in
-//! process through a tokio broadcast channel (so a thousand sockets cost one
-//! Redis connection, not a thousand). The embedded default uses the
-//! broadcast channel alone.
+//! process (so a thousand sockets cost one Redis connection, not a
+//! thousand). The embedded default fans out in process alone. In process,
+//! each user's subscriptions share a tokio broadcast channel of their own:
+//! a change wakes the subscriptions of the users it concerns, not every
+//! subscription of the instance.
 //!
 //! Pub/sub delivers at most once: while an instance's subscriber
 //! connection is down, what is published is lost to it. Subscribers are
@@ -16,8 +18,9 @@
 //! recognisable.
 
 use std::{
+    collections::HashMap,
     sync::{
-        Arc, Weak,
+        Arc, Mutex, Weak,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
@@ -91,6 +94,20 @@ impl From<WalletSnapshot> for wallets::Model {
     }
 }
 
+impl Change {
+    /// The users whose subscriptions may show this change.
+    fn users(&self) -> impl Iterator<Item = Uuid> {
+        let (a, b) = match self {
+            Change::Transaction(t) => (
+                t.sender_id,
+                t.receiver_id.filter(|r| t.sender_id != Some(*r)),
+            ),
+            Change::Wallet(w) => (Some(w.user_id), None),
+        };
+        a.into_iter().chain(b)
+    }
+}
+
 /// What a subscriber receives from the bus.
 #[derive(Debug, Clone)]
 pub enum BusMessage {
@@ -105,9 +122,88 @@ pub struct EventBus {
 }
 
 struct Inner {
-    local: broadcast::Sender<BusMessage>,
+    local: Routes,
     remote: Option<Remote>,
     connected: AtomicBool,
+}
+
+/// The in-process fan-out: a broadcast channel per user with subscribers,
+/// made by the first subscription and dropped once none is left.
+struct Routes {
+    /// Each channel's capacity: how far one subscriber may fall behind.
+    buffer: usize,
+    by_user: Mutex<HashMap<Uuid, broadcast::Sender<BusMessage>>>,
+}
+
+impl Routes {
+    fn new(buffer: usize) -> Self {
+        Self {
+            buffer,
+            by_user: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn subscribe(&self, user: Uuid) -> broadcast::Receiver<BusMessage> {
+        let mut by_user = self.by_user.lock().expect("routes lock");
+        by_user
+            .entry(user)
+            .or_insert_with(|| broadcast::channel(self.buffer).0)
+            .subscribe()
+    }
+
+    fn send(&self, change: Change) {
+        let change = Arc::new(change);
+        let by_user = self.by_user.lock().expect("routes lock");
+        for user in change.users() {
+            if let Some(channel) = by_user.get(&user) {
+                // No receiver left is not an error: the channel goes when
+                // its last receiver does.
+                let _ = channel.send(BusMessage::Change(change.clone()));
+            }
+        }
+    }
+
+    /// Tells every subscriber that changes may have been missed.
+    fn gap(&self) {
+        for channel in self.by_user.lock().expect("routes lock").values() {
+            let _ = channel.send(BusMessage::Gap);
+        }
+    }
+
+    /// Drops `user`'s channel when no subscriber is left on it.
+    fn release(&self, user: Uuid) {
+        let mut by_user = self.by_user.lock().expect("routes lock");
+        if by_user
+            .get(&user)
+            .is_some_and(|channel| channel.receiver_count() == 0)
+        {
+            by_user.remove(&user);
+        }
+    }
+}
+
+/// One subscription's receiver, on its user's channel.
+pub struct BusReceiver {
+    rx: Option<broadcast::Receiver<BusMessage>>,
+    user: Uuid,
+    bus: Weak<Inner>,
+}
+
+impl BusReceiver {
+    pub async fn recv(&mut self) -> Result<BusMessage, broadcast::error::RecvError> {
+        self.rx.as_mut().expect("held until dropped").recv().await
+    }
+}
+
+impl Drop for BusReceiver {
+    fn drop(&mut self) {
+        // The receiver goes first, so that the channel's count no longer
+        // has it.
+        drop(self.rx.take());
+        if let Some(bus) = self.bus.upgrade() {
+            bus.local.release(self.user);
+        }
+    }
 }
 
 struct Remote {
@@ -123,7 +219,7 @@ impl EventBus {
     /// returning, so nothing published after start-up is missed, and keeps
     /// the subscription alive (reconnecting) in a background task.
     pub async fn start(cache: &Cache, buffer: usize) -> Result<Self, CacheError> {
-        let (local, _) = broadcast::channel(buffer);
+        let local = Routes::new(buffer);
         let Store::Redis(store) = cache.store() else {
             return Ok(Self {
                 inner: Arc::new(Inner {
@@ -158,11 +254,7 @@ impl EventBus {
         match &self.inner.remote {
             None => {
                 for change in changes {
-                    // No receivers is not an error: nobody is subscribed.
-                    let _ = self
-                        .inner
-                        .local
-                        .send(BusMessage::Change(Arc::new(change.clone())));
+                    self.inner.local.send(change.clone());
                 }
                 Ok(())
             }
@@ -184,8 +276,13 @@ impl EventBus {
         }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<BusMessage> {
-        self.inner.local.subscribe()
+    /// A receiver of the changes that concern `user`.
+    pub fn subscribe(&self, user: Uuid) -> BusReceiver {
+        BusReceiver {
+            rx: Some(self.inner.local.subscribe(user)),
+            user,
+            bus: Arc::downgrade(&self.inner),
+        }
     }
 
     /// Whether this instance currently receives the bus (for `/readyz`).
@@ -218,16 +315,14 @@ async fn listen(
         while let Some(msg) = messages.next().await {
             let Some(inner) = bus.upgrade() else { return };
             match serde_json::from_slice::<Change>(msg.get_payload_bytes()) {
-                Ok(change) => {
-                    let _ = inner.local.send(BusMessage::Change(Arc::new(change)));
-                }
+                Ok(change) => inner.local.send(change),
                 Err(e) => tracing::warn!(error = %e, "ignoring a malformed bus message"),
             }
         }
         {
             let Some(inner) = bus.upgrade() else { return };
             inner.connected.store(false, Ordering::Relaxed);
-            let _ = inner.local.send(BusMessage::Gap);
+            inner.local.gap();
         }
         tracing::warn!("event bus connection lost; reconnecting");
         connection = loop {
@@ -248,7 +343,7 @@ async fn listen(
             inner.connected.store(true, Ordering::Relaxed);
             // Anything published while we were away is lost to this
             // instance; subscribers that joined meanwhile hear it too.
-            let _ = inner.local.send(BusMessage::Gap);
+            inner.local.gap();
         }
         tracing::info!("event bus reconnected");
     }
@@ -260,20 +355,39 @@ mod tests {
     use crate::cache::transactions::tests::snapshot;
 
     #[tokio::test]
-    async fn the_in_process_bus_reaches_every_subscriber() {
+    async fn a_change_reaches_both_parties_and_nobody_else() {
         let bus = EventBus::start(&Cache::in_process(""), 16).await.unwrap();
-        let mut a = bus.subscribe();
-        let mut b = bus.subscribe();
-        let change = Change::Transaction(snapshot(1, "pending"));
+        let t = snapshot(1, "pending");
+        let mut sender = bus.subscribe(t.sender_id.unwrap());
+        let mut sender_elsewhere = bus.subscribe(t.sender_id.unwrap());
+        let mut receiver = bus.subscribe(t.receiver_id.unwrap());
+        let change = Change::Transaction(t);
+        let mut stranger = bus.subscribe(Uuid::from_u128(99));
         bus.publish_many(std::slice::from_ref(&change))
             .await
             .unwrap();
-        for rx in [&mut a, &mut b] {
+        for rx in [&mut sender, &mut sender_elsewhere, &mut receiver] {
             match rx.recv().await.unwrap() {
                 BusMessage::Change(c) => assert_eq!(*c, change),
                 BusMessage::Gap => panic!("unexpected gap"),
             }
         }
+        let nothing = tokio::time::timeout(Duration::from_millis(50), stranger.recv()).await;
+        assert!(nothing.is_err(), "a stranger heard {nothing:?}");
+    }
+
+    #[tokio::test]
+    async fn a_users_channel_goes_with_its_last_subscriber() {
+        let bus = EventBus::start(&Cache::in_process(""), 16).await.unwrap();
+        let user = Uuid::from_u128(1);
+        let channels = || bus.inner.local.by_user.lock().unwrap().len();
+        let first = bus.subscribe(user);
+        let second = bus.subscribe(user);
+        assert_eq!(channels(), 1);
+        drop(first);
+        assert_eq!(channels(), 1, "one subscriber is left");
+        drop(second);
+        assert_eq!(channels(), 0);
     }
 
     #[test]

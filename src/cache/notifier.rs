@@ -159,7 +159,8 @@ mod tests {
     async fn a_change_refreshes_the_cache_and_reaches_the_bus_in_order() {
         let cache = Cache::in_process("");
         let bus = EventBus::start(&cache, 16).await.unwrap();
-        let mut rx = bus.subscribe();
+        let sender = snapshot(1, "pending").sender_id.unwrap();
+        let mut rx = bus.subscribe(sender);
         let txns = TransactionCache::new(cache.clone());
         let notifier = CacheNotifier::start(txns.clone(), bus);
         for (version, status) in [(1, "pending"), (2, "processing"), (3, "completed")] {

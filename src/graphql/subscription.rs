@@ -22,7 +22,7 @@ use super::{
     query::{own_transaction, own_wallet},
     types::{Transaction, Wallet},
 };
-use crate::cache::events::{BusMessage, Change};
+use crate::cache::events::{BusMessage, BusReceiver, Change};
 
 pub struct Subscription;
 
@@ -108,10 +108,7 @@ impl Versions {
 
 /// The bus as seen by one subscription: changes it may see, newest only;
 /// `None` ends the stream.
-async fn next_change(
-    rx: &mut tokio::sync::broadcast::Receiver<BusMessage>,
-    control: Option<&SocketControl>,
-) -> Option<Arc<Change>> {
+async fn next_change(rx: &mut BusReceiver, control: Option<&SocketControl>) -> Option<Arc<Change>> {
     match rx.recv().await {
         Ok(BusMessage::Change(change)) => Some(change),
         Ok(BusMessage::Gap) => {
@@ -137,7 +134,7 @@ struct Subscriber {
     who: Uuid,
     control: Option<Arc<SocketControl>>,
     slot: Option<Slot>,
-    rx: tokio::sync::broadcast::Receiver<BusMessage>,
+    rx: BusReceiver,
 }
 
 impl Subscriber {
@@ -149,7 +146,7 @@ impl Subscriber {
             who,
             control,
             slot,
-            rx: app(ctx).events.subscribe(),
+            rx: app(ctx).events.subscribe(who),
         })
     }
 

@@ -26,6 +26,16 @@ pub enum Code {
     LimitExceeded,
     QueryTooComplex,
     RateLimited,
+    /// A backend the request needs stays unreachable after the service's
+    /// own retries: HTTP 503, with `retryAfterSeconds`.
+    Unavailable,
+    PersistedQueryNotFound,
+    OperationNotAllowed,
+    SecondFactorRequired,
+    StepUpRequired,
+    ApprovalRequired,
+    /// The object's state does not allow the operation, with `state`.
+    InvalidState,
     Internal,
 }
 
@@ -42,6 +52,13 @@ impl Code {
             Self::LimitExceeded => "LIMIT_EXCEEDED",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
             Self::RateLimited => "RATE_LIMITED",
+            Self::Unavailable => "UNAVAILABLE",
+            Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            Self::OperationNotAllowed => "OPERATION_NOT_ALLOWED",
+            Self::SecondFactorRequired => "SECOND_FACTOR_REQUIRED",
+            Self::StepUpRequired => "STEP_UP_REQUIRED",
+            Self::ApprovalRequired => "APPROVAL_REQUIRED",
+            Self::InvalidState => "INVALID_STATE",
             Self::Internal => "INTERNAL",
         }
     }
@@ -83,6 +100,16 @@ impl ApiError {
         Self::new(
             Code::RateLimited,
             format!("rate limit exceeded; retry after {retry_after_seconds} s"),
+        )
+        .with("retryAfterSeconds", retry_after_seconds.into())
+    }
+
+    /// A backend stays unreachable: the client may try again after this
+    /// many seconds.
+    pub fn unavailable(retry_after_seconds: u64) -> Self {
+        Self::new(
+            Code::Unavailable,
+            "the service is temporarily unavailable; try again shortly",
         )
         .with("retryAfterSeconds", retry_after_seconds.into())
     }

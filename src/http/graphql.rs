@@ -112,14 +112,20 @@ fn rate_limited(d: &Decision) -> Response {
     response
 }
 
+/// How long a client is told to wait when a backend is unreachable.
+const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 1;
+
 fn unavailable() -> Response {
-    let body = serde_json::json!({
-        "errors": [{
-            "message": "the service is temporarily unavailable",
-            "extensions": {"code": Code::Internal.as_str()}
-        }]
-    });
-    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+    let error: async_graphql::Error = ApiError::unavailable(RETRY_AFTER_UNAVAILABLE_SECS).into();
+    let body = async_graphql::Response::from_errors(vec![
+        error.into_server_error(async_graphql::Pos::default()),
+    ]);
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS),
+    );
+    response
 }
 
 /// GET /graphql: a WebSocket upgrade for subscriptions, or GraphiQL.

@@ -132,7 +132,7 @@ async fn redis_down_fails_closed_for_sessions_stays_up_for_the_rest_and_recovers
         .post_json(&json!({"query": "{ me { id } }"}), Some(&user.token))
         .await;
     assert_eq!(res.status(), 503);
-    assert_eq!(error_code(&res.json().await.unwrap()), "INTERNAL");
+    assert_eq!(error_code(&res.json().await.unwrap()), "UNAVAILABLE");
     // Logging in needs a session (and the auth limit fails closed).
     let res = app
         .post_json(

@@ -10,10 +10,7 @@ use super::{HttpState, client_address::ClientAddress, websocket};
 use crate::{
     auth::Caller,
     cache::rate_limit::{Decision, Subject},
-    graphql::{
-        errors::{ApiError, Code},
-        loaders, operation_class,
-    },
+    graphql::{errors::ApiError, loaders, operation_class},
 };
 
 pub async fn post_graphql(

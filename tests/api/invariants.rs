@@ -267,41 +267,70 @@ async fn ledger_invariants_hold_after_random_concurrent_operations(backend: Back
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
+    let violations = ledger_violations(&app).await;
+    let transactions = scalar(&app, "SELECT COUNT(*) AS n FROM transactions").await;
+    let history_rows = scalar(&app, "SELECT COUNT(*) AS n FROM balance_history").await;
+    println!(
+        "invariants [{backend:?}]: {ops} operations ({outcomes:?}), {transactions} transactions, {history_rows} history rows; \
+         violations: {violations:?}"
+    );
+    assert_eq!(violations, Violations::default());
+    assert!(
+        outcomes.get("succeeded").copied().unwrap_or(0) > ops / 2,
+        "most operations should succeed: {outcomes:?}"
+    );
+}
+
+/// Each ledger invariant of architecture.md, as the number of rows that
+/// break it: all zero when the ledger is sound.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Violations {
+    pub conservation_drift: i64,
+    pub negative: i64,
+    pub unbalanced: i64,
+    pub broken_history_links: i64,
+    pub keys_without_transaction: i64,
+    pub transactions_sharing_a_key: i64,
+    pub transactions_without_a_key: i64,
+    pub tally_drift: i64,
+}
+
+pub async fn ledger_violations(app: &TestApp) -> Violations {
     // 1. Money is conserved: all balances (fee wallets included) are what
     //    came in minus what went out.
     let drift = scalar(
-        &app,
+        app,
         "SELECT CAST(COALESCE((SELECT SUM(balance_minor) FROM wallets WHERE currency = 'USD'), 0)
             - COALESCE((SELECT SUM(amount_minor) FROM transactions WHERE transaction_type = 'deposit' AND status = 'completed'), 0)
             + COALESCE((SELECT SUM(amount_minor) FROM transactions WHERE transaction_type = 'withdrawal' AND status = 'completed'), 0) AS BIGINT) AS n",
     )
     .await;
     // 2. and 3. No negative part, and balance = available + frozen.
-    let negative = scalar(&app, "SELECT COUNT(*) AS n FROM wallets WHERE available_balance_minor < 0 OR frozen_balance_minor < 0").await;
+    let negative = scalar(app, "SELECT COUNT(*) AS n FROM wallets WHERE available_balance_minor < 0 OR frozen_balance_minor < 0").await;
     let unbalanced =
-        scalar(&app, "SELECT COUNT(*) AS n FROM wallets WHERE balance_minor <> available_balance_minor + frozen_balance_minor").await;
+        scalar(app, "SELECT COUNT(*) AS n FROM wallets WHERE balance_minor <> available_balance_minor + frozen_balance_minor").await;
     // 4. Every wallet's history is an unbroken chain ending at its balance.
-    let broken = broken_history_links(&app).await;
+    let broken = broken_history_links(app).await;
     // 5. One transaction per (user, idempotency key), and none without one.
     let orphans = scalar(
-        &app,
+        app,
         "SELECT COUNT(*) AS n FROM idempotency_keys WHERE transaction_id IS NULL",
     )
     .await;
     // Not a foreign key: a transfer takes its key already bound.
     let orphans = orphans
         + scalar(
-            &app,
+            app,
             "SELECT COUNT(*) AS n FROM idempotency_keys k WHERE k.transaction_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.transaction_id = k.transaction_id)",
         )
         .await;
     let shared = scalar(
-        &app,
+        app,
         "SELECT COUNT(*) AS n FROM (SELECT transaction_id FROM idempotency_keys GROUP BY transaction_id HAVING COUNT(*) > 1) AS d",
     )
     .await;
     let unkeyed = scalar(
-        &app,
+        app,
         "SELECT COUNT(*) AS n FROM transactions t WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.transaction_id = t.transaction_id)",
     )
     .await;
@@ -313,40 +342,25 @@ async fn ledger_invariants_hold_after_random_concurrent_operations(backend: Back
     let tallied = "SELECT user_id AS u, currency AS c, CAST(SUM(payments) AS BIGINT) AS p, CAST(SUM(amount_minor) AS BIGINT) AS a
         FROM outgoing_tallies GROUP BY user_id, currency HAVING SUM(payments) <> 0 OR SUM(amount_minor) <> 0";
     let tally_drift = scalar(
-        &app,
+        app,
         &format!("SELECT COUNT(*) AS n FROM ({recount} EXCEPT {tallied}) AS d"),
     )
     .await
         + scalar(
-            &app,
+            app,
             &format!("SELECT COUNT(*) AS n FROM ({tallied} EXCEPT {recount}) AS d"),
         )
         .await;
-    let transactions = scalar(&app, "SELECT COUNT(*) AS n FROM transactions").await;
-    let history_rows = scalar(&app, "SELECT COUNT(*) AS n FROM balance_history").await;
-    println!(
-        "invariants [{backend:?}]: {ops} operations ({outcomes:?}), {transactions} transactions, {history_rows} history rows; \
-         violations: conservation drift {drift}, negative {negative}, unbalanced {unbalanced}, broken history links {broken}, \
-         keys without transaction {orphans}, transactions sharing a key {shared}, transactions without a key {unkeyed}, \
-         senders whose tallies differ from their payments {tally_drift}"
-    );
-    assert_eq!(
-        (
-            drift,
-            negative,
-            unbalanced,
-            broken,
-            orphans,
-            shared,
-            unkeyed,
-            tally_drift
-        ),
-        (0, 0, 0, 0, 0, 0, 0, 0)
-    );
-    assert!(
-        outcomes.get("succeeded").copied().unwrap_or(0) > ops / 2,
-        "most operations should succeed: {outcomes:?}"
-    );
+    Violations {
+        conservation_drift: drift,
+        negative,
+        unbalanced,
+        broken_history_links: broken,
+        keys_without_transaction: orphans,
+        transactions_sharing_a_key: shared,
+        transactions_without_a_key: unkeyed,
+        tally_drift,
+    }
 }
 
 /// Links where a row's `balance_before` is not the previous row's

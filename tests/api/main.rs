@@ -11,6 +11,7 @@ mod ws;
 mod audit;
 mod audit_dynamodb;
 mod auth;
+mod chaos;
 mod cli;
 mod database;
 mod events;

@@ -42,10 +42,9 @@ pub struct Config {
     /// outbox rows when the last look found none.
     pub audit_relay_poll_ms: u64,
     /// `PAYGRAPH_AUDIT_RELAY_BATCH`: outbox rows claimed per round. Under
-    /// load every round is full, and a round's three statements share
-    /// PostgreSQL's CPU with the transfer worker's: 500 rather than 100 cut
-    /// PostgreSQL's CPU per transfer from 0.58–0.69 to 0.48–0.67 ms in
-    /// alternating runs of benchmark 1, and the outbox still drained.
+    /// load every round is full, and a round's statements share
+    /// PostgreSQL's CPU with the transfer workers', so fewer, larger rounds
+    /// cost less per event.
     pub audit_relay_batch: u64,
     /// `PAYGRAPH_TRANSFER_WORKERS`: transfer batches run at once by this
     /// instance on PostgreSQL (SQLite has one writer, so one worker). One

@@ -4,11 +4,9 @@
 //! Every transfer goes through a worker's chain of round trips, one batch
 //! after another, so a wake-up the worker spends waiting for a CPU delays
 //! every request in the next batch; a request thread that waits delays its
-//! own request. Under benchmark 1 a worker waited on the run queue almost as
-//! long as it ran (19% against 20% of its time; `/proc/<tid>/schedstat`).
-//! With the request threads at niceness 5 (a third of the weight of 0) it
-//! waits 11%, and the pinned ratio of alternating runs went from 0.54 to
-//! 0.67× to 0.68 to 0.75× (`bench/RESULTS.md`).
+//! own request. On a host whose CPUs the database shares, the request
+//! threads at niceness 5 (a third of the weight of 0) let the workers run
+//! first; `bench/RESULTS.md` has the measurements.
 //!
 //! Lowering a thread's priority needs no privilege, raising one does; so the
 //! request threads step down rather than the workers up. Linux keeps a

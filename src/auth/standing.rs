@@ -2,11 +2,8 @@
 //! shared cache, so that authenticating a request costs no database
 //! statement: `standing:{user_id}`.
 //!
-//! Why: the user's read was one of the 1.9 statements of a transfer
-//! request. Without it a transfer request costs 0.9, PostgreSQL's CPU per
-//! transfer fell from 0.56–0.67 to 0.48–0.54 ms, and benchmark 1 ran 0.76
-//! to 0.82× pgbench against 0.56 to 0.71× in alternating runs
-//! (`bench/RESULTS.md`).
+//! Why: reading the user on every request would be a statement on every
+//! request's path, the transfer's included.
 //!
 //! How it stays exact:
 //! - Every change of a status or a role writes the new standing after its

@@ -72,12 +72,10 @@ pub enum Placement {
     /// with this configuration.
     ///
     /// A batch is several round trips to the database, one after another.
-    /// As a task among every request's tasks, each of its wake-ups waited
-    /// its turn: a statement log showed 62% of a batch's time between its
-    /// statements, and both CPUs a third idle. A thread of its own, whose
-    /// connection answers to that thread's reactor, is woken by the kernel
-    /// as soon as the answer arrives: 8 to 15% more transfers per second
-    /// in alternating runs (`bench/RESULTS.md`).
+    /// As a task among every request's tasks, each of its wake-ups waits
+    /// its turn; a thread of its own, whose connection answers to that
+    /// thread's reactor, is woken by the kernel as soon as the answer
+    /// arrives.
     OwnThreads(Box<Config>),
 }
 

@@ -14,7 +14,7 @@ use crate::{
     validation::InvalidInput,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter)]
 pub enum Code {
     Unauthenticated,
     Forbidden,

@@ -1,74 +1,102 @@
-//! A schema extension that bounds aliases, gives every error a stable
-//! code, and records per-operation metrics.
+//! A schema extension that bounds aliases and depth, gives every error a
+//! stable code, and records each operation's metrics (labelled by its kind
+//! and root field, never by a name the client chose) and what the access
+//! log says of it.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::{Arc, Mutex},
+    time::Instant,
+};
 
 use async_graphql::{
-    Response, ServerError, ServerResult, Value, Variables,
+    Response, ServerError, ServerResult, ValidationResult, Value, Variables,
     extensions::{
         Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-        NextRequest,
+        NextRequest, NextValidation,
     },
-    parser::types::{ExecutableDocument, Selection, SelectionSet},
+    parser::types::{ExecutableDocument, OperationType},
 };
-use std::sync::Mutex;
 
-use super::errors::Code;
+use super::{
+    errors::Code,
+    observed::{self, Operation},
+    operation_class, shape,
+};
+use crate::auth::Caller;
 
 pub struct GuardRails {
     pub max_aliases: usize,
+    /// Depth outside introspection (introspection has its own bounds).
+    pub max_depth: usize,
 }
 
 impl ExtensionFactory for GuardRails {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(GuardRailsForRequest {
             max_aliases: self.max_aliases,
-            operation: Mutex::new(None),
+            max_depth: self.max_depth,
+            state: Mutex::default(),
         })
     }
 }
 
 struct GuardRailsForRequest {
     max_aliases: usize,
-    operation: Mutex<Option<String>>,
+    max_depth: usize,
+    state: Mutex<Seen>,
 }
 
-/// Operation names become metric labels; only tidy, short ones are kept
-/// so a client cannot grow the label set without bound by accident.
-fn metric_label(name: Option<&str>) -> String {
-    match name {
-        Some(n) if n.len() <= 64 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
-            n.to_owned()
+/// What the hooks learn of the request as it goes.
+#[derive(Default)]
+struct Seen {
+    operation_name: Option<String>,
+    /// The selected operation's kind and root fields, once parsed.
+    root: Option<(&'static str, Vec<String>)>,
+    validated: bool,
+    /// The caller, when a user (request data is readable from parsing on).
+    user_id: Option<uuid::Uuid>,
+}
+
+impl GuardRailsForRequest {
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.state.lock().expect("guard rails state")
+    }
+
+    /// The operation as metrics and the log know it: `invalid` unless its
+    /// document validated (only then are its root fields the schema's).
+    fn operation(&self) -> Operation {
+        let seen = self.seen();
+        let (kind, label) = match &seen.root {
+            Some((kind, fields)) if seen.validated => (*kind, observed::label(kind, fields)),
+            _ => (INVALID, INVALID.to_owned()),
+        };
+        Operation {
+            kind,
+            label,
+            user_id: seen.user_id,
+            ..Default::default()
         }
-        Some(_) => "invalid_name".to_owned(),
-        None => "anonymous".to_owned(),
+        .with_name(seen.operation_name.as_deref())
     }
 }
 
-fn count_aliases(doc: &ExecutableDocument) -> usize {
-    fn walk(set: &SelectionSet) -> usize {
-        set.items
-            .iter()
-            .map(|item| match &item.node {
-                Selection::Field(f) => {
-                    usize::from(f.node.alias.is_some()) + walk(&f.node.selection_set.node)
-                }
-                Selection::InlineFragment(f) => walk(&f.node.selection_set.node),
-                Selection::FragmentSpread(_) => 0,
-            })
-            .sum()
+const INVALID: &str = "invalid";
+
+fn kind_name(kind: OperationType) -> &'static str {
+    match kind {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
     }
-    let operations: usize = doc
-        .operations
-        .iter()
-        .map(|(_, op)| walk(&op.node.selection_set.node))
-        .sum();
-    let fragments: usize = doc
-        .fragments
-        .values()
-        .map(|f| walk(&f.node.selection_set.node))
-        .sum();
-    operations + fragments
+}
+
+fn too_complex(message: String) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", Code::QueryTooComplex.as_str());
+    error
 }
 
 /// async-graphql's own messages for its depth and complexity limits.
@@ -107,10 +135,10 @@ impl Extension for GuardRailsForRequest {
         let started = Instant::now();
         let mut response = next.run(ctx).await;
         code_errors(&mut response);
-        let operation = metric_label(self.operation.lock().expect("lock").as_deref());
-        metrics::counter!("paygraph_graphql_requests_total", "operation" => operation.clone())
+        let mut operation = self.operation();
+        metrics::counter!("paygraph_graphql_requests_total", "operation" => operation.label.clone())
             .increment(1);
-        metrics::histogram!("paygraph_graphql_request_duration_seconds", "operation" => operation)
+        metrics::histogram!("paygraph_graphql_request_duration_seconds", "operation" => operation.label.clone())
             .record(started.elapsed().as_secs_f64());
         for error in &response.errors {
             let code = error
@@ -122,8 +150,10 @@ impl Extension for GuardRailsForRequest {
                     _ => None,
                 })
                 .unwrap_or_default();
-            metrics::counter!("paygraph_graphql_errors_total", "code" => code).increment(1);
+            metrics::counter!("paygraph_graphql_errors_total", "code" => code.clone()).increment(1);
+            operation.codes.push(code);
         }
+        observed::record(operation);
         response
     }
 
@@ -133,7 +163,7 @@ impl Extension for GuardRailsForRequest {
         request: async_graphql::Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<async_graphql::Request> {
-        *self.operation.lock().expect("lock") = request.operation_name.clone();
+        self.seen().operation_name = request.operation_name.clone();
         next.run(ctx, request).await
     }
 
@@ -144,18 +174,39 @@ impl Extension for GuardRailsForRequest {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        if count_aliases(&doc) > self.max_aliases {
-            let mut error = ServerError::new(
-                format!("Query uses more than {} aliases", self.max_aliases),
-                None,
-            );
-            error
-                .extensions
-                .get_or_insert_with(Default::default)
-                .set("code", Code::QueryTooComplex.as_str());
-            return Err(error);
+        if let Some(Caller::User(principal)) = ctx.data_opt::<Caller>() {
+            self.seen().user_id = Some(principal.user_id);
         }
+        let doc = next.run(ctx, query, variables).await?;
+        if shape::count_aliases(&doc) > self.max_aliases {
+            return Err(too_complex(format!(
+                "Query uses more than {} aliases",
+                self.max_aliases
+            )));
+        }
+        let measured = shape::measure(&doc);
+        if measured.depth > self.max_depth {
+            return Err(too_complex("Query is nested too deep".to_owned()));
+        }
+        if measured.introspection_depth > shape::INTROSPECTION_MAX_DEPTH
+            || measured.introspection_lists > shape::INTROSPECTION_MAX_LISTS
+        {
+            return Err(too_complex("Introspection is nested too deep".to_owned()));
+        }
+        let mut seen = self.seen();
+        seen.root = operation_class::root_fields(&doc, seen.operation_name.as_deref())
+            .map(|(kind, fields)| (kind_name(kind), fields));
+        drop(seen);
         Ok(doc)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await;
+        self.seen().validated = result.is_ok();
+        result
     }
 }

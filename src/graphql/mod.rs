@@ -6,9 +6,11 @@ mod guard_rails;
 pub mod ids;
 pub mod loaders;
 mod mutations;
+pub mod observed;
 pub mod operation_class;
 mod query;
 pub mod scalars;
+mod shape;
 pub mod subscription;
 pub mod support;
 pub mod types;
@@ -36,10 +38,10 @@ pub struct Limits {
 pub fn schema(limits: Limits, data: Option<crate::context::ApiContext>) -> ApiSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .register_output_type::<types::Node>()
-        .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .extension(GuardRails {
             max_aliases: limits.max_aliases,
+            max_depth: limits.max_depth,
         });
     if !limits.introspection {
         builder = builder.disable_introspection();

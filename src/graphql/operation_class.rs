@@ -47,7 +47,9 @@ pub fn classify(request: &mut async_graphql::Request) -> (Class, u32) {
     }
 }
 
-fn root_fields(
+/// The selected operation's kind and root field names (as the schema
+/// names them, not their aliases), through fragments.
+pub(crate) fn root_fields(
     doc: &ExecutableDocument,
     name: Option<&str>,
 ) -> Option<(OperationType, Vec<String>)> {

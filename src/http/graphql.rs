@@ -1,12 +1,11 @@
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::{
     extract::{Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 
-use super::{HttpState, client_address::ClientAddress, websocket};
+use super::{HttpState, client_address::ClientAddress, graphiql, websocket};
 use crate::{
     auth::Caller,
     cache::rate_limit::{Decision, Subject},
@@ -139,14 +138,7 @@ pub async fn get_graphql(State(state): State<HttpState>, req: Request) -> Respon
     if !state.app.config.graphiql {
         return StatusCode::NOT_FOUND.into_response();
     }
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .title("paygraph")
-            .finish(),
-    )
-    .into_response()
+    graphiql::page(&parts.headers)
 }
 
 pub async fn schema_sdl(State(state): State<HttpState>) -> Response {

@@ -1,9 +1,26 @@
+//! The Prometheus exporter and the catalogue of every metric family the
+//! process exports: each has `# HELP`, and each exists from start (label
+//! sets the schema or the error codes bound are registered at zero).
+//! Durations are histograms, which aggregate across instances.
+
 use std::sync::OnceLock;
 
 use axum::extract::State;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::HttpState;
+use crate::graphql::{errors::Code, observed};
+
+/// Buckets of a GraphQL request's duration, in seconds.
+const REQUEST_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Buckets of one database statement's duration, in seconds.
+const STATEMENT_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
 
 /// The process has one metrics recorder; every server built in it (tests
 /// build several) shares it.
@@ -11,11 +28,114 @@ pub fn install_recorder() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("paygraph_graphql_request_duration_seconds".into()),
+                    REQUEST_BUCKETS,
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("paygraph_db_statement_duration_seconds".into()),
+                        STATEMENT_BUCKETS,
+                    )
+                })
+                .expect("non-empty buckets")
                 .install_recorder()
-                .expect("the only metrics recorder of this process")
+                .expect("the only metrics recorder of this process");
+            describe();
+            register();
+            handle
         })
         .clone()
+}
+
+fn describe() {
+    describe_counter!(
+        "paygraph_graphql_requests_total",
+        "GraphQL operations executed, by kind and root field (`mutation.transfer`; `invalid` when the document did not parse or validate)"
+    );
+    describe_histogram!(
+        "paygraph_graphql_request_duration_seconds",
+        Unit::Seconds,
+        "Time to execute a GraphQL operation, by kind and root field"
+    );
+    describe_counter!(
+        "paygraph_graphql_errors_total",
+        "Errors in GraphQL responses, by the error code of api.md"
+    );
+    describe_gauge!(
+        "paygraph_websocket_connections",
+        "Open graphql-transport-ws connections"
+    );
+    describe_counter!("paygraph_db_statements_total", "Database statements run");
+    describe_histogram!(
+        "paygraph_db_statement_duration_seconds",
+        Unit::Seconds,
+        "Time one database statement took"
+    );
+    describe_counter!(
+        "paygraph_db_statement_errors_total",
+        "Database statements that failed"
+    );
+    describe_counter!(
+        "paygraph_audit_relay_events_total",
+        "Audit events the outbox relay delivered to the audit store"
+    );
+    describe_counter!(
+        "paygraph_audit_relay_failures_total",
+        "Outbox relay rounds that failed to deliver"
+    );
+    describe_gauge!(
+        "paygraph_audit_outbox_depth",
+        "Audit events waiting in the outbox"
+    );
+    describe_gauge!(
+        "paygraph_audit_relay_lag_seconds",
+        Unit::Seconds,
+        "Age of the oldest audit event waiting in the outbox"
+    );
+    describe_counter!(
+        "paygraph_transfer_batches_total",
+        "Transfer batches the ledger's workers committed"
+    );
+    describe_counter!(
+        "paygraph_transfer_batched_requests_total",
+        "Transfers committed in batches"
+    );
+}
+
+/// Registers every series whose labels are known in advance, at zero.
+fn register() {
+    for label in observed::schema_labels()
+        .into_iter()
+        .chain(["invalid".to_owned()])
+    {
+        metrics::counter!("paygraph_graphql_requests_total", "operation" => label.clone())
+            .absolute(0);
+        let _ =
+            metrics::histogram!("paygraph_graphql_request_duration_seconds", "operation" => label);
+    }
+    for code in <Code as strum::IntoEnumIterator>::iter() {
+        metrics::counter!("paygraph_graphql_errors_total", "code" => code.as_str()).absolute(0);
+    }
+    for name in [
+        "paygraph_db_statements_total",
+        "paygraph_db_statement_errors_total",
+        "paygraph_audit_relay_events_total",
+        "paygraph_audit_relay_failures_total",
+        "paygraph_transfer_batches_total",
+        "paygraph_transfer_batched_requests_total",
+    ] {
+        metrics::counter!(name).absolute(0);
+    }
+    let _ = metrics::histogram!("paygraph_db_statement_duration_seconds");
+    for name in [
+        "paygraph_websocket_connections",
+        "paygraph_audit_outbox_depth",
+        "paygraph_audit_relay_lag_seconds",
+    ] {
+        metrics::gauge!(name).increment(0.0);
+    }
 }
 
 pub async fn render(State(state): State<HttpState>) -> String {

@@ -1,6 +1,8 @@
 //! The HTTP surface (api.md's transport table).
 
+mod access_log;
 mod client_address;
+mod graphiql;
 mod graphql;
 mod health;
 mod metrics;
@@ -50,6 +52,7 @@ pub fn router(state: HttpState) -> Router {
     let max_body = state.app.config.max_body_bytes;
     Router::new()
         .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
+        .route("/graphiql/{*asset}", get(graphiql::asset))
         .route("/schema.graphql", get(graphql::schema_sdl))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -66,5 +69,6 @@ pub fn router(state: HttpState) -> Router {
                 .unwrap_or_default();
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
+        .layer(axum::middleware::from_fn(access_log::record))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }

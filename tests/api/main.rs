@@ -8,13 +8,16 @@ mod helpers;
 mod invariants;
 mod ws;
 
+mod access_log;
 mod audit;
 mod audit_dynamodb;
 mod auth;
+mod browser;
 mod chaos;
 mod cli;
 mod database;
 mod events;
+mod introspection;
 mod ledger;
 mod limits;
 mod payment_methods;

@@ -10,6 +10,18 @@ if (!screenshot) {
   console.error('usage: graphiql.mjs <origin> <token> <email> <screenshot>');
   process.exit(2);
 }
+// Creates a EUR wallet once the subscription is open (its first event is
+// the wallet's creation), retrying while the socket is still connecting.
+async function waitForWallet(origin, token) {
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const answer = await fetch(`${origin}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: 'mutation { createWallet(input: {currency: "EUR"}) { id } }' }),
+  });
+  return answer.json();
+}
+
 const report = { offsite: [], policyViolations: [], pageErrors: [], failedRequests: [], steps: [] };
 const step = (name) => report.steps.push(name);
 
@@ -66,9 +78,22 @@ try {
   await docs.locator('.graphiql-doc-explorer-title').getByText('Query').waitFor({ timeout: 20000 });
   report.docsQuery = await docs.innerText();
   step('docs');
-
   await page.screenshot({ path: screenshot });
   step('screenshot');
+
+  // A subscription goes over graphql-ws with the same headers: a wallet
+  // created meanwhile arrives in the response pane.
+  await page.evaluate(() => {
+    document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror
+      .setValue('subscription { walletUpdated { currency version } }');
+  });
+  await page.locator('.graphiql-execute-button').click();
+  const created = await waitForWallet(origin, token);
+  await response.getByText('EUR').waitFor({ timeout: 20000 });
+  report.subscription = await response.innerText();
+  report.created = created;
+  step('subscription');
+
 } catch (error) {
   report.failure = String(error && error.stack || error);
   // What the page showed when it failed, for whoever reads the report.

@@ -17,6 +17,7 @@ mod chaos;
 mod cli;
 mod database;
 mod events;
+mod graphiql;
 mod introspection;
 mod ledger;
 mod limits;

@@ -123,11 +123,20 @@ static PAGE: LazyLock<String> = LazyLock::new(|| {
     })
 });
 
+/// The GraphiQL page, or 404 while GraphiQL is switched off
+/// (`PAYGRAPH_GRAPHIQL`).
+pub fn serve(state: &HttpState, headers: &HeaderMap) -> Response {
+    if !state.app.config.graphiql {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    page(headers)
+}
+
 /// The GraphiQL page. Its policy lets it load scripts, styles and the
 /// stylesheets' embedded fonts from this origin only, and connect to this
 /// origin over HTTP and WebSocket (named for the host the browser asked
 /// for, as CSP's `'self'` covers `ws:` only in newer browsers).
-pub fn page(headers: &HeaderMap) -> Response {
+fn page(headers: &HeaderMap) -> Response {
     let sockets = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())

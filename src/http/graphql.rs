@@ -135,10 +135,7 @@ pub async fn get_graphql(State(state): State<HttpState>, req: Request) -> Respon
     if wants_socket {
         return websocket::upgrade(state, &mut parts).await;
     }
-    if !state.app.config.graphiql {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    graphiql::page(&parts.headers)
+    graphiql::serve(&state, &parts.headers)
 }
 
 pub async fn schema_sdl(State(state): State<HttpState>) -> Response {

@@ -136,7 +136,7 @@ pub fn serve(state: &HttpState, headers: &HeaderMap) -> Response {
 /// stylesheets' embedded fonts from this origin only, and connect to this
 /// origin over HTTP and WebSocket (named for the host the browser asked
 /// for, as CSP's `'self'` covers `ws:` only in newer browsers).
-fn page(headers: &HeaderMap) -> Response {
+pub fn page(headers: &HeaderMap) -> Response {
     let sockets = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())

@@ -135,7 +135,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             // Servers read roles from the shared cache: rewrite the user's
             // entry there, or the change would wait for it to expire.
             if let Some(url) = &config.redis_url {
-                let cache = Cache::redis(url, 1, &config.redis_key_prefix)
+                let limits = crate::startup::redis_limits(&config);
+                let cache = Cache::redis(url, 1, &config.redis_key_prefix, limits)
                     .await
                     .map_err(|e| format!("the role is changed, but Redis is unreachable: {e}"))?;
                 auth::Standings::new(cache)

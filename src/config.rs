@@ -30,6 +30,13 @@ pub struct Config {
     pub redis_pool_size: u32,
     /// `REDIS_KEY_PREFIX`: lets environments (and tests) share one Redis.
     pub redis_key_prefix: String,
+    /// `REDIS_TIMEOUT_MS`: the longest one Redis call may take (taking a
+    /// pooled connection included) before it counts as a failure.
+    pub redis_timeout_ms: u64,
+    /// `REDIS_BREAKER_OPEN_MS`: after a failure, how long every call skips
+    /// Redis (sessions read the database, rate limits count per instance)
+    /// before one call probes it again.
+    pub redis_breaker_open_ms: u64,
     /// `AUDIT_STORE`
     pub audit_store: AuditStoreKind,
     /// `DYNAMODB_TABLE_PREFIX`
@@ -165,6 +172,8 @@ impl Default for Config {
             redis_url: None,
             redis_pool_size: 32,
             redis_key_prefix: String::new(),
+            redis_timeout_ms: 250,
+            redis_breaker_open_ms: 1000,
             audit_store: AuditStoreKind::Embedded,
             dynamodb_table_prefix: String::new(),
             dynamodb_endpoint: None,
@@ -229,6 +238,8 @@ const UNPREFIXED: &[&str] = &[
     "REDIS_URL",
     "REDIS_POOL_SIZE",
     "REDIS_KEY_PREFIX",
+    "REDIS_TIMEOUT_MS",
+    "REDIS_BREAKER_OPEN_MS",
     "AUDIT_STORE",
     "DYNAMODB_TABLE_PREFIX",
     "AWS_ENDPOINT_URL_DYNAMODB",
@@ -349,6 +360,12 @@ impl Config {
         crate::ledger::LedgerSettings::from_config(self)?;
         if self.session_ttl_secs < 60 {
             return bad("SESSION_TTL_SECS", "must be at least 60");
+        }
+        if self.redis_timeout_ms == 0 || self.redis_breaker_open_ms == 0 {
+            return bad(
+                "REDIS_TIMEOUT_MS",
+                "and REDIS_BREAKER_OPEN_MS must be above 0",
+            );
         }
         Ok(())
     }

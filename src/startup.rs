@@ -12,7 +12,7 @@ use crate::{
     },
     auth::{Auth, PasswordHasher, TokenKeys},
     cache::{
-        Cache,
+        Cache, RedisLimits,
         events::EventBus,
         notifier::CacheNotifier,
         rate_limit::{RateLimiter, Rule, Rules},
@@ -133,12 +133,19 @@ async fn audit_store(
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        // First, so that every metric registered from here on is exported.
+        let metrics = http::install_recorder();
         let (jwt_secret, encryption_key) = keys(&config)?;
         let database = database(&config).await?;
         let cache = match &config.redis_url {
-            Some(url) => Cache::redis(url, config.redis_pool_size, &config.redis_key_prefix)
-                .await
-                .map_err(StartError::Redis)?,
+            Some(url) => Cache::redis(
+                url,
+                config.redis_pool_size,
+                &config.redis_key_prefix,
+                redis_limits(&config),
+            )
+            .await
+            .map_err(StartError::Redis)?,
             None => Cache::in_process(&config.redis_key_prefix),
         };
         let events = EventBus::start(&cache, config.event_buffer)
@@ -210,7 +217,7 @@ impl Application {
         let router = http::router(HttpState::new(http::Shared {
             app,
             schema,
-            metrics: http::install_recorder(),
+            metrics,
         }));
         Ok(Self {
             listener,
@@ -250,6 +257,15 @@ impl Application {
         let _ = stop_relay.send(true);
         let _ = relay.await;
         served
+    }
+}
+
+/// How each Redis call is bounded (`REDIS_TIMEOUT_MS`,
+/// `REDIS_BREAKER_OPEN_MS`).
+pub fn redis_limits(config: &Config) -> RedisLimits {
+    RedisLimits {
+        timeout: Duration::from_millis(config.redis_timeout_ms),
+        open_for: Duration::from_millis(config.redis_breaker_open_ms),
     }
 }
 

@@ -6,6 +6,7 @@ mod jwt;
 mod password;
 mod roles;
 mod service;
+mod sessions;
 mod standing;
 
 pub use credentials::{Email, NewUser, parse_name, parse_phone};
@@ -14,6 +15,7 @@ pub use jwt::{Claims, TokenKeys};
 pub use password::PasswordHasher;
 pub use roles::{Role, grant_role, revoke_role};
 pub use service::{Auth, Caller, LoggedIn, Principal, SupportAgent};
+pub use sessions::{ClientInfo, mask_address};
 pub use standing::{Standing, Standings};
 
 /// A user's standing, as stored in `users.status`.

@@ -7,11 +7,12 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::{
-    AuthError, Email, NewUser, PasswordHasher, Role, Standing, Standings, TokenKeys, UserStatus,
+    AuthError, Email, NewUser, PasswordHasher, Role, Standings, TokenKeys, UserStatus,
+    sessions::{self, ClientInfo, Sessions},
 };
 use crate::{
     audit::{self, AuditEvent},
-    cache::{Cache, sessions},
+    cache::Cache,
     db,
 };
 use entity::{user_profiles, user_roles, users};
@@ -20,7 +21,7 @@ use entity::{user_profiles, user_roles, users};
 #[derive(Clone)]
 pub struct Auth {
     db: DatabaseConnection,
-    cache: Cache,
+    sessions: Sessions,
     standings: Standings,
     hasher: PasswordHasher,
     keys: TokenKeys,
@@ -85,17 +86,18 @@ impl Auth {
         keys: TokenKeys,
         session_ttl: Duration,
     ) -> Self {
+        let standings = Standings::new(cache.clone());
         Self {
+            sessions: Sessions::new(db.clone(), cache, standings.clone(), session_ttl),
             db,
-            standings: Standings::new(cache.clone()),
-            cache,
+            standings,
             hasher,
             keys,
             session_ttl,
         }
     }
 
-    pub async fn register(&self, new: NewUser) -> Result<LoggedIn, AuthError> {
+    pub async fn register(&self, new: NewUser, client: &ClientInfo) -> Result<LoggedIn, AuthError> {
         let password_hash = self.hasher.hash(new.password).await?;
         let now = chrono::Utc::now();
         let user_id = Uuid::now_v7();
@@ -141,11 +143,17 @@ impl Auth {
             AuditEvent::by_user("auth", "user.registered", user_id),
         )
         .await?;
+        let session = sessions::insert(&txn, user_id, self.session_ttl, client).await?;
         txn.commit().await?;
-        self.open_session(user).await
+        Ok(self.logged_in(user, session).await)
     }
 
-    pub async fn login(&self, email: &str, password: SecretString) -> Result<LoggedIn, AuthError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: SecretString,
+        client: &ClientInfo,
+    ) -> Result<LoggedIn, AuthError> {
         // A malformed email is treated like an unknown one: the same work,
         // the same answer.
         let user = match Email::parse(email) {
@@ -165,27 +173,30 @@ impl Auth {
         if UserStatus::from_db(&user.status) == UserStatus::Closed {
             return Err(AuthError::AccountClosed);
         }
+        let txn = db::begin_write(&self.db).await?;
         audit::record(
-            &self.db,
+            &txn,
             AuditEvent::by_user("auth", "user.login", user.user_id),
         )
         .await?;
-        self.open_session(user).await
+        let session = sessions::insert(&txn, user.user_id, self.session_ttl, client).await?;
+        txn.commit().await?;
+        Ok(self.logged_in(user, session).await)
     }
 
-    async fn open_session(&self, user: users::Model) -> Result<LoggedIn, AuthError> {
-        let session_id = Uuid::now_v7();
-        sessions::open(&self.cache, user.user_id, session_id, self.session_ttl).await?;
-        let expires_at = chrono::Utc::now()
-            + chrono::Duration::from_std(self.session_ttl).expect("TTL fits chrono");
-        let token = self
-            .keys
-            .issue(user.user_id, session_id, expires_at.timestamp());
-        Ok(LoggedIn {
+    /// The token of a session whose row is committed.
+    async fn logged_in(&self, user: users::Model, session: entity::sessions::Model) -> LoggedIn {
+        self.sessions.opened(&session).await;
+        let token = self.keys.issue(
+            user.user_id,
+            session.session_id,
+            session.expires_at.timestamp(),
+        );
+        LoggedIn {
             token,
-            expires_at,
+            expires_at: session.expires_at,
             user,
-        })
+        }
     }
 
     /// The standings this service reads, for the code that changes them.
@@ -194,7 +205,7 @@ impl Auth {
     }
 
     pub async fn logout(&self, who: &Principal) -> Result<(), AuthError> {
-        sessions::close(&self.cache, who.user_id, who.session_id).await?;
+        self.sessions.revoke(who.user_id, who.session_id).await?;
         audit::record(
             &self.db,
             AuditEvent::by_user("auth", "user.logout", who.user_id),
@@ -204,9 +215,9 @@ impl Auth {
     }
 
     /// Resolves an `Authorization` header value. Any fault in the token,
-    /// a closed session, or a closed account is `Rejected`; the cache
-    /// being unreachable is an error, never a pass (a revoked session must
-    /// not come back because Redis is down).
+    /// a closed session, or a closed account is `Rejected`. The session is
+    /// checked in the cache, or in the database when the cache cannot tell
+    /// (see `auth::sessions`): only an unreachable database is an error.
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Caller, AuthError> {
         let Some(header) = header else {
             return Ok(Caller::Anonymous);
@@ -217,19 +228,8 @@ impl Auth {
         let Ok(claims) = self.keys.verify(token.trim()) else {
             return Ok(Caller::Rejected);
         };
-        let (open, cached) = self.standings.session(claims.sub, claims.sid).await?;
-        if !open {
+        let Some(standing) = self.sessions.check(claims.sub, claims.sid).await? else {
             return Ok(Caller::Rejected);
-        }
-        let standing = match cached {
-            Some(standing) => standing,
-            None => {
-                let Some(standing) = Standing::read(&self.db, claims.sub).await? else {
-                    return Ok(Caller::Rejected);
-                };
-                self.standings.fill(claims.sub, &standing).await?;
-                standing
-            }
         };
         if standing.status == UserStatus::Closed {
             return Ok(Caller::Rejected);

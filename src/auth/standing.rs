@@ -1,6 +1,6 @@
 //! A user's standing (status and roles) kept beside their sessions in a
 //! shared cache, so that authenticating a request costs no database
-//! statement: `standing:{user_id}`.
+//! statement: `standing:{<user_id>}`.
 //!
 //! Why: reading the user on every request would be a statement on every
 //! request's path, the transfer's included.
@@ -13,10 +13,12 @@
 //!   where it is still empty (`SET NX`). A fill read before a change
 //!   therefore never lands over the change's write, and one that lands
 //!   before it is overwritten by it.
-//! - The entry expires after [`TTL`]: what a refresh that failed (the cache
-//!   down at that moment; the caller gets the error) can leave behind lasts
-//!   no longer than that. Money never waits for it: the ledger checks the
-//!   user's status in the transaction that moves it.
+//! - The entry expires after [`TTL`]. A refresh the cache cannot take (it
+//!   is unreachable) removes the entry once the cache answers again, and an
+//!   instance that saw the outage ignores entries cached before it ended;
+//!   what is left lasts no longer than the TTL. Money never waits for it:
+//!   the ledger checks the user's status in the transaction that moves it.
+//! - While the cache is unreachable, standings are read from the database.
 //!
 //! Only a cache every process shares holds standings. With the in-process
 //! cache of the embedded default, a role granted from the command line
@@ -29,7 +31,7 @@ use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
 use uuid::Uuid;
 
 use super::{AuthError, Role, UserStatus};
-use crate::cache::{Cache, CacheError, sessions};
+use crate::cache::{Cache, CacheError, unix_ms};
 use entity::{user_roles, users};
 
 /// How long a standing is trusted without a change having written it.
@@ -57,28 +59,35 @@ impl Standing {
         }))
     }
 
-    /// `status;role,role`
+    /// `status;role,role;cached_ms`
     fn encode(&self) -> String {
         let roles: Vec<&str> = self.roles.iter().map(|r| r.as_str()).collect();
-        format!("{};{}", self.status.as_str(), roles.join(","))
+        format!("{};{};{}", self.status.as_str(), roles.join(","), unix_ms())
     }
 
-    /// `None` for anything [`Standing::encode`] did not write, which is
-    /// then read again from the database rather than guessed.
-    fn decode(text: &str) -> Option<Self> {
-        let (status, roles) = text.split_once(';')?;
-        let status = UserStatus::parse(status)?;
-        let roles = roles
+    /// The standing and when it was cached (Unix milliseconds); `None`
+    /// for anything [`Standing::encode`] did not write, which is then
+    /// read again from the database rather than guessed.
+    fn decode(text: &str) -> Option<(Self, u64)> {
+        let mut parts = text.split(';');
+        let status = UserStatus::parse(parts.next()?)?;
+        let roles = parts
+            .next()?
             .split(',')
             .filter(|r| !r.is_empty())
             .map(Role::parse)
             .collect::<Option<Vec<_>>>()?;
-        Some(Self { status, roles })
+        let cached_ms = parts.next()?.parse().ok()?;
+        parts
+            .next()
+            .is_none()
+            .then_some((Self { status, roles }, cached_ms))
     }
 }
 
-fn key(user_id: Uuid) -> String {
-    format!("standing:{user_id}")
+/// The user id is the hash tag: one slot with the user's sessions.
+pub(crate) fn key(user_id: Uuid) -> String {
+    format!("standing:{{{user_id}}}")
 }
 
 /// The standings in a cache: a no-op store unless the cache is shared.
@@ -92,24 +101,12 @@ impl Standings {
         Self { cache }
     }
 
-    /// Whether the session is open, and the user's standing when the
-    /// cache holds it: one round trip.
-    pub async fn session(
-        &self,
-        user_id: Uuid,
-        session_id: Uuid,
-    ) -> Result<(bool, Option<Standing>), CacheError> {
-        let keys = [sessions::key(user_id, session_id), key(user_id)];
-        let [session, standing]: [Option<String>; 2] = self
-            .cache
-            .get_many(&keys)
-            .await?
-            .try_into()
-            .map_err(|_| CacheError("MGET answered the wrong number of keys".into()))?;
-        Ok((
-            session.is_some(),
-            standing.as_deref().and_then(Standing::decode),
-        ))
+    /// The standing in an entry read from the cache, unless it was cached
+    /// before this instance last recovered from an outage (a change made
+    /// meanwhile may not have reached the cache).
+    pub fn decode_trusted(&self, raw: Option<&str>) -> Option<Standing> {
+        let (standing, cached_ms) = Standing::decode(raw?)?;
+        (cached_ms >= self.cache.trusted_since_ms()).then_some(standing)
     }
 
     /// Caches a standing read after finding none, unless a change wrote
@@ -135,12 +132,19 @@ impl Standings {
         }
         match Standing::read(db, user_id).await? {
             Some(standing) => {
-                self.cache
+                let written = self
+                    .cache
                     .set_ex(&key(user_id), &standing.encode(), TTL)
-                    .await?
+                    .await;
+                if let Err(e) = written {
+                    // Whatever the cache holds is stale: removed once it
+                    // answers again.
+                    let _ = self.cache.del_or_repair(&key(user_id)).await;
+                    return Err(e.into());
+                }
             }
             None => {
-                self.cache.del(&key(user_id)).await?;
+                self.cache.del_or_repair(&key(user_id)).await?;
             }
         }
         Ok(())
@@ -163,13 +167,22 @@ mod tests {
                 roles: vec![Role::Customer, Role::Support],
             },
         ] {
-            assert_eq!(Standing::decode(&standing.encode()), Some(standing));
+            let (decoded, cached_ms) = Standing::decode(&standing.encode()).unwrap();
+            assert_eq!(decoded, standing);
+            assert!(cached_ms > 0);
         }
     }
 
     #[test]
     fn anything_else_is_read_again() {
-        for text in ["", "active", "frozen;customer", "active;customer,admin"] {
+        for text in [
+            "",
+            "active",
+            "active;customer",
+            "frozen;customer;1",
+            "active;customer,admin;1",
+            "active;customer;x",
+        ] {
             assert_eq!(Standing::decode(text), None, "{text:?}");
         }
     }

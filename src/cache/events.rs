@@ -270,8 +270,10 @@ impl EventBus {
                         .arg(payload)
                         .ignore();
                 }
-                let mut conn = remote.store.conn().await?;
-                pipe.query_async::<()>(&mut *conn).await.map_err(err)
+                remote
+                    .store
+                    .call(async |c| pipe.query_async::<()>(c).await)
+                    .await
             }
         }
     }

@@ -5,19 +5,23 @@
 //! otherwise the same behaviour in this process (the embedded default, one
 //! instance).
 
+mod breaker;
 pub mod events;
 mod memory;
 pub mod notifier;
 pub mod rate_limit;
 mod redis_pool;
 mod redis_store;
+mod repairs;
 pub mod sessions;
 pub mod transactions;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
+pub use breaker::unix_ms;
 pub use memory::MemoryStore;
-pub use redis_store::RedisStore;
+pub use redis_store::{RedisLimits, RedisStore};
+use repairs::{Repair, Repairs};
 
 #[derive(Debug, thiserror::Error)]
 #[error("cache unavailable: {0}")]
@@ -29,6 +33,8 @@ pub struct CacheError(pub String);
 pub struct Cache {
     prefix: String,
     store: Store,
+    /// Writes kept for when Redis answers again (Redis only).
+    repairs: Option<Arc<Repairs>>,
 }
 
 #[derive(Clone)]
@@ -42,14 +48,79 @@ impl Cache {
         Self {
             prefix: prefix.to_owned(),
             store: Store::Memory(MemoryStore::default()),
+            repairs: None,
         }
     }
 
-    pub async fn redis(url: &str, pool_size: u32, prefix: &str) -> Result<Self, CacheError> {
+    pub async fn redis(
+        url: &str,
+        pool_size: u32,
+        prefix: &str,
+        limits: RedisLimits,
+    ) -> Result<Self, CacheError> {
+        let store = RedisStore::connect(url, pool_size, limits).await?;
+        let repairs = Arc::new(Repairs::default());
+        tokio::spawn(repairs::replay_forever(
+            Arc::downgrade(&repairs),
+            store.clone(),
+        ));
         Ok(Self {
             prefix: prefix.to_owned(),
-            store: Store::Redis(RedisStore::connect(url, pool_size).await?),
+            store: Store::Redis(store),
+            repairs: Some(repairs),
         })
+    }
+
+    /// Whether calls currently reach the store: false while Redis is
+    /// skipped after a failure (`/readyz` says the cache is degraded).
+    pub fn is_reachable(&self) -> bool {
+        match &self.store {
+            Store::Memory(_) => true,
+            Store::Redis(r) => r.breaker().is_closed(),
+        }
+    }
+
+    /// Unix milliseconds since which this instance trusts what the cache
+    /// holds: its last recovery from an outage (0: none yet). An entry
+    /// written before may predate a change made while the cache was
+    /// unreachable.
+    pub fn trusted_since_ms(&self) -> u64 {
+        match &self.store {
+            Store::Memory(_) => 0,
+            Store::Redis(r) => r.breaker().trusted_since_ms(),
+        }
+    }
+
+    /// [`Cache::set_ex`], and if the store cannot take it now, written
+    /// again once it answers (see `repairs`). The error is still returned.
+    pub async fn set_ex_or_repair(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let result = self.set_ex(key, value, ttl).await;
+        if result.is_err()
+            && let Some(repairs) = &self.repairs
+        {
+            repairs.push(Repair::Set {
+                key: self.key(key),
+                value: value.to_owned(),
+                until: std::time::Instant::now() + ttl,
+            });
+        }
+        result
+    }
+
+    /// [`Cache::del`], repaired like [`Cache::set_ex_or_repair`].
+    pub async fn del_or_repair(&self, key: &str) -> Result<(), CacheError> {
+        let result = self.del(key).await.map(|_| ());
+        if result.is_err()
+            && let Some(repairs) = &self.repairs
+        {
+            repairs.push(Repair::Del { key: self.key(key) });
+        }
+        result
     }
 
     pub fn backend_name(&self) -> &'static str {

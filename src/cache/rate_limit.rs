@@ -10,10 +10,22 @@
 //! does. In Redis it runs as one Lua script (atomic, with the server's
 //! clock so instances with skewed clocks agree); in process, the same
 //! arithmetic under a lock.
+//!
+//! While Redis is unreachable every class is still limited, by the same
+//! rules counted in this instance alone (so a client spread over N
+//! instances gets up to N budgets for that time). Each such decision is
+//! counted in `paygraph_rate_limit_fallback_total`, and the switch both
+//! ways is logged.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
-use super::{Cache, CacheError, Store, redis_store::err};
+use super::{Cache, CacheError, MemoryStore, RedisStore, Store};
 
 /// Operation classes, each with its own limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,15 +45,6 @@ impl Class {
             Self::Read => "read",
             Self::MoneyMovement => "money_movement",
         }
-    }
-
-    /// What happens when the limiter cannot reach its store. Reads fail
-    /// open: they stay up in an outage, and their abuse costs capacity, not
-    /// money. Authentication and money movement fail closed: they are the
-    /// operations a limit protects from brute force and fraud (and both
-    /// need Redis for the session anyway).
-    pub fn fails_open(self) -> bool {
-        matches!(self, Self::Read)
     }
 }
 
@@ -101,61 +104,89 @@ pub struct Decision {
 pub struct RateLimiter {
     cache: Cache,
     rules: Rules,
+    /// This instance's own counters, for when Redis is unreachable.
+    fallback: MemoryStore,
+    falling_back: Arc<AtomicBool>,
 }
+
+const FALLBACK_METRIC: &str = "paygraph_rate_limit_fallback_total";
 
 impl RateLimiter {
     pub fn new(cache: Cache, rules: Rules) -> Self {
-        Self { cache, rules }
+        Self {
+            cache,
+            rules,
+            fallback: MemoryStore::default(),
+            falling_back: Arc::default(),
+        }
     }
 
     /// Counts `cost` requests of `class` for `subject` (a document with
     /// three `transfer` fields costs three), unless that would exceed the
     /// limit, in which case nothing is counted.
-    pub async fn check(
-        &self,
-        subject: &Subject,
-        class: Class,
-        cost: u32,
-    ) -> Result<Decision, CacheError> {
+    pub async fn check(&self, subject: &Subject, class: Class, cost: u32) -> Decision {
         let rule = self.rules.of(class);
         let key = self.cache.key(&subject.key(class));
-        let window_ms = rule.window.as_millis() as f64;
         match self.cache.store() {
-            Store::Memory(m) => {
-                let now = now_ms();
-                Ok(m.update(&key, |current| {
-                    let tat = current.and_then(|v| v.parse::<f64>().ok());
-                    let (decision, new_tat) = gcra(now, tat, rule.limit, window_ms, cost);
-                    let write = new_tat.map(|t| {
-                        let ttl = Duration::from_millis((t - now).ceil().max(1.0) as u64);
-                        (format!("{t:.3}"), ttl)
-                    });
-                    (write, decision)
-                }))
-            }
-            Store::Redis(r) => {
-                let mut conn = r.conn().await?;
-                let reply: Vec<i64> = script()
-                    .key(key)
-                    .arg(rule.limit)
-                    .arg(window_ms)
-                    .arg(cost)
-                    .invoke_async(&mut *conn)
-                    .await
-                    .map_err(err)?;
-                let [allowed, remaining, reset_ms, retry_ms] = reply[..] else {
-                    return Err(CacheError(format!("rate limit script answered {reply:?}")));
-                };
-                Ok(Decision {
-                    allowed: allowed == 1,
-                    limit: rule.limit,
-                    remaining: remaining.max(0) as u32,
-                    reset_after: Duration::from_millis(reset_ms.max(0) as u64),
-                    retry_after: Duration::from_millis(retry_ms.max(0) as u64),
-                })
-            }
+            Store::Memory(m) => local(m, &key, rule, cost),
+            Store::Redis(r) => match shared(r, &key, rule, cost).await {
+                Ok(decision) => {
+                    if self.falling_back.swap(false, Ordering::Relaxed) {
+                        tracing::info!("rate limits are shared through Redis again");
+                    }
+                    decision
+                }
+                Err(e) => {
+                    if !self.falling_back.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(error = %e, "Redis unreachable; rate limits count per instance");
+                    }
+                    metrics::counter!(FALLBACK_METRIC).increment(1);
+                    local(&self.fallback, &key, rule, cost)
+                }
+            },
         }
     }
+}
+
+/// GCRA on this instance's own counters.
+fn local(m: &MemoryStore, key: &str, rule: Rule, cost: u32) -> Decision {
+    let window_ms = rule.window.as_millis() as f64;
+    let now = now_ms();
+    m.update(key, |current| {
+        let tat = current.and_then(|v| v.parse::<f64>().ok());
+        let (decision, new_tat) = gcra(now, tat, rule.limit, window_ms, cost);
+        let write = new_tat.map(|t| {
+            let ttl = Duration::from_millis((t - now).ceil().max(1.0) as u64);
+            (format!("{t:.3}"), ttl)
+        });
+        (write, decision)
+    })
+}
+
+/// GCRA in Redis, shared by every instance.
+async fn shared(r: &RedisStore, key: &str, rule: Rule, cost: u32) -> Result<Decision, CacheError> {
+    let window_ms = rule.window.as_millis() as f64;
+    let reply: Vec<i64> = r
+        .call(async |c| {
+            script()
+                .key(key)
+                .arg(rule.limit)
+                .arg(window_ms)
+                .arg(cost)
+                .invoke_async(c)
+                .await
+        })
+        .await?;
+    let [allowed, remaining, reset_ms, retry_ms] = reply[..] else {
+        return Err(CacheError(format!("rate limit script answered {reply:?}")));
+    };
+    Ok(Decision {
+        allowed: allowed == 1,
+        limit: rule.limit,
+        remaining: remaining.max(0) as u32,
+        reset_after: Duration::from_millis(reset_ms.max(0) as u64),
+        retry_after: Duration::from_millis(retry_ms.max(0) as u64),
+    })
 }
 
 fn now_ms() -> f64 {
@@ -280,16 +311,10 @@ mod tests {
         let alice = Subject::User(uuid::Uuid::from_u128(1));
         let bob = Subject::User(uuid::Uuid::from_u128(2));
         for _ in 0..2 {
-            assert!(limiter.check(&alice, Class::Read, 1).await.unwrap().allowed);
+            assert!(limiter.check(&alice, Class::Read, 1).await.allowed);
         }
-        assert!(!limiter.check(&alice, Class::Read, 1).await.unwrap().allowed);
-        assert!(
-            limiter
-                .check(&alice, Class::MoneyMovement, 1)
-                .await
-                .unwrap()
-                .allowed
-        );
-        assert!(limiter.check(&bob, Class::Read, 1).await.unwrap().allowed);
+        assert!(!limiter.check(&alice, Class::Read, 1).await.allowed);
+        assert!(limiter.check(&alice, Class::MoneyMovement, 1).await.allowed);
+        assert!(limiter.check(&bob, Class::Read, 1).await.allowed);
     }
 }

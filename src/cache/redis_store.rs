@@ -1,39 +1,103 @@
-use std::time::Duration;
+//! Redis behind a circuit breaker: every call is bounded by a short
+//! timeout, and after a failure calls fail at once for a while (see
+//! [`Breaker`]) so that callers fall back without waiting.
 
-use bb8_redis::bb8::{Pool, PooledConnection};
-use redis::AsyncCommands;
+use std::{sync::Arc, time::Duration};
 
-use super::{CacheError, redis_pool::Manager};
+use bb8_redis::bb8::Pool;
+use redis::{AsyncCommands, RedisError, RedisResult};
+
+use super::{
+    CacheError,
+    breaker::Breaker,
+    redis_pool::{Conn, Manager},
+};
 
 #[derive(Clone)]
 pub struct RedisStore {
     pool: Pool<Manager>,
     url: String,
+    timeout: Duration,
+    breaker: Arc<Breaker>,
 }
 
 pub(super) fn err(e: impl std::fmt::Display) -> CacheError {
     CacheError(e.to_string())
 }
 
+/// How a Redis call is bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct RedisLimits {
+    /// Each call, connection checkout included.
+    pub timeout: Duration,
+    /// How long the breaker stays open after a failure.
+    pub open_for: Duration,
+}
+
+/// Whether an error says Redis is unreachable (the breaker opens), rather
+/// than that one command was wrong.
+fn is_outage(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+}
+
 impl RedisStore {
-    pub async fn connect(url: &str, pool_size: u32) -> Result<Self, CacheError> {
+    pub async fn connect(
+        url: &str,
+        pool_size: u32,
+        limits: RedisLimits,
+    ) -> Result<Self, CacheError> {
         let manager = Manager::new(url).map_err(err)?;
         let pool = Pool::builder()
             .max_size(pool_size)
-            .connection_timeout(Duration::from_secs(2))
+            .connection_timeout(limits.timeout)
             .build(manager)
             .await
             .map_err(err)?;
-        Ok(Self {
+        let store = Self {
             pool,
             url: url.to_owned(),
-        })
+            timeout: limits.timeout,
+            breaker: Arc::new(Breaker::new(limits.open_for, limits.timeout * 2)),
+        };
+        tokio::spawn(probe_forever(
+            Arc::downgrade(&store.breaker),
+            store.pool.clone(),
+            store.timeout,
+        ));
+        Ok(store)
     }
 
-    /// A pooled connection, for the scripts and commands of the modules
-    /// beside this one (rate limits, the transaction cache, the event bus).
-    pub(super) async fn conn(&self) -> Result<PooledConnection<'_, Manager>, CacheError> {
-        self.pool.get().await.map_err(err)
+    pub(super) fn breaker(&self) -> &Arc<Breaker> {
+        &self.breaker
+    }
+
+    /// Runs `f` on a pooled connection, within the timeout and through the
+    /// breaker: the one way every module of the cache reaches Redis.
+    pub(super) async fn call<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut Conn) -> RedisResult<T>,
+    ) -> Result<T, CacheError> {
+        if !self.breaker.allow() {
+            return Err(CacheError("Redis skipped: circuit open".into()));
+        }
+        match run(&self.pool, self.timeout, f).await {
+            Ok(value) => {
+                self.breaker.succeeded();
+                Ok(value)
+            }
+            Err(Failure::Outage(e)) => {
+                self.breaker.failed();
+                Err(e)
+            }
+            Err(Failure::Command(e)) => {
+                self.breaker.succeeded();
+                Err(e)
+            }
+        }
     }
 
     /// The URL, for the event bus's own subscriber connection (a
@@ -44,53 +108,94 @@ impl RedisStore {
     }
 
     pub async fn set_ex(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError> {
-        let mut conn = self.pool.get().await.map_err(err)?;
-        conn.set_ex::<_, _, ()>(key, value, ttl.as_secs().max(1))
+        self.call(async |c| c.set_ex::<_, _, ()>(key, value, ttl.as_secs().max(1)).await)
             .await
-            .map_err(err)
     }
 
     pub async fn set_nx_ex(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError> {
-        let mut conn = self.pool.get().await.map_err(err)?;
-        redis::cmd("SET")
-            .arg(key)
-            .arg(value)
-            .arg("NX")
-            .arg("EX")
-            .arg(ttl.as_secs().max(1))
-            .query_async::<Option<String>>(&mut *conn)
-            .await
-            .map(|_| ())
-            .map_err(err)
+        self.call(async |c| {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("NX")
+                .arg("EX")
+                .arg(ttl.as_secs().max(1))
+                .query_async::<Option<String>>(c)
+                .await
+                .map(|_| ())
+        })
+        .await
     }
 
     pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, CacheError> {
-        let mut conn = self.pool.get().await.map_err(err)?;
         // MGET answers a single key with a list too, so the shape is fixed.
-        redis::cmd("MGET")
-            .arg(keys)
-            .query_async(&mut *conn)
+        self.call(async |c| redis::cmd("MGET").arg(keys).query_async(c).await)
             .await
-            .map_err(err)
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<String>, CacheError> {
-        let mut conn = self.pool.get().await.map_err(err)?;
-        conn.get(key).await.map_err(err)
+        self.call(async |c| c.get(key).await).await
     }
 
     pub async fn del(&self, key: &str) -> Result<bool, CacheError> {
-        let mut conn = self.pool.get().await.map_err(err)?;
-        let n: i64 = conn.del(key).await.map_err(err)?;
+        let n: i64 = self.call(async |c| c.del(key).await).await?;
         Ok(n > 0)
     }
 
     pub async fn ping(&self) -> Result<(), CacheError> {
-        let mut conn = self.pool.get().await.map_err(err)?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut *conn)
-            .await
-            .map(|_| ())
-            .map_err(err)
+        self.call(async |c| {
+            redis::cmd("PING")
+                .query_async::<String>(c)
+                .await
+                .map(|_| ())
+        })
+        .await
+    }
+}
+
+enum Failure {
+    Outage(CacheError),
+    Command(CacheError),
+}
+
+async fn run<T>(
+    pool: &Pool<Manager>,
+    timeout: Duration,
+    f: impl AsyncFnOnce(&mut Conn) -> RedisResult<T>,
+) -> Result<T, Failure> {
+    let call = async {
+        let mut conn = pool.get().await.map_err(|e| Failure::Outage(err(e)))?;
+        f(&mut conn).await.map_err(|e| {
+            if is_outage(&e) {
+                Failure::Outage(err(e))
+            } else {
+                Failure::Command(err(e))
+            }
+        })
+    };
+    tokio::time::timeout(timeout, call)
+        .await
+        .unwrap_or_else(|_| Err(Failure::Outage(CacheError("Redis call timed out".into()))))
+}
+
+/// PINGs Redis every breaker interval, through the breaker: an outage is
+/// noticed (and `/readyz` says so) without a request failing first, and
+/// the breaker closes again without waiting for a request to probe.
+async fn probe_forever(breaker: std::sync::Weak<Breaker>, pool: Pool<Manager>, timeout: Duration) {
+    loop {
+        let Some(b) = breaker.upgrade() else { return };
+        let every = b.interval();
+        if b.allow() {
+            let ping = async |c: &mut Conn| redis::cmd("PING").query_async::<String>(c).await;
+            match run(&pool, timeout, ping).await {
+                Ok(_) | Err(Failure::Command(_)) => b.succeeded(),
+                Err(Failure::Outage(e)) => {
+                    tracing::debug!(error = %e.0, "Redis probe failed");
+                    b.failed();
+                }
+            }
+        }
+        drop(b);
+        tokio::time::sleep(every).await;
     }
 }

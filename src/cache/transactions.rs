@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Cache, CacheError, Store, redis_store::err};
+use super::{Cache, CacheError, Store};
 use entity::transactions;
 
 pub const TTL: Duration = Duration::from_secs(1800);
@@ -238,8 +238,7 @@ async fn store_many(cache: &Cache, snapshots: &[&TransactionSnapshot]) -> Result
             for invocation in &invocations {
                 pipe.invoke_script(invocation).ignore();
             }
-            let mut conn = r.conn().await?;
-            pipe.query_async::<()>(&mut *conn).await.map_err(err)
+            r.call(async |c| pipe.query_async::<()>(c).await).await
         }
     }
 }

@@ -7,7 +7,7 @@ use axum::{
 
 use super::{HttpState, client_address::ClientAddress, graphiql, websocket};
 use crate::{
-    auth::Caller,
+    auth::{Caller, ClientInfo},
     cache::rate_limit::{Decision, Subject},
     graphql::{errors::ApiError, loaders, operation_class},
 };
@@ -23,12 +23,20 @@ pub async fn post_graphql(
         .and_then(|v| v.to_str().ok());
     let caller = match state.app.auth.authenticate(authorization).await {
         Ok(caller) => caller,
-        // Fail closed: without the session store a token cannot be
-        // checked, and a revoked one must not come back.
+        // Only the database, the sessions' truth, can fail this: a token
+        // that cannot be checked is never let through.
         Err(e) => {
             tracing::error!(error = %e, "cannot check the session");
             return unavailable();
         }
+    };
+    let client = ClientInfo {
+        device_name: None,
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        address,
     };
     let mut request = req.into_inner();
     let decision = match rate_limit(&state, &caller, address, &mut request).await {
@@ -37,6 +45,7 @@ pub async fn post_graphql(
     };
     let request = request
         .data(caller)
+        .data(client)
         .data(loaders::new(state.app.db.clone()))
         .data(loaders::audit(state.app.audit.clone()));
     let mut response = GraphQLResponse::from(state.schema.execute(request).await).into_response();
@@ -46,9 +55,9 @@ pub async fn post_graphql(
     response
 }
 
-/// Counts the request against its class's limit. `Ok(None)` when no limit
-/// applies (disabled, or a read while the store is down: reads fail open),
-/// `Err` with the response to send when the request must not run.
+/// Counts the request against its class's limit (per instance while Redis
+/// is unreachable). `Ok(None)` when no limit applies (disabled), `Err`
+/// with the response to send when the request must not run.
 async fn rate_limit(
     state: &HttpState,
     caller: &Caller,
@@ -66,17 +75,11 @@ async fn rate_limit(
         // to key on.
         (_, None) => return Ok(None),
     };
-    match state.app.rate_limits.check(&subject, class, cost).await {
-        Ok(d) if d.allowed => Ok(Some(d)),
-        Ok(d) => Err(rate_limited(&d)),
-        Err(e) if class.fails_open() => {
-            tracing::warn!(error = %e, class = class.as_str(), "rate limiter unreachable; letting a read through");
-            Ok(None)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, class = class.as_str(), "rate limiter unreachable; refusing");
-            Err(unavailable())
-        }
+    let decision = state.app.rate_limits.check(&subject, class, cost).await;
+    if decision.allowed {
+        Ok(Some(decision))
+    } else {
+        Err(rate_limited(&decision))
     }
 }
 

@@ -95,6 +95,14 @@ fn describe() {
         "Age of the oldest audit event waiting in the outbox"
     );
     describe_counter!(
+        "paygraph_rate_limit_fallback_total",
+        "Rate-limit decisions made by this instance alone because Redis was unreachable"
+    );
+    describe_counter!(
+        "paygraph_redis_breaker_opened_total",
+        "Times Redis was found unreachable (its circuit breaker opened)"
+    );
+    describe_counter!(
         "paygraph_transfer_batches_total",
         "Transfer batches the ledger's workers committed"
     );
@@ -125,6 +133,8 @@ fn register() {
         "paygraph_audit_relay_failures_total",
         "paygraph_transfer_batches_total",
         "paygraph_transfer_batched_requests_total",
+        "paygraph_rate_limit_fallback_total",
+        "paygraph_redis_breaker_opened_total",
     ] {
         metrics::counter!(name).absolute(0);
     }

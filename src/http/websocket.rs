@@ -142,6 +142,10 @@ async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProtocols
             return close(&mut sink, 1013, "service unavailable").await;
         }
     };
+    // Without the bus the socket would hear of no change: come back later.
+    if !state.app.events.is_connected() {
+        return close(&mut sink, 1013, "service unavailable").await;
+    }
     let config = &state.app.config;
     let (control, mut close_requested) = SocketControl::new(config.ws_max_subscriptions);
     let mut data = Data::default();

@@ -183,8 +183,12 @@ impl Support {
         )
         .await?;
         txn.commit().await?;
-        // Sessions learn of it through the cached standing, at once.
-        self.standings.refresh(&self.db, user_id).await?;
+        // Sessions learn of it through the cached standing, at once; a
+        // cache that cannot take it now drops the stale standing once it
+        // answers again (the change is committed either way).
+        if let Err(e) = self.standings.refresh(&self.db, user_id).await {
+            tracing::warn!(error = %e, "status changed; the cached standing follows when the cache answers");
+        }
         Ok(user)
     }
 

@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::{
-    auth::{LoggedIn, NewUser},
+    auth::{ClientInfo, LoggedIn, NewUser},
     graphql::{
         caller::{app, require_user},
         errors::ApiResult,
@@ -46,6 +46,12 @@ impl From<LoggedIn> for AuthPayload {
     }
 }
 
+/// Where the request comes from, as the transport put it in the request
+/// data (none over a WebSocket).
+fn client(ctx: &Context<'_>) -> ClientInfo {
+    ctx.data_opt::<ClientInfo>().cloned().unwrap_or_default()
+}
+
 #[derive(Default)]
 pub struct AuthMutations;
 
@@ -60,13 +66,17 @@ impl AuthMutations {
             &input.last_name,
             input.phone.as_deref(),
         )?;
-        Ok(app(ctx).auth.register(new).await?.into())
+        Ok(app(ctx).auth.register(new, &client(ctx)).await?.into())
     }
 
     /// Opens a session. Wrong email and wrong password give the same error.
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> ApiResult<AuthPayload> {
         let password = SecretString::from(input.password);
-        Ok(app(ctx).auth.login(&input.email, password).await?.into())
+        let logged_in = app(ctx)
+            .auth
+            .login(&input.email, password, &client(ctx))
+            .await?;
+        Ok(logged_in.into())
     }
 
     /// Ends this session at once: the token stops working on every instance.

@@ -200,9 +200,16 @@ fn next_op(rng: &mut StdRng, customers: &[Customer], last: &mut Option<(Op, usiz
     let me = rng.gen_range(0..customers.len());
     let c = &customers[me];
     let key = Uuid::new_v4().to_string();
-    let cents = rng.gen_range(1..=300);
+    let kind = rng.gen_range(0..10);
+    // Deposits large enough to cover the card fee; payments small enough
+    // that most find the funds.
+    let cents = if kind == 5 {
+        rng.gen_range(500..=2_000)
+    } else {
+        rng.gen_range(1..=300)
+    };
     let amount = format!("{}.{:02}", cents / 100, cents % 100);
-    let (query, input) = match rng.gen_range(0..10) {
+    let (query, input) = match kind {
         0..=4 => {
             let to = (me + rng.gen_range(1..customers.len())) % customers.len();
             (

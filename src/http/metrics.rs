@@ -103,6 +103,14 @@ fn describe() {
         "Times Redis was found unreachable (its circuit breaker opened)"
     );
     describe_counter!(
+        "paygraph_rate_limit_fallback_total",
+        "Rate-limit checks counted by this instance alone because Redis was unreachable"
+    );
+    describe_counter!(
+        "paygraph_redis_breaker_opened_total",
+        "Times the Redis circuit breaker opened"
+    );
+    describe_counter!(
         "paygraph_transfer_batches_total",
         "Transfer batches the ledger's workers committed"
     );
@@ -112,19 +120,20 @@ fn describe() {
     );
 }
 
-/// Registers every series whose labels are known in advance, at zero.
+/// Registers every series whose labels are known in advance (adding zero,
+/// so a count made before start-up ends is kept).
 fn register() {
     for label in observed::schema_labels()
         .into_iter()
         .chain(["invalid".to_owned()])
     {
         metrics::counter!("paygraph_graphql_requests_total", "operation" => label.clone())
-            .absolute(0);
+            .increment(0);
         let _ =
             metrics::histogram!("paygraph_graphql_request_duration_seconds", "operation" => label);
     }
     for code in <Code as strum::IntoEnumIterator>::iter() {
-        metrics::counter!("paygraph_graphql_errors_total", "code" => code.as_str()).absolute(0);
+        metrics::counter!("paygraph_graphql_errors_total", "code" => code.as_str()).increment(0);
     }
     for name in [
         "paygraph_db_statements_total",
@@ -136,7 +145,7 @@ fn register() {
         "paygraph_rate_limit_fallback_total",
         "paygraph_redis_breaker_opened_total",
     ] {
-        metrics::counter!(name).absolute(0);
+        metrics::counter!(name).increment(0);
     }
     let _ = metrics::histogram!("paygraph_db_statement_duration_seconds");
     for name in [

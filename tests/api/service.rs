@@ -102,6 +102,8 @@ const FAMILIES: &[(&str, &str)] = &[
     ("paygraph_audit_relay_lag_seconds", "gauge"),
     ("paygraph_transfer_batches_total", "counter"),
     ("paygraph_transfer_batched_requests_total", "counter"),
+    ("paygraph_rate_limit_fallback_total", "counter"),
+    ("paygraph_redis_breaker_opened_total", "counter"),
 ];
 
 async fn every_metric_family_has_help_and_a_type_from_start(backend: Backend) {

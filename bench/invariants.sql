@@ -27,13 +27,14 @@ SELECT 'wallets where balance <> available + frozen', COUNT(*),
        CASE WHEN COUNT(*) = 0 THEN 'OK' ELSE 'FAIL' END
 FROM wallets WHERE balance_minor <> available_balance_minor + frozen_balance_minor;
 
--- Each history row starts where the one before it (in id order: v7 ids
--- are taken while the wallet is locked) ended; the first starts at 0 and
--- the last ends at the wallet's balance.
+-- Each history row starts where the one before it ended, in sequence
+-- order (the wallet's version after the change, taken under the wallet's
+-- lock: commit order, whichever instance wrote the row; times and v7 ids
+-- come from each instance's own clock and do not follow it); the first
+-- starts at 0 and the last ends at the wallet's balance.
 WITH h AS (
   SELECT wallet_id, balance_before_minor, balance_after_minor, amount_minor,
-         LAG(balance_after_minor, 1, 0::bigint) OVER (PARTITION BY wallet_id ORDER BY history_id) AS prev_after,
-         ROW_NUMBER() OVER (PARTITION BY wallet_id ORDER BY history_id DESC) AS from_end
+         LAG(balance_after_minor, 1, 0::bigint) OVER (PARTITION BY wallet_id ORDER BY sequence) AS prev_after
   FROM balance_history
 )
 SELECT 'history rows not chained to the previous row', COUNT(*) FILTER (WHERE balance_before_minor <> prev_after OR balance_after_minor - balance_before_minor <> amount_minor),
@@ -41,13 +42,13 @@ SELECT 'history rows not chained to the previous row', COUNT(*) FILTER (WHERE ba
 FROM h;
 
 WITH last AS (
-  SELECT DISTINCT ON (wallet_id) wallet_id, balance_after_minor
-  FROM balance_history ORDER BY wallet_id, history_id DESC
+  SELECT DISTINCT ON (wallet_id) wallet_id, balance_after_minor, sequence
+  FROM balance_history ORDER BY wallet_id, sequence DESC
 )
-SELECT 'wallets whose balance is not their last history row', COUNT(*),
+SELECT 'wallets whose balance is not their last history row, or whose version is below it', COUNT(*),
        CASE WHEN COUNT(*) = 0 THEN 'OK' ELSE 'FAIL' END
 FROM wallets w LEFT JOIN last l ON l.wallet_id = w.wallet_id
-WHERE w.balance_minor <> COALESCE(l.balance_after_minor, 0);
+WHERE w.balance_minor <> COALESCE(l.balance_after_minor, 0) OR w.version < COALESCE(l.sequence, 0);
 
 SELECT 'history rows', COUNT(*), '' FROM balance_history;
 

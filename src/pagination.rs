@@ -1,5 +1,6 @@
-//! Keyset pages over rows ordered newest first by `(created_at, id)`.
-//! Offsets would skip or repeat rows as new ones arrive; a key does not.
+//! Keyset pages over rows ordered newest first by a key and the row's id:
+//! `(created_at, id)`, or a per-parent sequence number. Offsets would skip
+//! or repeat rows as new ones arrive; a key does not.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use chrono::{DateTime, Utc};
@@ -15,28 +16,55 @@ use crate::validation::InvalidInput;
 pub const MAX_PAGE: u64 = 100;
 pub const DEFAULT_PAGE: u64 = 20;
 
-/// A position between rows: the row's time and id.
+/// What rows are ordered by before their id: written into a cursor as a
+/// number.
+pub trait OrderKey: Copy + Into<sea_orm::Value> {
+    fn to_number(self) -> i64;
+    fn from_number(n: i64) -> Self;
+}
+
+impl OrderKey for DateTime<Utc> {
+    // Nanoseconds: SQLite keeps them, and a coarser cursor would not equal
+    // its own row's time.
+    fn to_number(self) -> i64 {
+        self.timestamp_nanos_opt().unwrap_or(i64::MAX)
+    }
+
+    fn from_number(n: i64) -> Self {
+        DateTime::<Utc>::from_timestamp_nanos(n)
+    }
+}
+
+/// A sequence number (a wallet's history).
+impl OrderKey for i64 {
+    fn to_number(self) -> i64 {
+        self
+    }
+
+    fn from_number(n: i64) -> Self {
+        n
+    }
+}
+
+/// A position between rows: the row's key and id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    pub created_at: DateTime<Utc>,
+pub struct Cursor<K = DateTime<Utc>> {
+    pub key: K,
     pub id: Uuid,
 }
 
-impl Cursor {
+impl<K: OrderKey> Cursor<K> {
     pub fn encode(&self) -> String {
-        // Nanoseconds: SQLite keeps them, and a coarser cursor would not
-        // equal its own row's time.
-        let nanos = self.created_at.timestamp_nanos_opt().unwrap_or(i64::MAX);
-        B64.encode(format!("{nanos}|{}", self.id))
+        B64.encode(format!("{}|{}", self.key.to_number(), self.id))
     }
 
     pub fn decode(field: &'static str, text: &str) -> Result<Self, InvalidInput> {
         let bad = || InvalidInput::new(field, "is not a cursor this API returned");
         let raw = B64.decode(text).map_err(|_| bad())?;
         let raw = String::from_utf8(raw).map_err(|_| bad())?;
-        let (nanos, id) = raw.split_once('|').ok_or_else(bad)?;
+        let (key, id) = raw.split_once('|').ok_or_else(bad)?;
         Ok(Self {
-            created_at: DateTime::<Utc>::from_timestamp_nanos(nanos.parse().map_err(|_| bad())?),
+            key: K::from_number(key.parse().map_err(|_| bad())?),
             id: id.parse().map_err(|_| bad())?,
         })
     }
@@ -52,13 +80,13 @@ pub enum Direction {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct PageRequest {
+pub struct PageRequest<K = DateTime<Utc>> {
     pub limit: u64,
-    pub cursor: Option<Cursor>,
+    pub cursor: Option<Cursor<K>>,
     pub direction: Direction,
 }
 
-impl PageRequest {
+impl<K: OrderKey> PageRequest<K> {
     /// Relay arguments, checked: `first` and `last` are 0..=100 and not
     /// both given; cursors must be ones this API issued.
     pub fn parse(
@@ -101,33 +129,29 @@ pub struct Page<T> {
     pub has_newer: bool,
 }
 
-/// One page of `query` in `(time, id)` order, newest first: the rows beyond
-/// the cursor in the page's direction, never an OFFSET.
-pub async fn keyset<E: EntityTrait>(
+/// One page of `query` in `(order, id)` order, newest first: the rows
+/// beyond the cursor in the page's direction, never an OFFSET.
+pub async fn keyset<E: EntityTrait, K: OrderKey>(
     db: &impl ConnectionTrait,
     mut query: Select<E>,
-    time: E::Column,
+    order: E::Column,
     id: E::Column,
-    page: PageRequest,
+    page: PageRequest<K>,
 ) -> Result<Page<E::Model>, DbErr> {
-    if let Some(Cursor {
-        created_at,
-        id: key,
-    }) = page.cursor
-    {
+    if let Some(Cursor { key, id: row }) = page.cursor {
         let beyond = match page.direction {
             Direction::Older => Condition::any()
-                .add(time.lt(created_at))
-                .add(Condition::all().add(time.eq(created_at)).add(id.lt(key))),
+                .add(order.lt(key))
+                .add(Condition::all().add(order.eq(key)).add(id.lt(row))),
             Direction::Newer => Condition::any()
-                .add(time.gt(created_at))
-                .add(Condition::all().add(time.eq(created_at)).add(id.gt(key))),
+                .add(order.gt(key))
+                .add(Condition::all().add(order.eq(key)).add(id.gt(row))),
         };
         query = query.filter(beyond);
     }
     query = match page.direction {
-        Direction::Older => query.order_by_desc(time).order_by_desc(id),
-        Direction::Newer => query.order_by_asc(time).order_by_asc(id),
+        Direction::Older => query.order_by_desc(order).order_by_desc(id),
+        Direction::Newer => query.order_by_asc(order).order_by_asc(id),
     };
     // One extra row says whether another page follows.
     let mut rows = query.limit(page.limit + 1).all(db).await?;
@@ -158,21 +182,24 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_junk() {
         let c = Cursor {
-            created_at: DateTime::from_timestamp_nanos(1_764_000_000_123_456_789),
+            key: DateTime::from_timestamp_nanos(1_764_000_000_123_456_789),
             id: Uuid::now_v7(),
         };
         assert_eq!(Cursor::decode("after", &c.encode()).unwrap(), c);
-        assert!(Cursor::decode("after", "nope").is_err());
+        assert!(Cursor::<DateTime<Utc>>::decode("after", "nope").is_err());
+        let n = Cursor {
+            key: 42_i64,
+            id: Uuid::now_v7(),
+        };
+        assert_eq!(Cursor::decode("after", &n.encode()).unwrap(), n);
     }
 
     #[test]
     fn page_sizes_are_bounded() {
-        assert!(PageRequest::parse(Some(1000), None, None, None).is_err());
-        assert!(PageRequest::parse(Some(-1), None, None, None).is_err());
-        assert!(PageRequest::parse(Some(1), None, Some(1), None).is_err());
-        assert_eq!(
-            PageRequest::parse(None, None, None, None).unwrap().limit,
-            DEFAULT_PAGE
-        );
+        let parse = PageRequest::<DateTime<Utc>>::parse;
+        assert!(parse(Some(1000), None, None, None).is_err());
+        assert!(parse(Some(-1), None, None, None).is_err());
+        assert!(parse(Some(1), None, Some(1), None).is_err());
+        assert_eq!(parse(None, None, None, None).unwrap().limit, DEFAULT_PAGE);
     }
 }

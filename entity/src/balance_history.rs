@@ -1,12 +1,16 @@
 use sea_orm::entity::prelude::*;
 
-/// One row per balance change of a wallet.
+/// One row per balance change of a wallet. `sequence` orders a wallet's
+/// rows: the wallet's `version` after the change, taken under its lock, so
+/// it follows the order in which the changes committed, whichever instance
+/// made them (`uq_balance_history_wallet_sequence`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "balance_history")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub history_id: Uuid,
     pub wallet_id: Uuid,
+    pub sequence: i64,
     pub transaction_id: Option<Uuid>,
     /// Signed change: negative for a debit.
     pub amount_minor: i64,

@@ -16,6 +16,7 @@ mod m20261126_000001_create_embedded_audit_store;
 mod m20261127_000001_transactions_sender_receiver_index;
 mod m20261127_000002_create_outgoing_tallies;
 mod m20261128_000001_idempotency_keys_unbound_transaction;
+mod m20261203_000001_balance_history_sequence;
 mod m20261203_000002_create_sessions;
 mod timestamp;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_transactions_sender_receiver_index::Migration),
             Box::new(m20261127_000002_create_outgoing_tallies::Migration),
             Box::new(m20261128_000001_idempotency_keys_unbound_transaction::Migration),
+            Box::new(m20261203_000001_balance_history_sequence::Migration),
             Box::new(m20261203_000002_create_sessions::Migration),
         ]
     }

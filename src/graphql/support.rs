@@ -73,7 +73,7 @@ impl SupportQuery {
         connection.edges.extend(page.rows.into_iter().map(|u| {
             Edge::new(
                 Cursor {
-                    created_at: u.created_at,
+                    key: u.created_at,
                     id: u.user_id,
                 }
                 .encode(),

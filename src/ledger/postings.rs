@@ -273,12 +273,13 @@ impl Locked {
         wallet.version += 1;
         self.changed.insert(wallet_id);
         if after != before {
-            // Stamped now, under the lock, not when the operation began:
-            // the history of a wallet is ordered by time, and the lock
-            // decides the order in which changes really happened.
+            // Numbered by the wallet's version, under the lock: the lock
+            // decides the order in which changes really happened, and
+            // neither a clock nor a v7 id of another process follows it.
             self.history.push(balance_history::ActiveModel {
                 history_id: Set(Uuid::now_v7()),
                 wallet_id: Set(wallet_id),
+                sequence: Set(wallet.version),
                 transaction_id: Set(transaction_id),
                 amount_minor: Set(after - before),
                 balance_before_minor: Set(before),

@@ -65,13 +65,14 @@ pub async fn transactions_of(
     keyset(db, query, C::CreatedAt, C::TransactionId, page).await
 }
 
-/// A wallet's balance changes, newest first, one keyset page.
+/// A wallet's balance changes, newest first by their sequence, one keyset
+/// page.
 pub async fn history_of(
     db: &DatabaseConnection,
     wallet_id: Uuid,
-    page: PageRequest,
+    page: PageRequest<i64>,
 ) -> Result<Page<balance_history::Model>, DbErr> {
     use balance_history::Column as C;
     let query = balance_history::Entity::find().filter(C::WalletId.eq(wallet_id));
-    keyset(db, query, C::CreatedAt, C::HistoryId, page).await
+    keyset(db, query, C::Sequence, C::HistoryId, page).await
 }

@@ -364,9 +364,9 @@ pub async fn ledger_violations(app: &TestApp) -> Violations {
 }
 
 /// Links where a row's `balance_before` is not the previous row's
-/// `balance_after` (or 0 for the first), plus wallets whose last row does
-/// not end at the wallet's balance.
-async fn broken_history_links(app: &TestApp) -> i64 {
+/// `balance_after` (or 0 for the first), in sequence order, plus wallets
+/// whose last row does not end at the wallet's balance.
+pub async fn broken_history_links(app: &TestApp) -> i64 {
     let backend = app.db.get_database_backend();
     let rows = app
         .db
@@ -374,7 +374,7 @@ async fn broken_history_links(app: &TestApp) -> i64 {
             backend,
             "SELECT h.wallet_id AS w, h.balance_before_minor AS b, h.balance_after_minor AS a, w.balance_minor AS end_balance
              FROM balance_history h JOIN wallets w ON w.wallet_id = h.wallet_id
-             ORDER BY h.wallet_id, h.created_at, h.history_id",
+             ORDER BY h.wallet_id, h.sequence",
         ))
         .await
         .unwrap();

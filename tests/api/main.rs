@@ -18,6 +18,7 @@ mod cli;
 mod database;
 mod events;
 mod graphiql;
+mod history;
 mod introspection;
 mod ledger;
 mod limits;

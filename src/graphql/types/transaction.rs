@@ -86,7 +86,7 @@ pub struct Transaction(pub transactions::Model);
 impl Transaction {
     pub fn cursor(&self) -> String {
         Cursor {
-            created_at: self.0.created_at,
+            key: self.0.created_at,
             id: self.0.transaction_id,
         }
         .encode()

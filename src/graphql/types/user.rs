@@ -167,7 +167,7 @@ impl User {
         after: Option<String>,
     ) -> ApiResult<Connection<String, AuditEntry>> {
         let who = require_user(ctx)?;
-        let limit = PageRequest::parse(first, None, None, None)?.limit as usize;
+        let limit = PageRequest::<DateTime<Utc>>::parse(first, None, None, None)?.limit as usize;
         let page = app(ctx)
             .audit
             .user_log(who, self.0.user_id, limit, after.as_deref())
@@ -185,7 +185,7 @@ impl User {
         after: Option<String>,
     ) -> ApiResult<Connection<String, FraudCheck>> {
         let who = require_user(ctx)?;
-        let limit = PageRequest::parse(first, None, None, None)?.limit as usize;
+        let limit = PageRequest::<DateTime<Utc>>::parse(first, None, None, None)?.limit as usize;
         let page = app(ctx)
             .audit
             .fraud_checks(who, self.0.user_id, limit, after.as_deref())

@@ -58,7 +58,8 @@ impl Wallet {
         self.0.updated_at
     }
 
-    /// Every change of the balance, newest first.
+    /// Every change of the balance, newest first (in the order the changes
+    /// were made).
     #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
     async fn history(
         &self,
@@ -71,7 +72,7 @@ impl Wallet {
         let mut connection = Connection::new(page.has_newer, page.has_older);
         connection.edges.extend(page.rows.into_iter().map(|row| {
             let cursor = Cursor {
-                created_at: row.created_at,
+                key: row.sequence,
                 id: row.history_id,
             }
             .encode();

@@ -24,6 +24,13 @@ pub struct Config {
     pub database_min_connections: u32,
     /// `DATABASE_MAX_LIFETIME_SECS`: the seed's `pool_recycle`.
     pub database_max_lifetime_secs: u64,
+    /// `PAYGRAPH_DB_RETRY_ATTEMPTS`: attempts in all (the first included)
+    /// of database work that failed for a reason of the moment (a lost
+    /// connection, a deadlock) before the client gets UNAVAILABLE.
+    pub db_retry_attempts: u32,
+    /// `PAYGRAPH_DB_RETRY_BUDGET_MS`: no attempt starts after this long
+    /// from the first.
+    pub db_retry_budget_ms: u64,
     /// `REDIS_URL`; unset means the in-process cache.
     pub redis_url: Option<String>,
     /// `REDIS_POOL_SIZE`
@@ -169,6 +176,8 @@ impl Default for Config {
             database_max_connections: 50,
             database_min_connections: 1,
             database_max_lifetime_secs: 3600,
+            db_retry_attempts: 10,
+            db_retry_budget_ms: 5_000,
             redis_url: None,
             redis_pool_size: 32,
             redis_key_prefix: String::new(),
@@ -312,6 +321,9 @@ impl Config {
                 "DATABASE_MAX_CONNECTIONS",
                 "must be at least DATABASE_MIN_CONNECTIONS and above 0",
             );
+        }
+        if self.db_retry_attempts == 0 {
+            return bad("PAYGRAPH_DB_RETRY_ATTEMPTS", "must be at least 1");
         }
         if self.transfer_workers == 0
             || self.transfer_workers > self.database_max_connections as usize

@@ -8,6 +8,7 @@ use crate::{
     cache::{Cache, events::EventBus, rate_limit::RateLimiter, transactions::TransactionCache},
     config::Config,
     customer::Customers,
+    db::retry::Retry,
     ledger::Ledger,
     support::Support,
 };
@@ -27,4 +28,6 @@ pub struct ApiContext {
     /// Subscriptions read changes from here.
     pub events: EventBus,
     pub rate_limits: RateLimiter,
+    /// How reads run again after a lost connection.
+    pub retry: Retry,
 }

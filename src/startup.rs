@@ -208,6 +208,7 @@ impl Application {
             customers,
             audit,
             ledger: ledger.clone(),
+            retry: crate::db::retry::Retry::from_config(&config),
             config: Arc::new(config),
             transactions,
             events,

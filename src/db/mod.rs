@@ -13,6 +13,7 @@ use sea_orm::{
 use crate::config::Config;
 
 pub mod nodelay;
+pub mod retry;
 mod writes;
 
 pub use writes::Writes;
@@ -65,6 +66,18 @@ async fn connect_pool(config: &Config, connections: u32) -> Result<DatabaseConne
             // been dropped by the server or a proxy; a hot connection goes
             // out without one (a round trip saved per transaction).
             .test_before_acquire_if_idle_for(Duration::from_secs(PING_IF_IDLE_SECS))
+            // After a connection was seen lost, the connections idle since
+            // before then are tested too: the server may have dropped them
+            // all at once (a restart, a failover, pg_terminate_backend).
+            .map_sqlx_postgres_before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if retry::losses::idle_across_loss(meta.idle_for) {
+                        use sqlx::Connection;
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             // Batched statements take one shape per batch size (an IN list,
             // a VALUES row per request), so a connection sees more distinct
             // statements than sqlx's default cache of 100 holds: evicted,

@@ -10,9 +10,16 @@ use async_graphql::ErrorExtensions;
 use crate::support::SupportError;
 
 use crate::{
-    audit::AuditError, auth::AuthError, customer::CustomerError, ledger::LedgerError,
+    audit::AuditError,
+    auth::AuthError,
+    customer::CustomerError,
+    db::retry::{Fault, Faulty},
+    ledger::LedgerError,
     validation::InvalidInput,
 };
+
+/// How long a client is told to wait when a backend is unreachable.
+pub const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter)]
 pub enum Code {
@@ -128,6 +135,19 @@ impl ApiError {
         tracing::error!(error = %cause, "internal error");
         Self::new(Code::Internal, "internal error")
     }
+
+    /// A database error that reached the API, after the service's own
+    /// retries, by its kind: a fault of the moment (the database out of
+    /// reach, a race lost every time) is UNAVAILABLE, anything else a bug.
+    pub fn database(cause: &dyn std::fmt::Display, fault: Option<Fault>) -> Self {
+        match fault {
+            Some(fault) => {
+                tracing::warn!(error = %cause, ?fault, "database unavailable");
+                Self::unavailable(RETRY_AFTER_UNAVAILABLE_SECS)
+            }
+            None => Self::internal(cause),
+        }
+    }
 }
 
 impl From<InvalidInput> for ApiError {
@@ -146,7 +166,8 @@ impl From<AuthError> for ApiError {
             }
             AuthError::AccountClosed => Self::new(Code::AccountRestricted, e.to_string()),
             AuthError::UnknownUser => Self::not_found(),
-            AuthError::Cache(_) | AuthError::Db(_) | AuthError::Hashing(_) => Self::internal(&e),
+            AuthError::Db(ref d) => Self::database(&e, d.fault()),
+            AuthError::Cache(_) | AuthError::Hashing(_) => Self::internal(&e),
         }
     }
 }
@@ -156,7 +177,7 @@ impl From<CustomerError> for ApiError {
         match e {
             CustomerError::Invalid(i) => i.into(),
             CustomerError::NotFound => Self::not_found(),
-            CustomerError::Db(_) => Self::internal(&e),
+            CustomerError::Db(ref d) => Self::database(&e, d.fault()),
         }
     }
 }
@@ -186,7 +207,7 @@ impl From<LedgerError> for ApiError {
             ),
             LedgerError::InvalidState(_) => Self::new(Code::BadUserInput, message),
             LedgerError::Forbidden(_) => Self::new(Code::Forbidden, message),
-            LedgerError::Db(_) => Self::internal(&e),
+            LedgerError::Db(_) | LedgerError::Unconfirmed(_) => Self::database(&e, e.fault()),
         }
     }
 }
@@ -198,7 +219,8 @@ impl From<AuditError> for ApiError {
             AuditError::Forbidden => Self::new(Code::Forbidden, e.to_string()),
             // The cause (which may name the DynamoDB endpoint) is logged,
             // never shown.
-            AuditError::Store(_) | AuditError::Db(_) => Self::internal(&e),
+            AuditError::Db(ref d) => Self::database(&e, d.fault()),
+            AuditError::Store(_) => Self::internal(&e),
         }
     }
 }
@@ -209,14 +231,22 @@ impl From<SupportError> for ApiError {
             SupportError::Invalid(i) => i.into(),
             SupportError::NotFound => Self::not_found(),
             SupportError::OwnAccount => Self::new(Code::Forbidden, e.to_string()),
-            SupportError::Db(_) | SupportError::Standing(_) => Self::internal(&e),
+            SupportError::Db(ref d) => Self::database(&e, d.fault()),
+            SupportError::Standing(_) => Self::internal(&e),
         }
     }
 }
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
-        Self::internal(&e)
+        Self::database(&e, e.fault())
+    }
+}
+
+/// A DataLoader's error.
+impl From<std::sync::Arc<sea_orm::DbErr>> for ApiError {
+    fn from(e: std::sync::Arc<sea_orm::DbErr>) -> Self {
+        Self::database(&e, e.fault())
     }
 }
 

@@ -1,16 +1,20 @@
 //! Per-request DataLoaders: one query per relation per request, however
 //! many parents a list holds. Created for each request, never shared, so
-//! one user's rows cannot reach another's response through a cache.
+//! one user's rows cannot reach another's response through a cache. A
+//! load that loses its connection runs again on another.
 
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::{
     audit::{AuditEntry, AuditError, AuditLog},
-    customer, ledger,
+    context::ApiContext,
+    customer,
+    db::retry::Retry,
+    ledger,
 };
 use entity::{
     accounts, payment_methods, transaction_events, transactions, user_profiles, users, wallets,
@@ -20,8 +24,12 @@ pub type Loaders = DataLoader<DbLoader, HashMapCache>;
 
 /// With a cache: a connection primes it for a whole page at once (see
 /// `prime_page`), and the page's nodes then read from it.
-pub fn new(db: DatabaseConnection) -> Loaders {
-    DataLoader::with_cache(DbLoader { db }, tokio::spawn, HashMapCache::default())
+pub fn new(app: &ApiContext) -> Loaders {
+    let loader = DbLoader {
+        db: app.db.clone(),
+        retry: app.retry,
+    };
+    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
 }
 
 /// Loads, in one batch per relation, what the selection under
@@ -51,6 +59,16 @@ pub async fn prime_page(
 
 pub struct DbLoader {
     db: DatabaseConnection,
+    retry: Retry,
+}
+
+impl DbLoader {
+    async fn read<T, Fut>(&self, op: impl Fn() -> Fut) -> Result<T, Arc<DbErr>>
+    where
+        Fut: std::future::Future<Output = Result<T, DbErr>>,
+    {
+        self.retry.read(op).await.map_err(Arc::new)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,9 +112,13 @@ impl Loader<UserById> for DbLoader {
     type Error = Arc<sea_orm::DbErr>;
 
     async fn load(&self, keys: &[UserById]) -> LoadResult<UserById, users::Model> {
-        let rows = users::Entity::find()
-            .filter(users::Column::UserId.is_in(ids(keys, |k| k.0)))
-            .all(&self.db)
+        let ids = ids(keys, |k| k.0);
+        let rows = self
+            .read(|| {
+                users::Entity::find()
+                    .filter(users::Column::UserId.is_in(ids.iter().copied()))
+                    .all(&self.db)
+            })
             .await?;
         Ok(rows.into_iter().map(|u| (UserById(u.user_id), u)).collect())
     }
@@ -107,7 +129,8 @@ impl Loader<ProfileOf> for DbLoader {
     type Error = Arc<sea_orm::DbErr>;
 
     async fn load(&self, keys: &[ProfileOf]) -> LoadResult<ProfileOf, user_profiles::Model> {
-        let rows = customer::profiles_of(&self.db, &ids(keys, |k| k.0)).await?;
+        let ids = ids(keys, |k| k.0);
+        let rows = self.read(|| customer::profiles_of(&self.db, &ids)).await?;
         Ok(rows
             .into_iter()
             .map(|p| (ProfileOf(p.user_id), p))
@@ -120,7 +143,8 @@ impl Loader<WalletsOf> for DbLoader {
     type Error = Arc<sea_orm::DbErr>;
 
     async fn load(&self, keys: &[WalletsOf]) -> LoadResult<WalletsOf, Vec<wallets::Model>> {
-        let rows = ledger::wallets_of(&self.db, &ids(keys, |k| k.0)).await?;
+        let ids = ids(keys, |k| k.0);
+        let rows = self.read(|| ledger::wallets_of(&self.db, &ids)).await?;
         Ok(group(keys, rows, |w| WalletsOf(w.user_id)))
     }
 }
@@ -130,7 +154,8 @@ impl Loader<AccountsOf> for DbLoader {
     type Error = Arc<sea_orm::DbErr>;
 
     async fn load(&self, keys: &[AccountsOf]) -> LoadResult<AccountsOf, Vec<accounts::Model>> {
-        let rows = customer::accounts_of(&self.db, &ids(keys, |k| k.0)).await?;
+        let ids = ids(keys, |k| k.0);
+        let rows = self.read(|| customer::accounts_of(&self.db, &ids)).await?;
         Ok(group(keys, rows, |a| AccountsOf(a.user_id)))
     }
 }
@@ -143,7 +168,10 @@ impl Loader<PaymentMethodsOf> for DbLoader {
         &self,
         keys: &[PaymentMethodsOf],
     ) -> LoadResult<PaymentMethodsOf, Vec<payment_methods::Model>> {
-        let rows = customer::payment_methods_of(&self.db, &ids(keys, |k| k.0)).await?;
+        let ids = ids(keys, |k| k.0);
+        let rows = self
+            .read(|| customer::payment_methods_of(&self.db, &ids))
+            .await?;
         Ok(group(keys, rows, |m| PaymentMethodsOf(m.user_id)))
     }
 }
@@ -156,11 +184,15 @@ impl Loader<EventsOf> for DbLoader {
         &self,
         keys: &[EventsOf],
     ) -> LoadResult<EventsOf, Vec<transaction_events::Model>> {
-        let rows = transaction_events::Entity::find()
-            .filter(transaction_events::Column::TransactionId.is_in(ids(keys, |k| k.0)))
-            .order_by_asc(transaction_events::Column::CreatedAt)
-            .order_by_asc(transaction_events::Column::EventId)
-            .all(&self.db)
+        let ids = ids(keys, |k| k.0);
+        let rows = self
+            .read(|| {
+                transaction_events::Entity::find()
+                    .filter(transaction_events::Column::TransactionId.is_in(ids.iter().copied()))
+                    .order_by_asc(transaction_events::Column::CreatedAt)
+                    .order_by_asc(transaction_events::Column::EventId)
+                    .all(&self.db)
+            })
             .await?;
         Ok(group(keys, rows, |e| EventsOf(e.transaction_id)))
     }
@@ -174,9 +206,13 @@ impl Loader<TransactionById> for DbLoader {
         &self,
         keys: &[TransactionById],
     ) -> LoadResult<TransactionById, transactions::Model> {
-        let rows = transactions::Entity::find()
-            .filter(transactions::Column::TransactionId.is_in(ids(keys, |k| k.0)))
-            .all(&self.db)
+        let ids = ids(keys, |k| k.0);
+        let rows = self
+            .read(|| {
+                transactions::Entity::find()
+                    .filter(transactions::Column::TransactionId.is_in(ids.iter().copied()))
+                    .all(&self.db)
+            })
             .await?;
         Ok(rows
             .into_iter()

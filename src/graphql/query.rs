@@ -27,10 +27,7 @@ impl CustomerQuery {
             return Ok(None);
         }
         let who = require_user(ctx)?;
-        let user = users::Entity::find_by_id(who.user_id)
-            .one(&app(ctx).db)
-            .await?;
-        Ok(user.map(User))
+        own_user(ctx, who.user_id, who.user_id).await
     }
 
     /// Any object by its global ID, when the caller may see it.
@@ -72,10 +69,12 @@ async fn own_user(ctx: &Context<'_>, who: Uuid, key: Uuid) -> ApiResult<Option<U
     if key != who {
         return Ok(None);
     }
-    Ok(users::Entity::find_by_id(key)
-        .one(&app(ctx).db)
-        .await?
-        .map(User))
+    let app = app(ctx);
+    let user = app
+        .retry
+        .read(|| users::Entity::find_by_id(key).one(&app.db))
+        .await?;
+    Ok(user.map(User))
 }
 
 pub(super) async fn own_wallet(
@@ -83,7 +82,12 @@ pub(super) async fn own_wallet(
     who: Uuid,
     key: Uuid,
 ) -> ApiResult<Option<Wallet>> {
-    Ok(ledger::wallet_of(&app(ctx).db, who, key).await?.map(Wallet))
+    let app = app(ctx);
+    let wallet = app
+        .retry
+        .read(|| ledger::wallet_of(&app.db, who, key))
+        .await?;
+    Ok(wallet.map(Wallet))
 }
 
 /// Through the transaction cache (status polling is the hottest read).
@@ -93,6 +97,9 @@ pub(super) async fn own_transaction(
     key: Uuid,
 ) -> ApiResult<Option<Transaction>> {
     let app = app(ctx);
-    let row = ledger::transaction_for_party(&app.db, &app.transactions, who, key).await?;
+    let row = app
+        .retry
+        .read(|| ledger::transaction_for_party(&app.db, &app.transactions, who, key))
+        .await?;
     Ok(row.map(Transaction))
 }

@@ -9,7 +9,10 @@ use super::{HttpState, client_address::ClientAddress, graphiql, websocket};
 use crate::{
     auth::{Caller, ClientInfo},
     cache::rate_limit::{Decision, Subject},
-    graphql::{errors::ApiError, loaders, operation_class},
+    graphql::{
+        errors::{ApiError, Code, RETRY_AFTER_UNAVAILABLE_SECS},
+        loaders, operation_class,
+    },
 };
 
 pub async fn post_graphql(
@@ -46,13 +49,32 @@ pub async fn post_graphql(
     let request = request
         .data(caller)
         .data(client)
-        .data(loaders::new(state.app.db.clone()))
+        .data(loaders::new(&state.app))
         .data(loaders::audit(state.app.audit.clone()));
-    let mut response = GraphQLResponse::from(state.schema.execute(request).await).into_response();
+    let executed = state.schema.execute(request).await;
+    let unavailable = all_unavailable(&executed);
+    let mut response = GraphQLResponse::from(executed).into_response();
+    if unavailable {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS),
+        );
+    }
     if let Some(d) = decision {
         budget_headers(response.headers_mut(), &d);
     }
     response
+}
+
+/// Whether the response failed only because a backend was unreachable:
+/// then it is HTTP 503, like the errors raised before execution.
+fn all_unavailable(response: &async_graphql::Response) -> bool {
+    !response.errors.is_empty()
+        && response.errors.iter().all(|e| {
+            e.extensions.as_ref().and_then(|x| x.get("code"))
+                == Some(&async_graphql::Value::from(Code::Unavailable.as_str()))
+        })
 }
 
 /// Counts the request against its class's limit (per instance while Redis
@@ -110,9 +132,6 @@ fn rate_limited(d: &Decision) -> Response {
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     response
 }
-
-/// How long a client is told to wait when a backend is unreachable.
-const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 1;
 
 fn unavailable() -> Response {
     let error: async_graphql::Error = ApiError::unavailable(RETRY_AFTER_UNAVAILABLE_SECS).into();

@@ -152,7 +152,7 @@ async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProtocols
     data.insert(Caller::User(principal));
     // Loaders batch without caching, so one per socket cannot serve stale
     // rows; and a socket has one user.
-    data.insert(loaders::new(state.app.db.clone()));
+    data.insert(loaders::new(&state.app));
     data.insert(control);
 
     let last_heard = Arc::new(Mutex::new(Instant::now()));

@@ -4,14 +4,17 @@
 use uuid::Uuid;
 
 use super::{
-    Ledger, LedgerError, Posted, Status, TxType, checks,
+    Ledger, LedgerError, Posted, Status, TxType, checks, commit,
     fees::{FeeKind, fee_for},
     idempotency::{self, IdempotencyKey},
     postings::WALLET_FROZEN,
     records::{self, NewTransaction},
     wallets::{amount_in, owned_wallet},
 };
-use crate::{db::Writes, validation::InvalidInput};
+use crate::{
+    db::{Writes, retry::Safe},
+    validation::InvalidInput,
+};
 use entity::{payment_methods, transactions};
 use sea_orm::EntityTrait;
 
@@ -25,7 +28,7 @@ pub struct DepositRequest {
 
 impl Ledger {
     pub async fn deposit(&self, req: &DepositRequest) -> Result<transactions::Model, LedgerError> {
-        self.run(|| self.deposit_once(req)).await
+        self.run(Safe::Keyed, || self.deposit_once(req)).await
     }
 
     async fn deposit_once(&self, req: &DepositRequest) -> Result<Posted, LedgerError> {
@@ -40,7 +43,7 @@ impl Ledger {
         if let Some(original) =
             idempotency::claim(&txn, req.user_id, &req.idempotency_key, &hash).await?
         {
-            txn.commit().await?;
+            commit(txn).await?;
             return Ok(Posted {
                 transaction: original,
                 wallets: vec![],
@@ -97,7 +100,7 @@ impl Ledger {
             row.transaction_id,
         );
         writes.run(&txn).await?;
-        txn.commit().await?;
+        commit(txn).await?;
         Ok(Posted {
             transaction: row,
             wallets: vec![],

@@ -1,4 +1,10 @@
-use crate::{money::Amount, validation::InvalidInput};
+use sea_orm::{DatabaseTransaction, DbErr};
+
+use crate::{
+    db::retry::{Fault, Faulty, fault_of},
+    money::Amount,
+    validation::InvalidInput,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -24,7 +30,11 @@ pub enum LedgerError {
     #[error("{0}")]
     Forbidden(&'static str),
     #[error(transparent)]
-    Db(#[from] sea_orm::DbErr),
+    Db(#[from] DbErr),
+    /// The connection was lost while committing: the operation may or may
+    /// not have been committed.
+    #[error("the commit's outcome is unknown: {0}")]
+    Unconfirmed(DbErr),
 }
 
 impl LedgerError {
@@ -41,19 +51,33 @@ impl LedgerError {
         }
     }
 
-    /// A deadlock or serialisation failure: the whole operation may run
-    /// again, and the client never sees it.
-    pub fn is_retryable(&self) -> bool {
-        let Self::Db(e) = self else { return false };
-        let text = e.to_string();
-        [
-            "40P01",
-            "40001",
-            "deadlock detected",
-            "could not serialize",
-            "database is locked",
-        ]
-        .iter()
-        .any(|s| text.contains(s))
+    /// The same database failure again, for each request of a batch that
+    /// it failed: `None` for any other error.
+    pub fn database_failure(&self) -> Option<Self> {
+        match self {
+            Self::Db(e) => Some(Self::Db(e.clone())),
+            Self::Unconfirmed(e) => Some(Self::Unconfirmed(e.clone())),
+            _ => None,
+        }
     }
+}
+
+impl Faulty for LedgerError {
+    fn fault(&self) -> Option<Fault> {
+        match self {
+            Self::Db(e) => fault_of(e),
+            Self::Unconfirmed(_) => Some(Fault::Unconfirmed),
+            _ => None,
+        }
+    }
+}
+
+/// Commits `txn`. A connection lost on the way leaves the outcome unknown
+/// ([`LedgerError::Unconfirmed`]): only an operation whose idempotency key
+/// decides its outcome may run again after it.
+pub async fn commit(txn: DatabaseTransaction) -> Result<(), LedgerError> {
+    txn.commit().await.map_err(|e| match fault_of(&e) {
+        Some(Fault::Lost) => LedgerError::Unconfirmed(e),
+        _ => LedgerError::Db(e),
+    })
 }

@@ -6,11 +6,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Ledger, LedgerError, Status, postings, wallets::amount_in};
+use super::{Ledger, LedgerError, Status, commit, postings, wallets::amount_in};
 use crate::{
     audit::{self, AuditEvent},
     auth::SupportAgent,
-    db::Writes,
+    db::{Writes, retry::Safe},
     validation::InvalidInput,
 };
 use entity::{transactions, wallets};
@@ -63,6 +63,24 @@ impl Ledger {
         change: HoldChange,
     ) -> Result<wallets::Model, LedgerError> {
         let reason = parse_reason("reason", reason)?;
+        // No key decides a hold: after a commit whose outcome is unknown it
+        // does not run again (it could hold the money twice).
+        self.settings
+            .retry
+            .run(Safe::BeforeCommit, || {
+                self.change_hold_once(agent, wallet_id, amount, &reason, change)
+            })
+            .await
+    }
+
+    async fn change_hold_once(
+        &self,
+        agent: SupportAgent,
+        wallet_id: Uuid,
+        amount: &str,
+        reason: &str,
+        change: HoldChange,
+    ) -> Result<wallets::Model, LedgerError> {
         let txn = self.begin().await?;
         let mut locked = postings::lock(&txn, &[wallet_id]).await?;
         let wallet = locked.get(wallet_id).clone();
@@ -103,7 +121,7 @@ impl Ledger {
         audit::record_many(&mut writes, vec![audit]);
         locked.save(&mut writes);
         writes.run(&txn).await?;
-        txn.commit().await?;
+        commit(txn).await?;
         let wallet = locked.get(wallet_id).clone();
         self.notifier.wallet_changed(&wallet);
         Ok(wallet)

@@ -28,6 +28,7 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 pub use deposit::DepositRequest;
 pub use error::LedgerError;
+use error::commit;
 pub use fees::{FeeKind, fee_for, percentage_minor};
 pub use holds::{HoldChange, parse_reason};
 pub use idempotency::IdempotencyKey;
@@ -40,7 +41,7 @@ pub use transfer::{TransferRequest, parse_description};
 pub use transfer_queue::Placement;
 pub use withdraw::WithdrawRequest;
 
-use crate::{crypto::FieldCipher, processor::PaymentProcessor};
+use crate::{crypto::FieldCipher, db::retry::Safe, processor::PaymentProcessor};
 use entity::{transactions, wallets as wallet_rows};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,10 +149,6 @@ pub struct Posted {
     pub wallets: Vec<wallet_rows::Model>,
 }
 
-/// Deadlocks and serialisation failures are retried this many times
-/// before the error reaches anyone.
-const ATTEMPTS: usize = 5;
-
 impl Ledger {
     /// The ledger, with its transfer workers started (so: inside a Tokio
     /// runtime) where `placement` says.
@@ -203,36 +200,16 @@ impl Ledger {
         }
     }
 
-    /// Runs `op` until it succeeds or fails for a reason other than a
-    /// deadlock or serialisation failure, then announces the result.
-    async fn run<F, Fut>(&self, op: F) -> Result<transactions::Model, LedgerError>
+    /// Runs `op` until it succeeds or fails for a reason other than one of
+    /// the moment that `safe` covers (see [`crate::db::retry`]), then announces the
+    /// result.
+    async fn run<F, Fut>(&self, safe: Safe, op: F) -> Result<transactions::Model, LedgerError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Posted, LedgerError>>,
     {
-        let posted = self.retrying(op).await?;
+        let posted = self.settings.retry.run(safe, op).await?;
         self.announce(&posted);
         Ok(posted.transaction)
-    }
-
-    /// Runs `op` until it succeeds or fails for a reason other than a
-    /// deadlock or serialisation failure.
-    async fn retrying<T, F, Fut>(&self, op: F) -> Result<T, LedgerError>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<T, LedgerError>>,
-    {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match op().await {
-                Ok(done) => return Ok(done),
-                Err(e) if e.is_retryable() && attempt < ATTEMPTS => {
-                    tracing::info!(attempt, error = %e, "retrying ledger operation");
-                    tokio::time::sleep(std::time::Duration::from_millis(5 * attempt as u64)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
     }
 }

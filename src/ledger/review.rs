@@ -6,7 +6,7 @@ use sea_orm::{EntityTrait, QuerySelect, sea_query::LockType};
 use uuid::Uuid;
 
 use super::{
-    Ledger, LedgerError, Posted, Status, TxType,
+    Ledger, LedgerError, Posted, Status, TxType, commit,
     holds::parse_reason,
     idempotency::{self, IdempotencyKey},
     postings::{self, FEE_ACCOUNT_ID},
@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     auth::SupportAgent,
-    db::Writes,
+    db::{Writes, retry::Safe},
     money::{Amount, Currency},
 };
 use entity::transactions;
@@ -34,8 +34,13 @@ impl Ledger {
         note: &str,
     ) -> Result<transactions::Model, LedgerError> {
         let note = parse_reason("note", note)?;
-        self.run(|| self.review_once(agent, transaction_id, approve, &note))
-            .await
+        // Decided by the transaction's state, not a key: after a commit whose
+        // outcome is unknown it does not run again (it would find its own
+        // result and refuse).
+        self.run(Safe::BeforeCommit, || {
+            self.review_once(agent, transaction_id, approve, &note)
+        })
+        .await
     }
 
     async fn review_once(
@@ -100,7 +105,7 @@ impl Ledger {
         let row = records::set_status(&mut writes, row, status, Some(agent.user_id()), data, now);
         locked.save(&mut writes);
         writes.run(&txn).await?;
-        txn.commit().await?;
+        commit(txn).await?;
         Ok(Posted {
             transaction: row,
             wallets: locked.into_wallets(),
@@ -118,8 +123,10 @@ impl Ledger {
         key: &IdempotencyKey,
     ) -> Result<transactions::Model, LedgerError> {
         let reason = parse_reason("reason", reason)?;
-        self.run(|| self.refund_once(agent, transaction_id, &reason, key))
-            .await
+        self.run(Safe::Keyed, || {
+            self.refund_once(agent, transaction_id, &reason, key)
+        })
+        .await
     }
 
     async fn refund_once(
@@ -133,7 +140,7 @@ impl Ledger {
         let hash = idempotency::fingerprint(&["refund", &transaction_id.to_string()]);
         let txn = self.begin().await?;
         if let Some(refund) = idempotency::claim(&txn, agent.user_id(), key, &hash).await? {
-            txn.commit().await?;
+            commit(txn).await?;
             return Ok(Posted {
                 transaction: refund,
                 wallets: vec![],
@@ -208,7 +215,7 @@ impl Ledger {
         idempotency::bind(&mut writes, agent.user_id(), key, id);
         locked.save(&mut writes);
         writes.run(&txn).await?;
-        txn.commit().await?;
+        commit(txn).await?;
         self.notifier.transaction_changed(&reversed);
         Ok(Posted {
             transaction: refund,

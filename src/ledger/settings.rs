@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 
 use crate::{
     config::Config,
+    db::retry::Retry,
     money::{Amount, Currency},
 };
 
@@ -79,6 +80,8 @@ pub struct LedgerSettings {
     pub fraud: FraudSettings,
     /// Transfer workers on PostgreSQL (see `transfer_queue`).
     pub transfer_workers: usize,
+    /// How database work that failed for a reason of the moment runs again.
+    pub retry: Retry,
 }
 
 impl LedgerSettings {
@@ -119,6 +122,7 @@ impl LedgerSettings {
                 weight_new_account: c.fraud_weight_new_account,
             },
             transfer_workers: c.transfer_workers,
+            retry: Retry::from_config(c),
         })
     }
 }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::{
     Ledger, LedgerError, Status, TxType,
     checks::{self, Outgoing},
+    commit,
     fees::{FeeKind, fee_for},
     idempotency::{self, Claim, IdempotencyKey, KeyUse},
     postings::{self, FEE_ACCOUNT_ID, Locked, WALLET_FROZEN, db_time},
@@ -126,7 +127,7 @@ impl Ledger {
             .collect();
         idempotency::release_many(&mut writes, &refused);
         writes.run(&txn).await?;
-        txn.commit().await?;
+        commit(txn).await?;
         Ok(Batch {
             results: answers
                 .into_iter()

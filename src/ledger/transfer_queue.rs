@@ -11,7 +11,10 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{Ledger, LedgerError, transfer::TransferRequest};
-use crate::config::Config;
+use crate::{
+    config::Config,
+    db::retry::{Faulty, Safe},
+};
 use entity::transactions;
 
 /// The most requests one batch takes: bounds the statements' size and the
@@ -160,23 +163,31 @@ async fn work(ledger: Ledger, waiting: Arc<Mutex<mpsc::Receiver<Job>>>) {
 }
 
 impl Ledger {
-    /// Runs a batch, retrying it whole on a deadlock or serialisation
-    /// failure, and answers each request.
+    /// Runs a batch, retrying it whole after a fault of the moment (a
+    /// lost connection, also while committing: every request's key finds
+    /// what a commit that did happen wrote), and answers each request.
     async fn settle(&self, jobs: Vec<Job>) {
         let reqs: Vec<&TransferRequest> = jobs.iter().map(|job| &job.req).collect();
-        let answers = match self.retrying(|| self.transfer_batch(&reqs)).await {
+        let whole = || self.transfer_batch(&reqs);
+        let answers = match self.settings.retry.run(Safe::Keyed, whole).await {
             Ok(batch) => {
                 self.announce_batch(&batch.created, &batch.wallets);
                 batch.results
             }
             Err(e) if reqs.len() == 1 => vec![Err(e)],
+            // The database failed the batch, not a request: each gets that.
+            Err(e) if e.fault().is_some() => reqs
+                .iter()
+                .map(|_| Err(e.database_failure().unwrap_or(LedgerError::NotFound)))
+                .collect(),
             // The batch failed for a reason one request may have caused:
             // each runs alone, so that its error is its own.
             Err(_) => {
                 let mut answers = Vec::with_capacity(reqs.len());
                 for req in &reqs {
-                    let alone = [*req];
-                    answers.push(match self.retrying(|| self.transfer_batch(&alone)).await {
+                    let one = [*req];
+                    let alone = || self.transfer_batch(&one);
+                    answers.push(match self.settings.retry.run(Safe::Keyed, alone).await {
                         Ok(mut batch) => {
                             self.announce_batch(&batch.created, &batch.wallets);
                             batch.results.pop().unwrap_or(Err(LedgerError::NotFound))

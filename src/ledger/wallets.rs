@@ -1,9 +1,10 @@
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, SqlErr};
 use uuid::Uuid;
 
-use super::{Ledger, LedgerError, postings};
+use super::{Ledger, LedgerError, commit, postings};
 use crate::{
     audit::{self, AuditEvent},
+    db::retry::Safe,
     money::{Amount, Currency},
     validation::InvalidInput,
 };
@@ -12,6 +13,21 @@ use entity::wallets;
 impl Ledger {
     /// Opens the user's wallet in `currency`; one per user and currency.
     pub async fn create_wallet(
+        &self,
+        user_id: Uuid,
+        currency: Currency,
+    ) -> Result<wallets::Model, LedgerError> {
+        // After a commit whose outcome is unknown it does not run again: it
+        // would find its own wallet and refuse.
+        self.settings
+            .retry
+            .run(Safe::BeforeCommit, || {
+                self.create_wallet_once(user_id, currency)
+            })
+            .await
+    }
+
+    async fn create_wallet_once(
         &self,
         user_id: Uuid,
         currency: Currency,
@@ -30,7 +46,7 @@ impl Ledger {
             serde_json::json!({"wallet_id": wallet.wallet_id, "currency": currency.code()}),
         );
         audit::record(&txn, event).await?;
-        txn.commit().await?;
+        commit(txn).await?;
         self.notifier.wallet_changed(&wallet);
         Ok(wallet)
     }

@@ -7,7 +7,7 @@ use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use super::{
-    Ledger, LedgerError, Posted, Status, TxType, checks,
+    Ledger, LedgerError, Posted, Status, TxType, checks, commit,
     fees::{FeeKind, fee_for},
     idempotency::{self, IdempotencyKey},
     postings::{self, WALLET_FROZEN},
@@ -15,7 +15,7 @@ use super::{
     wallets::{amount_in, owned_wallet},
 };
 use crate::{
-    db::Writes,
+    db::{Writes, retry::Safe},
     fraud::{self, Decision},
 };
 use entity::{accounts, transactions};
@@ -33,7 +33,7 @@ impl Ledger {
         &self,
         req: &WithdrawRequest,
     ) -> Result<transactions::Model, LedgerError> {
-        self.run(|| self.withdraw_once(req)).await
+        self.run(Safe::Keyed, || self.withdraw_once(req)).await
     }
 
     async fn withdraw_once(&self, req: &WithdrawRequest) -> Result<Posted, LedgerError> {
@@ -48,7 +48,7 @@ impl Ledger {
         if let Some(original) =
             idempotency::claim(&txn, req.user_id, &req.idempotency_key, &hash).await?
         {
-            txn.commit().await?;
+            commit(txn).await?;
             return Ok(Posted {
                 transaction: original,
                 wallets: vec![],
@@ -115,7 +115,7 @@ impl Ledger {
         idempotency::bind(&mut writes, user.user_id, &req.idempotency_key, id);
         locked.save(&mut writes);
         writes.run(&txn).await?;
-        txn.commit().await?;
+        commit(txn).await?;
         Ok(Posted {
             transaction: row,
             wallets: locked.into_wallets(),

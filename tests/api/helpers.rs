@@ -237,6 +237,23 @@ impl TestApp {
         }
     }
 
+    /// A fresh pool for the test's own statements, after its connections
+    /// were terminated under it.
+    pub async fn reconnect(&mut self) {
+        self.db = paygraph::db::connect(&self.config)
+            .await
+            .expect("test connection");
+    }
+
+    /// The name of the test's PostgreSQL database.
+    pub fn database_name(&self) -> &str {
+        self.config
+            .database_url
+            .rsplit_once('/')
+            .map(|(_, name)| name)
+            .expect("URL has a database")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{}", self.address, path))

@@ -17,7 +17,7 @@ const USERS: usize = 20;
 const CONCURRENCY: usize = 16;
 
 #[derive(Clone)]
-enum Op {
+pub enum Op {
     Transfer {
         from: usize,
         to: usize,
@@ -45,18 +45,18 @@ enum Op {
     },
 }
 
-struct Customer {
-    who: Registered,
-    wallet: String,
-    card: String,
-    account: String,
+pub struct Customer {
+    pub who: Registered,
+    pub wallet: String,
+    pub card: String,
+    pub account: String,
 }
 
 fn decimal(minor: i64) -> String {
     format!("{}.{:02}", minor / 100, minor % 100)
 }
 
-async fn run(
+pub async fn run(
     app: &TestApp,
     customers: &[Customer],
     agent: &Registered,
@@ -153,21 +153,10 @@ async fn scalar(app: &TestApp, sql: &str) -> i64 {
     app.count(sql).await
 }
 
-async fn ledger_invariants_hold_after_random_concurrent_operations(backend: Backend) {
-    let ops = if backend == Backend::Postgres {
-        2_000
-    } else {
-        600
-    };
-    let app = spawn_app_with(backend, |c| {
-        c.fraud_velocity_max = 1_000_000;
-        c.kyc_unverified_daily_limit = "USD:100000000".into();
-        c.database_max_connections = 20;
-    })
-    .await;
-    let agent = app.support_agent().await;
+/// `n` customers, each with a funded USD wallet, a card and a bank account.
+pub async fn customers(app: &TestApp, n: usize) -> Vec<Customer> {
     let mut customers = Vec::new();
-    for _ in 0..USERS {
+    for _ in 0..n {
         let who = app.register().await;
         let wallet = app.funded_wallet(&who.token, "USD", "500.00").await;
         let card = app.add_card(&who.token, CARD_OK).await;
@@ -184,6 +173,23 @@ async fn ledger_invariants_hold_after_random_concurrent_operations(backend: Back
             account,
         });
     }
+    customers
+}
+
+async fn ledger_invariants_hold_after_random_concurrent_operations(backend: Backend) {
+    let ops = if backend == Backend::Postgres {
+        2_000
+    } else {
+        600
+    };
+    let app = spawn_app_with(backend, |c| {
+        c.fraud_velocity_max = 1_000_000;
+        c.kyc_unverified_daily_limit = "USD:100000000".into();
+        c.database_max_connections = 20;
+    })
+    .await;
+    let agent = app.support_agent().await;
+    let customers = customers(&app, USERS).await;
 
     let mut rng = StdRng::seed_from_u64(0x5eed_2026);
     let mut planned: Vec<Op> = Vec::new();

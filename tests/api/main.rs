@@ -17,6 +17,7 @@ mod chaos;
 mod cli;
 mod database;
 mod events;
+mod faults;
 mod graphiql;
 mod history;
 mod introspection;

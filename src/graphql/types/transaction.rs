@@ -109,7 +109,7 @@ impl Transaction {
             .data_unchecked::<Loaders>()
             .load_one(UserById(user_id))
             .await
-            .map_err(|e| ApiError::internal(&e))?;
+            .map_err(ApiError::from)?;
         Ok(user.as_ref().map(Party::of))
     }
 }
@@ -170,7 +170,7 @@ impl Transaction {
             .data_unchecked::<Loaders>()
             .load_one(EventsOf(self.0.transaction_id))
             .await
-            .map_err(|e| ApiError::internal(&e))?;
+            .map_err(ApiError::from)?;
         Ok(rows
             .unwrap_or_default()
             .into_iter()

@@ -148,7 +148,11 @@ impl User {
         let filter = filter
             .map(TransactionFilterInput::into_domain)
             .unwrap_or_default();
-        let rows = ledger::transactions_of(&app(ctx).db, self.0.user_id, &filter, page).await?;
+        let app = app(ctx);
+        let rows = app
+            .retry
+            .read(|| ledger::transactions_of(&app.db, self.0.user_id, &filter, page))
+            .await?;
         crate::graphql::loaders::prime_page(ctx, &rows.rows)
             .await
             .map_err(db)?;
@@ -195,7 +199,7 @@ impl User {
 }
 
 fn db(e: std::sync::Arc<sea_orm::DbErr>) -> crate::graphql::errors::ApiError {
-    crate::graphql::errors::ApiError::internal(&e)
+    e.into()
 }
 
 /// Personal details kept for KYC.

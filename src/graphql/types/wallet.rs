@@ -68,7 +68,11 @@ impl Wallet {
         after: Option<String>,
     ) -> ApiResult<Connection<String, BalanceChange>> {
         let page = PageRequest::parse(first, after.as_deref(), None, None)?;
-        let page = ledger::history_of(&app(ctx).db, self.0.wallet_id, page).await?;
+        let app = app(ctx);
+        let page = app
+            .retry
+            .read(|| ledger::history_of(&app.db, self.0.wallet_id, page))
+            .await?;
         let mut connection = Connection::new(page.has_newer, page.has_older);
         connection.edges.extend(page.rows.into_iter().map(|row| {
             let cursor = Cursor {
@@ -122,7 +126,7 @@ impl BalanceChange {
             .data_unchecked::<Loaders>()
             .load_one(TransactionById(id))
             .await
-            .map_err(|e| ApiError::internal(&e))?;
+            .map_err(ApiError::from)?;
         Ok(row.map(Transaction))
     }
 

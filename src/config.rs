@@ -94,6 +94,11 @@ pub struct Config {
     pub max_complexity: usize,
     /// `PAYGRAPH_MAX_ALIASES`
     pub max_aliases: usize,
+    /// `PAYGRAPH_MAX_NESTING`: brackets (`{`, `[`, `(`) may nest this deep
+    /// in a document; checked on the text before it is parsed.
+    pub max_nesting: usize,
+    /// `PAYGRAPH_MAX_TOKENS`: lexical tokens in one document.
+    pub max_tokens: usize,
     /// `PAYGRAPH_LOG`: a tracing filter.
     pub log: String,
     /// `PAYGRAPH_RATE_LIMIT_ENABLED`
@@ -203,6 +208,8 @@ impl Default for Config {
             max_depth: 12,
             max_complexity: 2_000,
             max_aliases: 30,
+            max_nesting: 64,
+            max_tokens: 10_000,
             log: "info,sqlx=warn".into(),
             rate_limit_enabled: true,
             rate_limit_auth_limit: 10,
@@ -368,6 +375,10 @@ impl Config {
                 "PAYGRAPH_WS_PING_SECS",
                 "PAYGRAPH_WS_SEND_TIMEOUT_SECS and PAYGRAPH_EVENT_BUFFER must be above 0",
             );
+        }
+        // A selection `max_depth` deep nests one bracket more than that.
+        if self.max_nesting <= self.max_depth {
+            return bad("PAYGRAPH_MAX_NESTING", "must be above PAYGRAPH_MAX_DEPTH");
         }
         crate::ledger::LedgerSettings::from_config(self)?;
         if self.session_ttl_secs < 60 {

@@ -23,7 +23,7 @@ use crate::{
     crypto::{DevKeys, FieldCipher, check_jwt_secret, decode_encryption_key},
     customer::Customers,
     db,
-    graphql::{self, Limits},
+    graphql::{self, DocumentBounds, Limits},
     http::{self, HttpState},
     ledger::{self, Ledger, LedgerSettings},
     processor::Simulator,
@@ -186,6 +186,7 @@ impl Application {
             max_depth: config.max_depth,
             max_complexity: config.max_complexity,
             max_aliases: config.max_aliases,
+            document: DocumentBounds::from(&config),
             introspection: config.introspection,
         };
         let audit_store = audit_store(&config, &database).await;

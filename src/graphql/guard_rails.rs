@@ -18,6 +18,7 @@ use async_graphql::{
 };
 
 use super::{
+    document_bounds::DocumentBounds,
     errors::Code,
     observed::{self, Operation},
     operation_class, shape,
@@ -28,6 +29,8 @@ pub struct GuardRails {
     pub max_aliases: usize,
     /// Depth outside introspection (introspection has its own bounds).
     pub max_depth: usize,
+    /// Bounds on the document's text, checked before it is parsed.
+    pub document: DocumentBounds,
 }
 
 impl ExtensionFactory for GuardRails {
@@ -35,6 +38,7 @@ impl ExtensionFactory for GuardRails {
         Arc::new(GuardRailsForRequest {
             max_aliases: self.max_aliases,
             max_depth: self.max_depth,
+            document: self.document,
             state: Mutex::default(),
         })
     }
@@ -43,6 +47,7 @@ impl ExtensionFactory for GuardRails {
 struct GuardRailsForRequest {
     max_aliases: usize,
     max_depth: usize,
+    document: DocumentBounds,
     state: Mutex<Seen>,
 }
 
@@ -99,11 +104,13 @@ fn too_complex(message: String) -> ServerError {
     error
 }
 
-/// async-graphql's own messages for its depth and complexity limits.
+/// async-graphql's own messages for its depth, complexity and recursion
+/// limits (its parser's and its own, whichever a document meets first).
 fn is_limit_message(message: &str) -> bool {
     message.contains("nested too deep")
         || message.contains("too complex")
         || message.contains("Too many")
+        || message.contains("recursion")
 }
 
 /// Errors that reach here without a code come from parsing, validation or
@@ -177,6 +184,8 @@ impl Extension for GuardRailsForRequest {
         if let Some(Caller::User(principal)) = ctx.data_opt::<Caller>() {
             self.seen().user_id = Some(principal.user_id);
         }
+        // Before the parser: it recurses once per nesting level.
+        self.document.check(query)?;
         let doc = next.run(ctx, query, variables).await?;
         if shape::count_aliases(&doc) > self.max_aliases {
             return Err(too_complex(format!(

@@ -1,6 +1,7 @@
 //! The GraphQL schema: types, resolvers, loaders and the error mapping.
 
 pub mod caller;
+pub mod document_bounds;
 pub mod errors;
 mod guard_rails;
 pub mod ids;
@@ -17,6 +18,7 @@ pub mod types;
 
 use async_graphql::Schema;
 
+pub use document_bounds::DocumentBounds;
 pub use guard_rails::GuardRails;
 pub use mutations::Mutation;
 pub use query::Query;
@@ -30,6 +32,8 @@ pub struct Limits {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_aliases: usize,
+    /// Bounds on the document's text, checked before it is parsed.
+    pub document: DocumentBounds,
     pub introspection: bool,
 }
 
@@ -42,6 +46,7 @@ pub fn schema(limits: Limits, data: Option<crate::context::ApiContext>) -> ApiSc
         .extension(GuardRails {
             max_aliases: limits.max_aliases,
             max_depth: limits.max_depth,
+            document: limits.document,
         });
     if !limits.introspection {
         builder = builder.disable_introspection();
@@ -58,6 +63,10 @@ pub fn sdl() -> String {
         max_depth: usize::MAX,
         max_complexity: usize::MAX,
         max_aliases: usize::MAX,
+        document: DocumentBounds {
+            max_nesting: usize::MAX,
+            max_tokens: usize::MAX,
+        },
         introspection: true,
     };
     schema(limits, None).sdl()

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 
+use super::document_bounds::DocumentBounds;
 use crate::cache::rate_limit::Class;
 
 /// Mutations that move or reserve money.
@@ -23,10 +24,14 @@ const AUTH: &[&str] = &["register", "login"];
 
 /// The class of the request and its cost: the most sensitive class among
 /// the root fields, counted once per root field of that class (aliases
-/// cannot pack ten transfers into one request's budget). A document that
-/// does not parse is a read: execution reports the syntax error.
-pub fn classify(request: &mut async_graphql::Request) -> (Class, u32) {
+/// cannot pack ten transfers into one request's budget). A document past
+/// the bounds is not parsed, and one that does not parse is a read:
+/// execution reports either.
+pub fn classify(request: &mut async_graphql::Request, bounds: &DocumentBounds) -> (Class, u32) {
     let operation_name = request.operation_name.clone();
+    if bounds.check(&request.query).is_err() {
+        return (Class::Read, 1);
+    }
     let Ok(document) = request.parsed_query() else {
         return (Class::Read, 1);
     };
@@ -112,7 +117,11 @@ mod tests {
         if let Some(op) = op {
             req = req.operation_name(op);
         }
-        classify(&mut req)
+        let bounds = DocumentBounds {
+            max_nesting: 8,
+            max_tokens: 100,
+        };
+        classify(&mut req, &bounds)
     }
 
     #[test]
@@ -138,5 +147,10 @@ mod tests {
         assert_eq!(class(doc, Some("Q")), (Class::Read, 1));
         assert_eq!(class(doc, Some("M")), (Class::MoneyMovement, 1));
         assert_eq!(class("{ me { id ", None), (Class::Read, 1));
+        let deep = format!(
+            "mutation {{ deposit(input: {}) {{ id }} }}",
+            "[".repeat(100)
+        );
+        assert_eq!(class(&deep, None), (Class::Read, 1));
     }
 }

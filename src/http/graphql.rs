@@ -5,11 +5,15 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{HttpState, client_address::ClientAddress, graphiql, websocket};
+use super::{
+    HttpState, client_address::ClientAddress, error_response::error_response, graphiql,
+    rejection::BodyRejection, websocket,
+};
 use crate::{
     auth::{Caller, ClientInfo},
     cache::rate_limit::{Decision, Subject},
     graphql::{
+        DocumentBounds,
         errors::{ApiError, Code, RETRY_AFTER_UNAVAILABLE_SECS},
         loaders, operation_class,
     },
@@ -19,7 +23,7 @@ pub async fn post_graphql(
     State(state): State<HttpState>,
     ClientAddress(address): ClientAddress,
     headers: HeaderMap,
-    req: GraphQLRequest,
+    req: GraphQLRequest<BodyRejection>,
 ) -> Response {
     let authorization = headers
         .get(header::AUTHORIZATION)
@@ -89,7 +93,8 @@ async fn rate_limit(
     if !state.app.config.rate_limit_enabled {
         return Ok(None);
     }
-    let (class, cost) = operation_class::classify(request);
+    let bounds = DocumentBounds::from(&*state.app.config);
+    let (class, cost) = operation_class::classify(request, &bounds);
     let subject = match (caller, address) {
         (Caller::User(p), _) => Subject::User(p.user_id),
         (_, Some(ip)) => Subject::Address(ip),
@@ -121,11 +126,10 @@ fn budget_headers(headers: &mut HeaderMap, d: &Decision) {
 
 fn rate_limited(d: &Decision) -> Response {
     let retry_after = seconds(d.retry_after).max(1);
-    let error: async_graphql::Error = ApiError::rate_limited(retry_after).into();
-    let body = async_graphql::Response::from_errors(vec![
-        error.into_server_error(async_graphql::Pos::default()),
-    ]);
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    let mut response = error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        ApiError::rate_limited(retry_after),
+    );
     budget_headers(response.headers_mut(), d);
     response
         .headers_mut()
@@ -134,11 +138,10 @@ fn rate_limited(d: &Decision) -> Response {
 }
 
 fn unavailable() -> Response {
-    let error: async_graphql::Error = ApiError::unavailable(RETRY_AFTER_UNAVAILABLE_SECS).into();
-    let body = async_graphql::Response::from_errors(vec![
-        error.into_server_error(async_graphql::Pos::default()),
-    ]);
-    let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    let mut response = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ApiError::unavailable(RETRY_AFTER_UNAVAILABLE_SECS),
+    );
     response.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS),

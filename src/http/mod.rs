@@ -2,10 +2,12 @@
 
 mod access_log;
 mod client_address;
+mod error_response;
 mod graphiql;
 mod graphql;
 mod health;
 mod metrics;
+mod rejection;
 mod websocket;
 
 use std::{sync::Arc, time::Duration};

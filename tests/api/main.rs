@@ -20,6 +20,7 @@ mod events;
 mod faults;
 mod graphiql;
 mod history;
+mod hostile_input;
 mod introspection;
 mod ledger;
 mod limits;

@@ -119,7 +119,21 @@ async fn a_successful_login_still_works_under_the_limit(backend: Backend) {
     assert!(body["data"]["login"]["token"].is_string(), "{body}");
 }
 
+/// A refusal that no part of the document caused points at no part of it:
+/// no `locations` (not even line 0, column 0).
+async fn a_rate_limit_error_has_no_locations(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.rate_limit_read_limit = 1).await;
+    let user = app.register().await;
+    assert_eq!(me(&app, &user.token).await.status(), 200);
+    let res = me(&app, &user.token).await;
+    assert_eq!(res.status(), 429);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(error_code(&body), "RATE_LIMITED");
+    assert!(body["errors"][0].get("locations").is_none(), "{body}");
+}
+
 both_backends!(
+    a_rate_limit_error_has_no_locations,
     over_the_limit_is_rate_limited_with_the_budget_in_headers,
     money_movement_is_counted_per_root_field,
     anonymous_auth_is_limited_by_client_address,

@@ -1,0 +1,184 @@
+//! A linear pre-scan of a document's text that bounds its bracket nesting
+//! and its token count before any recursive code (the parser included)
+//! sees it. Every recursive construct of GraphQL nests through a bracket:
+//! selection sets and object values through `{`, list values and list
+//! types through `[`, arguments and variable definitions through `(`.
+//! Brackets inside strings, block strings and comments do not count.
+
+use async_graphql::ServerError;
+
+use super::errors::Code;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentBounds {
+    /// Deepest bracket nesting accepted.
+    pub max_nesting: usize,
+    /// Most lexical tokens accepted (commas and whitespace are not tokens).
+    pub max_tokens: usize,
+}
+
+/// Whether a document keeps within the bounds; the scan stops at the
+/// first bound passed.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Within,
+    TooDeep,
+    TooManyTokens,
+}
+
+impl From<&crate::config::Config> for DocumentBounds {
+    fn from(config: &crate::config::Config) -> Self {
+        Self {
+            max_nesting: config.max_nesting,
+            max_tokens: config.max_tokens,
+        }
+    }
+}
+
+impl DocumentBounds {
+    /// `QUERY_TOO_COMPLEX` (without a location) for a document past a bound.
+    pub fn check(&self, document: &str) -> Result<(), ServerError> {
+        let message = match self.scan(document.as_bytes()) {
+            Verdict::Within => return Ok(()),
+            Verdict::TooDeep => format!(
+                "Query is nested too deep: brackets nest more than {} levels",
+                self.max_nesting
+            ),
+            Verdict::TooManyTokens => {
+                format!("Query is too complex: more than {} tokens", self.max_tokens)
+            }
+        };
+        let mut error = ServerError::new(message, None);
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", Code::QueryTooComplex.as_str());
+        Err(error)
+    }
+
+    fn scan(&self, text: &[u8]) -> Verdict {
+        let mut depth = 0usize;
+        let mut tokens = 0usize;
+        let mut i = 0;
+        while i < text.len() {
+            let b = text[i];
+            i += 1;
+            match b {
+                b' ' | b'\t' | b'\n' | b'\r' | b',' => continue,
+                b'#' => {
+                    while i < text.len() && text[i] != b'\n' && text[i] != b'\r' {
+                        i += 1;
+                    }
+                    continue;
+                }
+                b'"' if text[i..].starts_with(b"\"\"") => i = skip_block_string(text, i + 2),
+                b'"' => i = skip_string(text, i),
+                b'{' | b'[' | b'(' => {
+                    depth += 1;
+                    if depth > self.max_nesting {
+                        return Verdict::TooDeep;
+                    }
+                }
+                // A closer that opens nothing is a syntax error the parser
+                // reports; it must not buy depth for what follows.
+                b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+                b if is_word(b) => {
+                    while i < text.len() && is_word(text[i]) {
+                        i += 1;
+                    }
+                }
+                _ => {}
+            }
+            tokens += 1;
+            if tokens > self.max_tokens {
+                return Verdict::TooManyTokens;
+            }
+        }
+        Verdict::Within
+    }
+}
+
+/// Names, numbers (with `.`, `e`, signs) and `...` are one token each.
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'+') || b >= 0x80
+}
+
+/// Past the closing quote of a string whose opening quote ends at `i`.
+/// A string does not span lines; the parser stops at an unclosed one, so
+/// nothing after it counts.
+fn skip_string(text: &[u8], mut i: usize) -> usize {
+    while i < text.len() {
+        match text[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            b'\n' | b'\r' => return text.len(),
+            _ => i += 1,
+        }
+    }
+    text.len()
+}
+
+/// Past the closing `"""` of a block string whose opening ends at `i`
+/// (`\"""` inside it is an escaped quote triple).
+fn skip_block_string(text: &[u8], mut i: usize) -> usize {
+    while i < text.len() {
+        if text[i..].starts_with(b"\\\"\"\"") {
+            i += 4;
+        } else if text[i..].starts_with(b"\"\"\"") {
+            return i + 3;
+        } else {
+            i += 1;
+        }
+    }
+    text.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOUNDS: DocumentBounds = DocumentBounds {
+        max_nesting: 4,
+        max_tokens: 16,
+    };
+
+    fn verdict(text: &str) -> Verdict {
+        BOUNDS.scan(text.as_bytes())
+    }
+
+    #[test]
+    fn brackets_of_every_kind_nest() {
+        assert_eq!(verdict("{ a(b: [1]) }"), Verdict::Within);
+        assert_eq!(verdict("{ a(b: [[1]]) }"), Verdict::Within);
+        assert_eq!(verdict("{ a(b: [[[1]]]) }"), Verdict::TooDeep);
+        assert_eq!(verdict("{ a { b { c { d } } } }"), Verdict::Within);
+        assert_eq!(verdict("{ a { b { c { d { e } } } } }"), Verdict::TooDeep);
+        assert_eq!(verdict("query($v: [[[[Int]]]]) { a }"), Verdict::TooDeep);
+    }
+
+    #[test]
+    fn brackets_in_strings_and_comments_do_not_count() {
+        assert_eq!(verdict("{ a(b: \"[[[[[\\\"[[[\") }"), Verdict::Within);
+        assert_eq!(
+            verdict("{ a(b: \"\"\"[[[[[\\\"\"\"[[[[\"\"\") }"),
+            Verdict::Within
+        );
+        assert_eq!(verdict("{ a # [[[[[[\n }"), Verdict::Within);
+        assert_eq!(verdict("{ a(b: \"\") { c { d } } }"), Verdict::Within);
+    }
+
+    #[test]
+    fn stray_closers_do_not_hide_depth() {
+        assert_eq!(verdict("]]]]] [[[[["), Verdict::TooDeep);
+    }
+
+    #[test]
+    fn tokens_are_counted() {
+        assert_eq!(verdict("{ a b c d e f g h i j k l m n }"), Verdict::Within);
+        assert_eq!(
+            verdict("{ a b c d e f g h i j k l m n o }"),
+            Verdict::TooManyTokens
+        );
+        assert_eq!(verdict("{ a, b, c, d, 1.5e-3, ...F }"), Verdict::Within);
+    }
+}

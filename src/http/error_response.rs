@@ -1,0 +1,19 @@
+//! A GraphQL error answer for a request that never reached the document
+//! (rate limits, an unreachable backend, a body that is not a request).
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+
+use crate::graphql::errors::ApiError;
+
+/// `{"errors": [...]}` with the error's code and no `locations`: nothing
+/// in the document is at fault.
+pub fn error_response(status: StatusCode, error: ApiError) -> Response {
+    let error: async_graphql::Error = error.into();
+    let mut error = error.into_server_error(async_graphql::Pos::default());
+    error.locations.clear();
+    let body = async_graphql::Response::from_errors(vec![error]);
+    (status, axum::Json(body)).into_response()
+}

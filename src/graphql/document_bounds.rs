@@ -5,7 +5,7 @@
 //! types through `[`, arguments and variable definitions through `(`.
 //! Brackets inside strings, block strings and comments do not count.
 
-use async_graphql::ServerError;
+use async_graphql::{ServerError, Value, Variables};
 
 use super::errors::Code;
 
@@ -36,9 +36,16 @@ impl From<&crate::config::Config> for DocumentBounds {
 }
 
 impl DocumentBounds {
-    /// `QUERY_TOO_COMPLEX` (without a location) for a document past a bound.
-    pub fn check(&self, document: &str) -> Result<(), ServerError> {
-        let message = match self.scan(document.as_bytes()) {
+    /// `QUERY_TOO_COMPLEX` (without a location) for a document past a
+    /// bound, or for variables whose lists and objects nest deeper than a
+    /// document may (the JSON parser has bounded them already, far higher).
+    pub fn check(&self, document: &str, variables: &Variables) -> Result<(), ServerError> {
+        let deepest = variables.values().map(nesting).max().unwrap_or(0);
+        let verdict = match self.scan(document.as_bytes()) {
+            Verdict::Within if deepest > self.max_nesting => Verdict::TooDeep,
+            verdict => verdict,
+        };
+        let message = match verdict {
             Verdict::Within => return Ok(()),
             Verdict::TooDeep => format!(
                 "Query is nested too deep: brackets nest more than {} levels",
@@ -95,6 +102,15 @@ impl DocumentBounds {
             }
         }
         Verdict::Within
+    }
+}
+
+/// How deep lists and objects nest in a value (a scalar: 0).
+fn nesting(value: &Value) -> usize {
+    match value {
+        Value::List(items) => 1 + items.iter().map(nesting).max().unwrap_or(0),
+        Value::Object(fields) => 1 + fields.values().map(nesting).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -170,6 +186,20 @@ mod tests {
     #[test]
     fn stray_closers_do_not_hide_depth() {
         assert_eq!(verdict("]]]]] [[[[["), Verdict::TooDeep);
+    }
+
+    #[test]
+    fn variables_nest_too() {
+        let deep = |depth: usize| {
+            let value = (0..depth).fold(Value::from(1), |v, _| Value::List(vec![v]));
+            Variables::from_value(Value::Object(
+                [(async_graphql::Name::new("v"), value)]
+                    .into_iter()
+                    .collect(),
+            ))
+        };
+        assert!(BOUNDS.check("{ a }", &deep(4)).is_ok());
+        assert!(BOUNDS.check("{ a }", &deep(5)).is_err());
     }
 
     #[test]

@@ -185,7 +185,7 @@ impl Extension for GuardRailsForRequest {
             self.seen().user_id = Some(principal.user_id);
         }
         // Before the parser: it recurses once per nesting level.
-        self.document.check(query)?;
+        self.document.check(query, variables)?;
         let doc = next.run(ctx, query, variables).await?;
         if shape::count_aliases(&doc) > self.max_aliases {
             return Err(too_complex(format!(

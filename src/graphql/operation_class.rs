@@ -29,7 +29,7 @@ const AUTH: &[&str] = &["register", "login"];
 /// execution reports either.
 pub fn classify(request: &mut async_graphql::Request, bounds: &DocumentBounds) -> (Class, u32) {
     let operation_name = request.operation_name.clone();
-    if bounds.check(&request.query).is_err() {
+    if bounds.check(&request.query, &request.variables).is_err() {
         return (Class::Read, 1);
     }
     let Ok(document) = request.parsed_query() else {

@@ -1,4 +1,4 @@
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLResponse;
 use axum::{
     extract::{Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
@@ -7,7 +7,7 @@ use axum::{
 
 use super::{
     HttpState, client_address::ClientAddress, error_response::error_response, graphiql,
-    rejection::BodyRejection, websocket,
+    rejection::GraphQLBody, websocket,
 };
 use crate::{
     auth::{Caller, ClientInfo},
@@ -23,7 +23,7 @@ pub async fn post_graphql(
     State(state): State<HttpState>,
     ClientAddress(address): ClientAddress,
     headers: HeaderMap,
-    req: GraphQLRequest<BodyRejection>,
+    GraphQLBody(mut request): GraphQLBody,
 ) -> Response {
     let authorization = headers
         .get(header::AUTHORIZATION)
@@ -45,7 +45,6 @@ pub async fn post_graphql(
             .map(str::to_owned),
         address,
     };
-    let mut request = req.into_inner();
     let decision = match rate_limit(&state, &caller, address, &mut request).await {
         Ok(d) => d,
         Err(response) => return response,

@@ -1,45 +1,87 @@
-//! A `POST /graphql` body that is not a GraphQL request answers with the
-//! same JSON error shape as any other error, never with a library's
-//! debug text.
+//! The body of a `POST /graphql`, and the answer when it is not a GraphQL
+//! request: the same JSON error shape as any other error, never a
+//! library's text.
 
 use async_graphql::ParseRequestError;
 use axum::{
+    body::HttpBody,
+    extract::{FromRequest, Request},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
+use http_body_util::LengthLimitError;
 
-use super::error_response::error_response;
+use super::{HttpState, error_response::error_response};
 use crate::graphql::errors::{ApiError, Code};
 
-pub struct BodyRejection(ParseRequestError);
+/// One GraphQL request read from a JSON body of at most
+/// `PAYGRAPH_MAX_BODY_BYTES`, whether the body declares its length or
+/// comes in chunks.
+pub struct GraphQLBody(pub async_graphql::Request);
+
+impl FromRequest<HttpState> for GraphQLBody {
+    type Rejection = BodyRejection;
+
+    async fn from_request(req: Request, state: &HttpState) -> Result<Self, BodyRejection> {
+        let max = state.app.config.max_body_bytes;
+        let body = req.into_body();
+        // A declared length past the limit is refused before anything is read.
+        if body.size_hint().lower() > max as u64 {
+            return Err(BodyRejection::TooLarge);
+        }
+        let bytes = axum::body::to_bytes(body, max).await.map_err(|e| {
+            let e = e.into_inner();
+            if e.is::<LengthLimitError>() {
+                BodyRejection::TooLarge
+            } else {
+                BodyRejection::Unreadable(ParseRequestError::Io(std::io::Error::other(e)))
+            }
+        })?;
+        let batch = async_graphql::http::receive_batch_json(&bytes[..]).await?;
+        Ok(Self(batch.into_single()?))
+    }
+}
+
+pub enum BodyRejection {
+    /// Past `PAYGRAPH_MAX_BODY_BYTES`.
+    TooLarge,
+    Unreadable(ParseRequestError),
+}
 
 impl From<ParseRequestError> for BodyRejection {
     fn from(e: ParseRequestError) -> Self {
-        Self(e)
+        match e {
+            ParseRequestError::PayloadTooLarge => Self::TooLarge,
+            e => Self::Unreadable(e),
+        }
     }
 }
 
 impl IntoResponse for BodyRejection {
     fn into_response(self) -> Response {
-        let (status, code, message) = match &self.0 {
-            ParseRequestError::PayloadTooLarge => (
+        let (status, code, message) = match &self {
+            Self::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 Code::BadUserInput,
                 "the request body is too large".to_owned(),
             ),
             // serde_json refuses JSON nested past its recursion limit
             // (deep `variables`, say) before anything recurses on it.
-            ParseRequestError::InvalidRequest(e) if e.to_string().contains("recursion limit") => (
-                StatusCode::BAD_REQUEST,
-                Code::QueryTooComplex,
-                "the request's JSON is nested too deep".to_owned(),
-            ),
-            ParseRequestError::InvalidRequest(e) => (
+            Self::Unreadable(ParseRequestError::InvalidRequest(e))
+                if e.to_string().contains("recursion limit") =>
+            {
+                (
+                    StatusCode::BAD_REQUEST,
+                    Code::QueryTooComplex,
+                    "the request's JSON is nested too deep".to_owned(),
+                )
+            }
+            Self::Unreadable(ParseRequestError::InvalidRequest(e)) => (
                 StatusCode::BAD_REQUEST,
                 Code::BadUserInput,
                 format!("the body is not a GraphQL request: {e}"),
             ),
-            other => {
+            Self::Unreadable(other) => {
                 tracing::info!(error = ?other, "unreadable request body");
                 (
                     StatusCode::BAD_REQUEST,

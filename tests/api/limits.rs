@@ -1,8 +1,9 @@
-use serde_json::json;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{
     both_backends,
-    helpers::{Backend, error_code, error_field, spawn_app},
+    helpers::{Backend, TestApp, error_code, error_field, spawn_app},
 };
 
 async fn a_deep_query_is_too_complex(backend: Backend) {
@@ -67,6 +68,75 @@ async fn an_oversized_body_is_refused(backend: Backend) {
     assert_eq!(res.status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
 }
 
+/// Sends `body` as one chunk of a chunked request (no Content-Length),
+/// as a client streaming its body does, and returns the status and the
+/// answer's text.
+async fn post_chunked(app: &TestApp, body: &[u8]) -> (u16, String) {
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let mut request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request.extend_from_slice(b"\r\n0\r\n\r\n");
+    // The server may answer and close before it reads everything.
+    let _ = stream.write_all(&request).await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {answer:.300}"));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {head}"));
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "a short answer has a length: {head}"
+    );
+    (status, body.to_owned())
+}
+
+/// Past the body limit, with or without a Content-Length, the answer is
+/// 413 and a JSON error with a code, never a library's text.
+async fn a_body_past_the_limit_is_413_with_a_json_error(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let padding = " ".repeat(app.config.max_body_bytes + 1);
+    let body = json!({"query": format!("{{ __typename {padding}}}")}).to_string();
+
+    let (status, text) = post_chunked(&app, body.as_bytes()).await;
+    assert_eq!(status, 413, "{text:.300}");
+    let chunked: Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:.300}"));
+    assert_eq!(error_code(&chunked), "BAD_USER_INPUT", "{chunked}");
+
+    let res = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(res.status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+    let text = res.text().await.unwrap();
+    let answer: Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:.300}"));
+    assert_eq!(answer, chunked);
+
+    // Within the limit, a chunked body is read like any other.
+    let (status, text) = post_chunked(&app, br#"{"query":"{ __typename }"}"#).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("Query"), "{text}");
+}
+
 async fn a_json_number_where_a_string_belongs_is_bad_input(backend: Backend) {
     let app = spawn_app(backend).await;
     let body = app
@@ -84,5 +154,6 @@ both_backends!(
     an_alias_bomb_is_too_complex,
     pages_above_a_hundred_are_refused,
     an_oversized_body_is_refused,
+    a_body_past_the_limit_is_413_with_a_json_error,
     a_json_number_where_a_string_belongs_is_bad_input,
 );

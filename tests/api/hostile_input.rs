@@ -6,7 +6,10 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::{
+    both_backends,
+    helpers::{Backend, TestApp, error_code, spawn_app},
+};
 
 /// What a generated document nests: every recursive construct of GraphQL.
 #[derive(Debug, Clone, Copy)]
@@ -286,3 +289,69 @@ fn generated_hostile_documents_get_coded_errors_and_the_server_lives() {
     });
     runtime.block_on(assert_alive(&app));
 }
+
+/// A browser sends `text/plain` (or a form) to another origin without
+/// asking first: such a POST must run nothing. Only JSON is a request.
+async fn a_post_that_is_not_json_is_415_and_moves_no_money(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sender = app.register().await;
+    let receiver = app.register().await;
+    let wallet = app.funded_wallet(&sender.token, "USD", "100.00").await;
+    let before = app.balances(&sender.token, &wallet).await;
+    let body = json!({
+        "query": "mutation($i: TransferInput!) { transfer(input: $i) { id status } }",
+        "variables": {"i": {"recipientEmail": receiver.email, "amount": "10.00", "currency": "USD", "idempotencyKey": "plain-1"}},
+    })
+    .to_string();
+    let post = |content_type: Option<&str>| {
+        let mut request = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&sender.token)
+            .body(body.clone());
+        if let Some(t) = content_type {
+            request = request.header("content-type", t);
+        }
+        request.send()
+    };
+    for content_type in [
+        Some("text/plain"),
+        Some("text/plain;charset=UTF-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/jsonp"),
+        None,
+    ] {
+        let res = post(content_type).await.expect("an answer");
+        assert_eq!(res.status(), 415, "{content_type:?}");
+        let text = res.text().await.unwrap();
+        let answer: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{content_type:?}: not JSON: {text:.300}"));
+        assert_eq!(
+            error_code(&answer),
+            "BAD_USER_INPUT",
+            "{content_type:?}: {answer}"
+        );
+        assert!(answer["data"].is_null(), "{content_type:?}: {answer}");
+    }
+    assert_eq!(app.balances(&sender.token, &wallet).await, before);
+    let received = app
+        .ok("{ me { wallets { id } } }", json!({}), &receiver.token)
+        .await;
+    assert_eq!(
+        received["me"]["wallets"],
+        json!([]),
+        "nothing reached the receiver"
+    );
+
+    // JSON, with or without a charset, runs.
+    let res = post(Some("application/json; charset=utf-8")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(
+        answer["data"]["transfer"]["status"], "COMPLETED",
+        "{answer}"
+    );
+}
+
+both_backends!(a_post_that_is_not_json_is_415_and_moves_no_money);

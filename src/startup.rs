@@ -22,7 +22,7 @@ use crate::{
     context::ApiContext,
     crypto::{DevKeys, FieldCipher, check_jwt_secret, decode_encryption_key},
     customer::Customers,
-    db,
+    db::{self, retry::Retry},
     graphql::{self, DocumentBounds, Limits},
     http::{self, HttpState},
     ledger::{self, Ledger, LedgerSettings},
@@ -101,12 +101,22 @@ fn keys(config: &Config) -> Result<(String, [u8; 32]), StartError> {
 
 /// The relational store, migrated: the embedded default migrates itself;
 /// a PostgreSQL whose migrations are behind is refused.
-async fn database(config: &Config) -> Result<sea_orm::DatabaseConnection, StartError> {
-    let database = db::connect(config).await.map_err(StartError::Database)?;
+/// Connects and checks the schema, running again after a fault of the
+/// moment (a connection terminated while the instance starts, say) as a
+/// request does: an instance started during a database blip comes up.
+async fn database(
+    config: &Config,
+    retry: &Retry,
+) -> Result<sea_orm::DatabaseConnection, StartError> {
+    let database = retry
+        .read(|| db::connect(config))
+        .await
+        .map_err(StartError::Database)?;
     if config.is_sqlite() {
         db::migrate(&database).await.map_err(StartError::Database)?;
     } else {
-        let pending = db::pending_migrations(&database)
+        let pending = retry
+            .read(|| db::pending_migrations(&database))
             .await
             .map_err(StartError::Database)?;
         if !pending.is_empty() {
@@ -136,7 +146,8 @@ impl Application {
         // First, so that every metric registered from here on is exported.
         let metrics = http::install_recorder();
         let (jwt_secret, encryption_key) = keys(&config)?;
-        let database = database(&config).await?;
+        let retry = Retry::from_config(&config);
+        let database = database(&config, &retry).await?;
         let cache = match &config.redis_url {
             Some(url) => Cache::redis(
                 url,
@@ -167,11 +178,13 @@ impl Application {
             PasswordHasher::new(),
             keys,
             config.session_ttl(),
+            retry,
         );
         let cipher = FieldCipher::new(&config.encryption_key_id, &encryption_key);
         let customers = Customers::new(database.clone(), cipher.clone());
         let settings = LedgerSettings::from_config(&config).map_err(StartError::Config)?;
-        ledger::ensure_system_accounts(&database)
+        retry
+            .read(|| ledger::ensure_system_accounts(&database))
             .await
             .map_err(StartError::Database)?;
         let ledger = Ledger::new(
@@ -209,7 +222,7 @@ impl Application {
             customers,
             audit,
             ledger: ledger.clone(),
-            retry: crate::db::retry::Retry::from_config(&config),
+            retry,
             config: Arc::new(config),
             transactions,
             events,

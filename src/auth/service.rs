@@ -13,7 +13,7 @@ use super::{
 use crate::{
     audit::{self, AuditEvent},
     cache::Cache,
-    db,
+    db::{self, retry::Retry},
 };
 use entity::{user_profiles, user_roles, users};
 
@@ -26,6 +26,7 @@ pub struct Auth {
     hasher: PasswordHasher,
     keys: TokenKeys,
     session_ttl: Duration,
+    retry: Retry,
 }
 
 /// What a successful login or registration hands back.
@@ -85,6 +86,7 @@ impl Auth {
         hasher: PasswordHasher,
         keys: TokenKeys,
         session_ttl: Duration,
+        retry: Retry,
     ) -> Self {
         let standings = Standings::new(cache.clone());
         Self {
@@ -94,6 +96,7 @@ impl Auth {
             hasher,
             keys,
             session_ttl,
+            retry,
         }
     }
 
@@ -228,7 +231,13 @@ impl Auth {
         let Ok(claims) = self.keys.verify(token.trim()) else {
             return Ok(Caller::Rejected);
         };
-        let Some(standing) = self.sessions.check(claims.sub, claims.sid).await? else {
+        // A read: a connection lost under it is tried again, so that a
+        // blip of the database does not sign anyone out or fail a request.
+        let checked = self
+            .retry
+            .read(|| self.sessions.check(claims.sub, claims.sid))
+            .await?;
+        let Some(standing) = checked else {
             return Ok(Caller::Rejected);
         };
         if standing.status == UserStatus::Closed {

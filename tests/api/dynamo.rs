@@ -265,6 +265,11 @@ impl PrivateMoto {
         moto
     }
 
+    /// The server's process id while it runs, for a test that pauses it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -13,6 +13,7 @@ mod audit;
 mod audit_dynamodb;
 mod auth;
 mod browser;
+mod chaos;
 mod cli;
 mod database;
 mod events;

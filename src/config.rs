@@ -2,12 +2,18 @@
 //!
 //! Environment variables always win; an optional TOML file named by
 //! `PAYGRAPH_CONFIG` may supply what the environment leaves unset.
+//!
+//! A variable's value is taken as written, as text: figment reads numbers
+//! and switches out of it where a setting is one (`extract_lossy`), so
+//! `FEE_TRANSFER_PERCENT=1` stays the text `1` and `JWT_KEY_ID=007` keeps
+//! its zeros, where figment's `Env` would first have made them numbers.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use figment::{
     Figment,
     providers::{Env, Format, Serialized, Toml},
+    value::{Dict, Value},
 };
 use serde::{Deserialize, Serialize};
 
@@ -289,14 +295,14 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         let config: Config = figment
-            .merge(Env::raw().only(UNPREFIXED).map(|k| {
+            .merge(as_written(Env::raw().only(UNPREFIXED).map(|k| {
                 if k == "AWS_ENDPOINT_URL_DYNAMODB" {
                     "dynamodb_endpoint".into()
                 } else {
                     k.as_str().to_lowercase().into()
                 }
-            }))
-            .merge(
+            })))
+            .merge(as_written(
                 Env::prefixed("PAYGRAPH_")
                     .ignore(&["CONFIG"])
                     // `PAYGRAPH_TEST_*` belong to the test harness (the
@@ -304,8 +310,8 @@ impl Config {
                     // from a test must not refuse them as unknown settings.
                     .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_"))
                     .map(|k| k.as_str().to_lowercase().into()),
-            )
-            .extract()
+            ))
+            .extract_lossy()
             .map_err(|e| format!("configuration error: {}", first_line(&e)))?;
         config.validate()?;
         Ok(config)
@@ -413,6 +419,15 @@ impl Config {
     }
 }
 
+/// The variables `env` selects, each value the text it was written as.
+fn as_written(env: Env) -> Serialized<Dict> {
+    let values: Dict = env
+        .iter()
+        .map(|(key, value)| (key.into_string(), Value::from(value)))
+        .collect();
+    Serialized::defaults(values)
+}
+
 /// figment's errors name the key and then add a chain; one line is enough.
 fn first_line(e: &figment::Error) -> String {
     let key = e.path.last().map(|k| k.to_uppercase());
@@ -426,6 +441,171 @@ fn first_line(e: &figment::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every setting docs/configuration.md lists, as an operator would
+    /// write it, and the value the service must read from it (as JSON);
+    /// `None` for a variable the AWS SDK reads, not the service.
+    const WRITTEN: &[(&str, &str, Option<&str>)] = &[
+        ("PAYGRAPH_ADDR", "0.0.0.0:9000", Some(r#""0.0.0.0:9000""#)),
+        (
+            "DATABASE_URL",
+            "postgres://db/pay",
+            Some(r#""postgres://db/pay""#),
+        ),
+        ("DATABASE_MAX_CONNECTIONS", "60", Some("60")),
+        ("DATABASE_MIN_CONNECTIONS", "2", Some("2")),
+        ("DATABASE_MAX_LIFETIME_SECS", "600", Some("600")),
+        ("PAYGRAPH_DB_RETRY_ATTEMPTS", "3", Some("3")),
+        ("PAYGRAPH_DB_RETRY_BUDGET_MS", "2500", Some("2500")),
+        (
+            "REDIS_URL",
+            "redis://cache:6379",
+            Some(r#""redis://cache:6379""#),
+        ),
+        ("REDIS_POOL_SIZE", "8", Some("8")),
+        ("REDIS_KEY_PREFIX", "2024", Some(r#""2024""#)),
+        ("REDIS_TIMEOUT_MS", "100", Some("100")),
+        ("REDIS_BREAKER_OPEN_MS", "500", Some("500")),
+        ("AUDIT_STORE", "dynamodb", Some(r#""dynamodb""#)),
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            "http://127.0.0.1:8000",
+            Some(r#""http://127.0.0.1:8000""#),
+        ),
+        ("AWS_REGION", "eu-west-1", None),
+        ("DYNAMODB_TABLE_PREFIX", "prod_", Some(r#""prod_""#)),
+        ("PAYGRAPH_AUDIT_RELAY_POLL_MS", "200", Some("200")),
+        ("PAYGRAPH_AUDIT_RELAY_BATCH", "100", Some("100")),
+        ("PAYGRAPH_TRANSFER_WORKERS", "4", Some("4")),
+        (
+            "PAYGRAPH_AUDIT_RELAY_MAX_BACKOFF_MS",
+            "30000",
+            Some("30000"),
+        ),
+        (
+            "JWT_SECRET",
+            "01234567890123456789012345678901234567890",
+            Some(r#""01234567890123456789012345678901234567890""#),
+        ),
+        ("JWT_KEY_ID", "007", Some(r#""007""#)),
+        ("JWT_ISSUER", "true", Some(r#""true""#)),
+        ("JWT_AUDIENCE", "1.0", Some(r#""1.0""#)),
+        ("SESSION_TTL_SECS", "7200", Some("7200")),
+        (
+            "PAYGRAPH_ENCRYPTION_KEY",
+            "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=",
+            Some(r#""KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=""#),
+        ),
+        ("PAYGRAPH_ENCRYPTION_KEY_ID", "2", Some(r#""2""#)),
+        ("PAYGRAPH_GRAPHIQL", "false", Some("false")),
+        ("PAYGRAPH_INTROSPECTION", "false", Some("false")),
+        ("PAYGRAPH_MAX_BODY_BYTES", "131072", Some("131072")),
+        ("PAYGRAPH_MAX_DEPTH", "10", Some("10")),
+        ("PAYGRAPH_MAX_COMPLEXITY", "500", Some("500")),
+        ("PAYGRAPH_MAX_ALIASES", "5", Some("5")),
+        ("PAYGRAPH_MAX_NESTING", "100", Some("100")),
+        ("PAYGRAPH_MAX_TOKENS", "5000", Some("5000")),
+        ("PAYGRAPH_LOG", "debug", Some(r#""debug""#)),
+        ("PAYGRAPH_RATE_LIMIT_ENABLED", "false", Some("false")),
+        ("PAYGRAPH_RATE_LIMIT_AUTH_LIMIT", "20", Some("20")),
+        ("PAYGRAPH_RATE_LIMIT_AUTH_WINDOW_SECS", "120", Some("120")),
+        ("PAYGRAPH_RATE_LIMIT_READ_LIMIT", "600", Some("600")),
+        ("PAYGRAPH_RATE_LIMIT_READ_WINDOW_SECS", "30", Some("30")),
+        ("PAYGRAPH_RATE_LIMIT_MONEY_LIMIT", "10", Some("10")),
+        ("PAYGRAPH_RATE_LIMIT_MONEY_WINDOW_SECS", "90", Some("90")),
+        ("PAYGRAPH_TRUST_PROXY", "true", Some("true")),
+        ("PAYGRAPH_WS_PING_SECS", "15", Some("15")),
+        ("PAYGRAPH_WS_SEND_TIMEOUT_SECS", "5", Some("5")),
+        ("PAYGRAPH_WS_SESSION_CHECK_SECS", "60", Some("60")),
+        ("PAYGRAPH_WS_MAX_SUBSCRIPTIONS", "8", Some("8")),
+        ("PAYGRAPH_EVENT_BUFFER", "64", Some("64")),
+        ("PAYGRAPH_PROCESSOR_DELAY_MS", "500", Some("500")),
+        ("PAYGRAPH_SETTLEMENT_POLL_MS", "100", Some("100")),
+        ("FEE_CARD_DEPOSIT_PERCENT", "2.90", Some(r#""2.90""#)),
+        ("FEE_BANK_DEPOSIT_PERCENT", "1", Some(r#""1""#)),
+        ("FEE_TRANSFER_PERCENT", "1", Some(r#""1""#)),
+        ("FEE_CARD_DEPOSIT_FIXED", "USD:0.50", Some(r#""USD:0.50""#)),
+        ("FEE_WITHDRAWAL_FIXED", "USD:1", Some(r#""USD:1""#)),
+        (
+            "KYC_UNVERIFIED_DAILY_LIMIT",
+            "USD:500",
+            Some(r#""USD:500""#),
+        ),
+        ("FRAUD_REVIEW_AMOUNT", "USD:2500", Some(r#""USD:2500""#)),
+        ("FRAUD_VELOCITY_MAX", "10", Some("10")),
+        ("FRAUD_VELOCITY_WINDOW_SECS", "600", Some("600")),
+        ("FRAUD_NEW_ACCOUNT_DAYS", "7", Some("7")),
+        ("FRAUD_WEIGHT_AMOUNT", "60", Some("60")),
+        ("FRAUD_WEIGHT_VELOCITY", "65", Some("65")),
+        ("FRAUD_WEIGHT_NEW_RECIPIENT", "10", Some("10")),
+        ("FRAUD_WEIGHT_NEW_ACCOUNT", "15", Some("15")),
+        ("FRAUD_REVIEW_SCORE", "50", Some("50")),
+    ];
+
+    /// The variables named in the first column of docs/configuration.md.
+    fn documented() -> Vec<String> {
+        include_str!("../docs/configuration.md")
+            .lines()
+            .filter_map(|line| line.strip_prefix("| "))
+            .filter_map(|row| row.split(" | ").next())
+            .flat_map(|cell| cell.split('`').skip(1).step_by(2))
+            .filter(|name| {
+                name.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn as_json(config: &Config) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::to_value(config).expect("a config serialises") {
+            serde_json::Value::Object(fields) => fields,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    /// Each documented setting, written plainly in the environment,
+    /// changes its own field to the value written, and every field of the
+    /// configuration is some documented setting's.
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail's closure returns figment's own Result"
+    )]
+    fn every_documented_setting_takes_its_plain_written_form() {
+        let defaults = as_json(&Config::default());
+        let mut set = std::collections::BTreeSet::new();
+        for name in documented() {
+            let (_, written, expected) = WRITTEN
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .unwrap_or_else(|| panic!("{name} is documented: give it a value in WRITTEN"));
+            figment::Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.set_env(&name, written);
+                let config = Config::from_env().map_err(|e| format!("{name}={written}: {e}"))?;
+                let changed: Vec<_> = as_json(&config)
+                    .into_iter()
+                    .filter(|(field, value)| defaults[field] != *value)
+                    .collect();
+                match expected {
+                    None => assert!(changed.is_empty(), "{name}: {changed:?}"),
+                    Some(expected) => {
+                        let expected: serde_json::Value = serde_json::from_str(expected).unwrap();
+                        assert_eq!(changed.len(), 1, "{name}={written}: {changed:?}");
+                        assert_eq!(changed[0].1, expected, "{name}={written}");
+                        set.insert(changed[0].0.clone());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let undocumented: Vec<_> = defaults.keys().filter(|f| !set.contains(*f)).collect();
+        assert!(
+            undocumented.is_empty(),
+            "settings missing from docs/configuration.md: {undocumented:?}"
+        );
+    }
 
     #[test]
     fn dev_keys_live_beside_the_sqlite_file() {

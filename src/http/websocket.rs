@@ -14,6 +14,10 @@
 //!   logout or an expired session ends the subscriptions (4403);
 //! - a subscription that lost events (it fell behind, or the bus dropped)
 //!   asks for the socket to close with 1013 so the client re-subscribes.
+//!
+//! Every close sends the close frame and then reads the client's frames
+//! until its close frame (briefly), so that the code reaches a client
+//! that is still writing instead of a reset connection.
 
 use std::{
     str::FromStr,
@@ -34,7 +38,10 @@ use axum::{
     http::{StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
-use futures::{SinkExt, StreamExt, stream::SplitSink};
+use futures::{
+    SinkExt, StreamExt,
+    stream::{SplitSink, SplitStream},
+};
 
 use super::HttpState;
 use crate::{
@@ -80,16 +87,36 @@ pub async fn upgrade(state: HttpState, parts: &mut Parts) -> Response {
 }
 
 type Sink = SplitSink<WebSocket, Message>;
+type Source = SplitStream<WebSocket>;
 
-async fn close(sink: &mut Sink, code: u16, reason: &str) {
+/// How long a socket being closed waits for the client's close frame.
+const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Sends the close frame, then reads and discards what the client still
+/// sends until its own close frame (or the end of the connection, or
+/// `CLOSE_HANDSHAKE_TIMEOUT`). Dropping a connection with unread data
+/// resets it, and a client that is still writing then loses the close
+/// frame and its code (it sees 1006).
+async fn close(sink: &mut Sink, stream: &mut Source, code: u16, reason: &str) {
     let frame = CloseFrame {
         code,
         reason: reason.into(),
     };
-    let _ = tokio::time::timeout(
+    let sent = tokio::time::timeout(
         Duration::from_secs(2),
         sink.send(Message::Close(Some(frame))),
     )
+    .await;
+    if !matches!(sent, Ok(Ok(()))) {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, async {
+        while let Some(Ok(msg)) = stream.next().await {
+            if let Message::Close(_) = msg {
+                break;
+            }
+        }
+    })
     .await;
 }
 
@@ -126,25 +153,33 @@ async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProtocols
     let init = match first {
         Ok(Some(text)) => text,
         Ok(None) => return,
-        Err(_) => return close(&mut sink, 4408, "connection initialisation timeout").await,
+        Err(_) => {
+            return close(
+                &mut sink,
+                &mut stream,
+                4408,
+                "connection initialisation timeout",
+            )
+            .await;
+        }
     };
     let Ok(authorization) = init_authorization(init.as_str()) else {
-        return close(&mut sink, 4401, "Unauthorized").await;
+        return close(&mut sink, &mut stream, 4401, "Unauthorized").await;
     };
     let auth = &state.app.auth;
     let principal = match auth.authenticate(authorization.as_deref()).await {
         Ok(Caller::User(p)) => p,
-        Ok(Caller::Anonymous) => return close(&mut sink, 4401, "Unauthorized").await,
-        Ok(Caller::Rejected) => return close(&mut sink, 4403, "Forbidden").await,
+        Ok(Caller::Anonymous) => return close(&mut sink, &mut stream, 4401, "Unauthorized").await,
+        Ok(Caller::Rejected) => return close(&mut sink, &mut stream, 4403, "Forbidden").await,
         // Fail closed, as on HTTP: the session cannot be checked.
         Err(e) => {
             tracing::error!(error = %e, "cannot check the session of a socket");
-            return close(&mut sink, 1013, "service unavailable").await;
+            return close(&mut sink, &mut stream, 1013, "service unavailable").await;
         }
     };
     // Without the bus the socket would hear of no change: come back later.
     if !state.app.events.is_connected() {
-        return close(&mut sink, 1013, "service unavailable").await;
+        return close(&mut sink, &mut stream, 1013, "service unavailable").await;
     }
     let config = &state.app.config;
     let (control, mut close_requested) = SocketControl::new(config.ws_max_subscriptions);
@@ -159,7 +194,7 @@ async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProtocols
     let heard = last_heard.clone();
     let first = Bytes::from(init.as_str().to_owned());
     let input = futures::stream::iter([first]).chain(
-        stream
+        (&mut stream)
             .scan((), |_, msg| {
                 std::future::ready(match msg {
                     Ok(Message::Close(_)) | Err(_) => None,
@@ -184,44 +219,50 @@ async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProtocols
     let check_every = Duration::from_secs(config.ws_session_check_secs.max(1));
     let mut recheck =
         tokio::time::interval_at(tokio::time::Instant::now() + check_every, check_every);
-    loop {
+    // What the socket closes with; `None` drops it without a close frame.
+    let ending: Option<(u16, String)> = loop {
         tokio::select! {
             out = graphql.next() => match out {
                 Some(WsMessage::Text(text)) => {
                     let sent = tokio::time::timeout(send_timeout, sink.send(Message::Text(text.into()))).await;
                     if !matches!(sent, Ok(Ok(()))) {
                         tracing::info!("dropping a WebSocket that does not read");
-                        return;
+                        break None;
                     }
                 }
-                Some(WsMessage::Close(code, reason)) => return close(&mut sink, code, &reason).await,
-                None => return close(&mut sink, 1000, "").await,
+                Some(WsMessage::Close(code, reason)) => break Some((code, reason)),
+                None => break Some((1000, String::new())),
             },
             _ = ping.tick() => {
                 let silent = last_heard.lock().expect("lock").elapsed();
                 if silent > ping_every * 3 {
-                    return close(&mut sink, 1001, "no answer to ping").await;
+                    break Some((1001, "no answer to ping".into()));
                 }
                 let sent = tokio::time::timeout(send_timeout, sink.send(Message::Ping(Bytes::new()))).await;
                 if !matches!(sent, Ok(Ok(()))) {
-                    return;
+                    break None;
                 }
             },
             _ = recheck.tick() => match auth.authenticate(authorization.as_deref()).await {
                 Ok(Caller::User(_)) => {}
-                Ok(_) => return close(&mut sink, 4403, "Forbidden").await,
+                Ok(_) => break Some((4403, "Forbidden".into())),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot recheck the session of a socket");
-                    return close(&mut sink, 1013, "service unavailable").await;
+                    break Some((1013, "service unavailable".into()));
                 }
             },
             changed = close_requested.changed() => {
                 let request = close_requested.borrow().clone();
                 if let (Ok(()), Some(r)) = (changed, request) {
-                    return close(&mut sink, r.code, r.reason).await;
+                    break Some((r.code, r.reason.to_string()));
                 }
             },
         }
+    };
+    // async-graphql reads the socket through `stream`: it lets go first.
+    drop(graphql);
+    if let Some((code, reason)) = ending {
+        close(&mut sink, &mut stream, code, &reason).await;
     }
 }
 

@@ -7,10 +7,10 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
-    tungstenite::{Message, client::IntoClientRequest},
+    tungstenite::{Error, Message, client::IntoClientRequest},
 };
 
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, TestApp, spawn_app};
 
 /// Generous: a deadline only fails a test that would otherwise hang.
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -44,16 +44,7 @@ impl Init {
 impl Ws {
     /// Opens a socket and sends `connection_init` with the token, if any.
     pub async fn connect(app: &TestApp, token: Option<&str>) -> Init {
-        let url = format!("{}/graphql", app.address.replace("http", "ws"));
-        let mut req = url.into_client_request().unwrap();
-        req.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            "graphql-transport-ws".parse().unwrap(),
-        );
-        let (socket, _) = tokio_tungstenite::connect_async(req)
-            .await
-            .expect("upgrade");
-        let mut ws = Ws { socket };
+        let mut ws = Self::open(app).await;
         let payload = match token {
             Some(t) => json!({"Authorization": format!("Bearer {t}")}),
             None => json!({}),
@@ -65,6 +56,20 @@ impl Ws {
             Frame::Json(v) => panic!("expected an ack or a close, got {v}"),
             Frame::Closed(code, reason) => Init::Closed(code, reason),
         }
+    }
+
+    /// Opens a socket and sends nothing yet.
+    pub async fn open(app: &TestApp) -> Self {
+        let url = format!("{}/graphql", app.address.replace("http", "ws"));
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("upgrade");
+        Ws { socket }
     }
 
     pub async fn send(&mut self, v: Value) {
@@ -129,4 +134,59 @@ impl Ws {
 pub enum Frame {
     Json(Value),
     Closed(u16, String),
+}
+
+/// A client that does not wait for the answer to `connection_init` still
+/// reads why it was refused, and the connection ends with the close
+/// handshake: the server reads what the client sent after the refused
+/// frame until the client's close frame. Dropping a connection with
+/// unread data resets it, and a client still writing then fails the
+/// connection (a browser reports 1006 instead of the code).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_closes_with_4403_even_when_frames_follow_at_once() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut tries = Vec::new();
+    for _ in 0..20 {
+        let ws = Ws::open(&app).await;
+        let (mut tx, mut rx) = ws.socket.split();
+        let init = json!({"type": "connection_init",
+            "payload": {"Authorization": "Bearer not-a-jwt"}});
+        tx.send(Message::text(init.to_string())).await.unwrap();
+        // Subscribes keep coming until the client learns of the close.
+        let writer = tokio::spawn(async move {
+            for n in 0..1000 {
+                let frame = json!({"type": "subscribe", "id": n.to_string(), "payload": {
+                    "query": "subscription { walletUpdated { id } }"}});
+                match tx.send(Message::text(frame.to_string())).await {
+                    Ok(()) => {}
+                    Err(Error::Io(_)) => return "reset",
+                    Err(_) => return "",
+                }
+            }
+            ""
+        });
+        let (code, end) = tokio::time::timeout(DEADLINE, async {
+            let mut code = 1006;
+            loop {
+                match rx.next().await {
+                    Some(Ok(Message::Close(frame))) => {
+                        code = frame.map_or(1005, |f| u16::from(f.code));
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(Error::Io(_))) => return (code, "reset"),
+                    Some(Err(_)) | None => return (code, ""),
+                }
+            }
+        })
+        .await
+        .expect("the server answered within the deadline");
+        let written = writer.await.unwrap();
+        tries.push((code, [end, written].join(" ").trim().to_owned()));
+    }
+    assert!(
+        tries
+            .iter()
+            .all(|(code, ends)| *code == 4403 && ends.is_empty()),
+        "close codes and resets: {tries:?}"
+    );
 }

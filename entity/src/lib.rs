@@ -13,6 +13,7 @@
 pub mod prelude;
 
 pub mod accounts;
+pub mod audit_dead_letters;
 pub mod audit_logs;
 pub mod audit_outbox;
 pub mod balance_history;

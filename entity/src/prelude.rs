@@ -1,4 +1,5 @@
 pub use super::accounts::Entity as Accounts;
+pub use super::audit_dead_letters::Entity as AuditDeadLetters;
 pub use super::audit_logs::Entity as AuditLogs;
 pub use super::audit_outbox::Entity as AuditOutbox;
 pub use super::balance_history::Entity as BalanceHistory;

@@ -18,6 +18,7 @@ mod m20261127_000002_create_outgoing_tallies;
 mod m20261128_000001_idempotency_keys_unbound_transaction;
 mod m20261203_000001_balance_history_sequence;
 mod m20261203_000002_create_sessions;
+mod m20261204_000001_create_audit_dead_letters;
 mod timestamp;
 
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_idempotency_keys_unbound_transaction::Migration),
             Box::new(m20261203_000001_balance_history_sequence::Migration),
             Box::new(m20261203_000002_create_sessions::Migration),
+            Box::new(m20261204_000001_create_audit_dead_letters::Migration),
         ]
     }
 }

@@ -39,6 +39,38 @@ enum Command {
         #[command(subcommand)]
         command: DynamodbCommand,
     },
+    /// The audit relay's outbox.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Audit events the relay gave up on after PAYGRAPH_AUDIT_RELAY_MAX_ATTEMPTS
+    /// failed deliveries.
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLettersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadLettersCommand {
+    /// One line per dead letter: event id, attempts, when it was given up
+    /// on, service and event type, last error.
+    List,
+    /// Put dead letters back in the outbox, to be delivered again (once
+    /// each), e.g. `paygraph audit dead-letters requeue --all`.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "all"])))]
+    Requeue {
+        /// The event id of one dead letter.
+        id: Option<uuid::Uuid>,
+        /// Every dead letter.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -110,16 +142,16 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Audit {
+            command: AuditCommand::DeadLetters { command },
+        } => {
+            let config = Config::from_env()?;
+            let conn = connect_migrated(&config).await?;
+            dead_letters(&conn, command).await
+        }
         Command::Users { command } => {
             let config = Config::from_env()?;
-            let conn = db::connect(&config)
-                .await
-                .map_err(|e| format!("cannot connect to the database: {e}"))?;
-            if config.is_sqlite() {
-                db::migrate(&conn)
-                    .await
-                    .map_err(|e| format!("migration failed: {e}"))?;
-            }
+            let conn = connect_migrated(&config).await?;
             let (email, role, grant) = match command {
                 UsersCommand::GrantRole { email, role } => (email, role, true),
                 UsersCommand::RevokeRole { email, role } => (email, role, false),
@@ -151,6 +183,69 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 if grant { "granted" } else { "revoked" },
                 role.as_str()
             );
+            Ok(())
+        }
+    }
+}
+
+/// The database, migrated when it is the embedded one (which migrates
+/// itself wherever it is opened).
+async fn connect_migrated(config: &Config) -> Result<sea_orm::DatabaseConnection, String> {
+    let conn = db::connect(config)
+        .await
+        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    if config.is_sqlite() {
+        db::migrate(&conn)
+            .await
+            .map_err(|e| format!("migration failed: {e}"))?;
+    }
+    Ok(conn)
+}
+
+async fn dead_letters(
+    conn: &sea_orm::DatabaseConnection,
+    command: DeadLettersCommand,
+) -> Result<(), String> {
+    use crate::audit::dead_letters::{self, Which};
+    match command {
+        DeadLettersCommand::List => {
+            let letters = dead_letters::list(conn)
+                .await
+                .map_err(|e| format!("cannot read the dead letters: {e}"))?;
+            if letters.is_empty() {
+                println!("no dead letters");
+            }
+            for l in letters {
+                // One line each: the error's own line breaks are flattened.
+                let error = l
+                    .last_error
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                println!(
+                    "{}\t{} attempts\t{}\t{}/{}\t{error}",
+                    l.event_id,
+                    l.attempts,
+                    l.dead_lettered_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    l.service_name,
+                    l.event_type,
+                );
+            }
+            Ok(())
+        }
+        DeadLettersCommand::Requeue { id, all } => {
+            let which = match id {
+                Some(id) if !all => Which::One(id),
+                _ => Which::All,
+            };
+            let moved = dead_letters::requeue(conn, which)
+                .await
+                .map_err(|e| format!("cannot requeue: {e}"))?;
+            if let (Which::One(id), 0) = (which, moved) {
+                return Err(format!("no dead letter {id}"));
+            }
+            println!("requeued {moved}");
             Ok(())
         }
     }

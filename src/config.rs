@@ -74,6 +74,20 @@ pub struct Config {
     /// `PAYGRAPH_AUDIT_RELAY_MAX_BACKOFF_MS`: the longest wait before an
     /// outbox row that failed is tried again.
     pub audit_relay_max_backoff_ms: u64,
+    /// `PAYGRAPH_AUDIT_RELAY_LEASE_MS`: how long a claimed outbox row stays
+    /// out of other relays' reach. The relay renews the lease while its
+    /// batch is in flight, so this only bounds how long the rows of a relay
+    /// that died (its instance or its connection killed) wait for another.
+    pub audit_relay_lease_ms: u64,
+    /// `PAYGRAPH_AUDIT_RELAY_MAX_ATTEMPTS`: failed deliveries of one outbox
+    /// row before it moves to the dead-letter table (`paygraph audit
+    /// dead-letters`).
+    pub audit_relay_max_attempts: u32,
+    /// `PAYGRAPH_AUDIT_STORE_TIMEOUT_MS`: the longest one call to the audit
+    /// store (DynamoDB or the embedded tables) may take before it counts as
+    /// failed: a relay round then fails and is retried, a read answers
+    /// UNAVAILABLE.
+    pub audit_store_timeout_ms: u64,
     /// `JWT_SECRET` (at least 32 bytes). Generated for the embedded default.
     pub jwt_secret: Option<String>,
     /// `JWT_KEY_ID`: the `kid` put in and required of every token.
@@ -201,6 +215,9 @@ impl Default for Config {
             audit_relay_batch: 500,
             transfer_workers: 1,
             audit_relay_max_backoff_ms: 60_000,
+            audit_relay_lease_ms: 10_000,
+            audit_relay_max_attempts: 100,
+            audit_store_timeout_ms: 5_000,
             jwt_secret: None,
             jwt_key_id: "paygraph-1".into(),
             jwt_issuer: "paygraph".into(),
@@ -351,6 +368,15 @@ impl Config {
                 "PAYGRAPH_AUDIT_RELAY_POLL_MS",
                 "and PAYGRAPH_AUDIT_RELAY_BATCH must be above 0",
             );
+        }
+        if self.audit_relay_lease_ms < 100 {
+            return bad("PAYGRAPH_AUDIT_RELAY_LEASE_MS", "must be at least 100");
+        }
+        if self.audit_relay_max_attempts == 0 || self.audit_relay_max_attempts > i32::MAX as u32 {
+            return bad("PAYGRAPH_AUDIT_RELAY_MAX_ATTEMPTS", "must be at least 1");
+        }
+        if self.audit_store_timeout_ms == 0 {
+            return bad("PAYGRAPH_AUDIT_STORE_TIMEOUT_MS", "must be above 0");
         }
         let r = self;
         for (name, limit, window) in [

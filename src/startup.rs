@@ -6,7 +6,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     audit::{
-        self, AuditLog, AuditStore, EmbeddedStore,
+        self, AuditLog, AuditStore, Bounded, EmbeddedStore,
         dynamodb::DynamoStore,
         relay::{Relay, RelaySettings},
     },
@@ -132,13 +132,17 @@ async fn audit_store(
     config: &Config,
     database: &sea_orm::DatabaseConnection,
 ) -> Arc<dyn AuditStore> {
-    match config.audit_store {
+    let store: Arc<dyn AuditStore> = match config.audit_store {
         AuditStoreKind::Embedded => Arc::new(EmbeddedStore::new(database.clone())),
         AuditStoreKind::Dynamodb => Arc::new(DynamoStore::new(
             audit::dynamodb::client(config).await,
             &config.dynamodb_table_prefix,
         )),
-    }
+    };
+    Arc::new(Bounded::new(
+        store,
+        Duration::from_millis(config.audit_store_timeout_ms),
+    ))
 }
 
 impl Application {

@@ -59,11 +59,15 @@ pub async fn client(config: &Config) -> Client {
     }
     let sdk = loader.load().await;
     // Bounded waits: a DynamoDB that does not answer must fail a relay
-    // round (which is retried later) rather than hang it.
+    // round (which is retried later) or a read (UNAVAILABLE) rather than
+    // hang it. `PAYGRAPH_AUDIT_STORE_TIMEOUT_MS` bounds a whole operation,
+    // retries included; the store's callers bound each of their calls by
+    // it too (`store::Bounded`).
+    let bound = Duration::from_millis(config.audit_store_timeout_ms);
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(10))
-        .operation_timeout(Duration::from_secs(30))
+        .connect_timeout(bound.min(Duration::from_secs(3)))
+        .operation_attempt_timeout(bound)
+        .operation_timeout(bound)
         .build();
     let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .timeout_config(timeouts)

@@ -2,6 +2,7 @@
 //! same database transaction as the change it describes, so a committed
 //! change always has its event; the relay copies events to the audit store.
 
+pub mod dead_letters;
 pub mod dynamodb;
 mod embedded;
 pub mod relay;
@@ -14,7 +15,7 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, Enti
 use uuid::Uuid;
 
 pub use embedded::EmbeddedStore;
-pub use store::{AuditEntry, AuditStore, PageKey, StoreError, StorePage};
+pub use store::{AuditEntry, AuditStore, Bounded, PageKey, StoreError, StorePage};
 
 use crate::{
     auth::{Principal, Role},

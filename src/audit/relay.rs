@@ -4,7 +4,9 @@
 //! Guarantees, and how:
 //! - Nothing is lost: a row leaves the outbox only after the store has
 //!   acknowledged its write. A failed write leaves it there, to be tried
-//!   again later (attempts + 1, the error, a capped exponential backoff).
+//!   again later (attempts + 1, the error, a capped exponential backoff);
+//!   after `PAYGRAPH_AUDIT_RELAY_MAX_ATTEMPTS` failures it moves to the
+//!   dead-letter table (see `dead_letters`), where an operator requeues it.
 //! - No duplicates: every write is keyed by the event's id (the sort key
 //!   holds it), so a batch written twice, by a retry or by two relays
 //!   after a lease ran out, leaves one item per event.
@@ -14,8 +16,18 @@
 //!   never wait for each other; SQLite runs one writing statement at a
 //!   time), committed before the store is called. No database transaction
 //!   is ever held across a call to DynamoDB.
+//! - A relay that dies holds nothing for long: the lease is short
+//!   (`PAYGRAPH_AUDIT_RELAY_LEASE_MS`) and renewed while the batch is in
+//!   flight, so rows claimed by an instance that was killed, or by a claim
+//!   whose answer was lost with its connection, or left leased after a
+//!   write because the delete failed, are due again after one short lease.
+//! - A store that hangs is seen: every store call is bounded
+//!   (`PAYGRAPH_AUDIT_STORE_TIMEOUT_MS`) and a timeout counts as a failure,
+//!   and the gauges (depth, lag, dead letters) are measured by a task of
+//!   their own from the outbox, whatever the rounds are doing.
 
 use std::{
+    future::Future,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -30,17 +42,17 @@ use sea_orm::{
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::store::{AuditEntry, AuditStore, Record, StoreError};
+use super::{
+    dead_letters,
+    store::{AuditEntry, AuditStore, Record, StoreError},
+};
 use crate::{config::Config, db, fraud};
 use entity::audit_outbox;
 
-/// How long a claimed row stays out of other relays' reach. Longer than a
-/// store write can take (the SDK's own timeouts end one call in 30 s); should a
-/// relay die mid-round, its rows come back after this.
-const LEASE: Duration = Duration::from_secs(60);
 /// The first retry waits about this long; each failure doubles it.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-/// Gauges are refreshed at most this often.
+/// Gauges are refreshed this often, or as often as the relay polls if
+/// that is less often.
 const GAUGE_EVERY: Duration = Duration::from_secs(1);
 /// The JSON log line that infra's metric filter reads, at most this often.
 const LOG_EVERY: Duration = Duration::from_secs(60);
@@ -50,6 +62,11 @@ pub struct RelaySettings {
     pub poll: Duration,
     pub batch: u64,
     pub max_backoff: Duration,
+    /// How long a claimed row stays out of other relays' reach; renewed
+    /// every third of it while the batch is in flight.
+    pub lease: Duration,
+    /// Failed deliveries of a row before it is dead-lettered.
+    pub max_attempts: i32,
 }
 
 impl RelaySettings {
@@ -58,7 +75,13 @@ impl RelaySettings {
             poll: Duration::from_millis(config.audit_relay_poll_ms),
             batch: config.audit_relay_batch,
             max_backoff: Duration::from_millis(config.audit_relay_max_backoff_ms),
+            lease: Duration::from_millis(config.audit_relay_lease_ms),
+            max_attempts: i32::try_from(config.audit_relay_max_attempts).unwrap_or(i32::MAX),
         }
+    }
+
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(10))
     }
 }
 
@@ -90,10 +113,11 @@ impl Relay {
     }
 
     /// Relays until `stop` turns true; the round in progress finishes first.
+    /// Beside it, a task of its own measures the outbox.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         tracing::info!(store = self.store.kind(), "audit relay started");
-        let mut gauges_at: Option<Instant> = None;
-        let mut logged_at: Option<Instant> = None;
+        let every = self.settings.poll.max(GAUGE_EVERY);
+        let gauges = tokio::spawn(measure(self.db.clone(), every, stop.clone()));
         let mut full = false;
         loop {
             if *stop.borrow() {
@@ -106,15 +130,6 @@ impl Relay {
                     false
                 }
             };
-            if gauges_at.is_none_or(|t| t.elapsed() >= GAUGE_EVERY) {
-                gauges_at = Some(Instant::now());
-                let log = logged_at.is_none_or(|t| t.elapsed() >= LOG_EVERY);
-                match self.report(log).await {
-                    Ok(()) if log => logged_at = Some(Instant::now()),
-                    Ok(()) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot measure the audit outbox"),
-                }
-            }
             // A full batch suggests more is due: go on at once.
             if full {
                 continue;
@@ -124,6 +139,7 @@ impl Relay {
                 _ = stop.changed() => {}
             }
         }
+        let _ = gauges.await;
         tracing::info!("audit relay stopped");
     }
 
@@ -134,8 +150,17 @@ impl Relay {
     }
 
     /// A round, told whether the last one was full (so that rows are
-    /// surely due and the probe for any can be skipped).
+    /// surely due and the probe for any can be skipped). Every failed
+    /// round is counted, whether the store or the outbox failed it.
     async fn round_after(&self, full: bool) -> Result<usize, RelayError> {
+        let result = self.deliver(full).await;
+        if result.is_err() {
+            metrics::counter!("paygraph_audit_relay_failures_total").increment(1);
+        }
+        result
+    }
+
+    async fn deliver(&self, full: bool) -> Result<usize, RelayError> {
         let claimed = self.claim(full).await?;
         if claimed.is_empty() {
             return Ok(0);
@@ -150,19 +175,19 @@ impl Relay {
                 }
                 // Kept and retried like a failed write, never dropped: the
                 // error is in `last_error` for an operator to look at.
-                Err(e) => self.reschedule(&[row], &e).await?,
+                Err(e) => self.failed(&[row], &e).await?,
             }
         }
         if records.is_empty() {
             return Ok(0);
         }
-        if let Err(e) = self.store.put(&records).await {
+        let put = self.store.put(&records);
+        if let Err(e) = self.while_leased(&delivered, put).await {
             let rows: Vec<_> = claimed
                 .iter()
                 .filter(|r| delivered.contains(&r.event_id))
                 .collect();
-            self.reschedule(&rows, &e.to_string()).await?;
-            metrics::counter!("paygraph_audit_relay_failures_total").increment(1);
+            self.failed(&rows, &e.to_string()).await?;
             return Err(e.into());
         }
         audit_outbox::Entity::delete_many()
@@ -208,11 +233,67 @@ impl Relay {
         audit_outbox::Entity::update_many()
             .col_expr(
                 audit_outbox::Column::NextAttemptAt,
-                Expr::value(now + LEASE),
+                Expr::value(now + self.settings.lease()),
             )
             .filter(audit_outbox::Column::EventId.in_subquery(due.into_query()))
             .exec_with_returning(&self.db)
             .await
+    }
+
+    /// Runs `work` (a store call) while renewing the lease of `ids` every
+    /// third of a lease, so that a batch in flight keeps its rows however
+    /// long the call may take, and a relay that dies keeps them one lease
+    /// at most. A renewal that fails is only logged: the call goes on.
+    async fn while_leased<T>(&self, ids: &[Uuid], work: impl Future<Output = T>) -> T {
+        let renewing = async {
+            loop {
+                tokio::time::sleep(self.settings.lease / 3).await;
+                if let Err(e) = self.renew(ids).await {
+                    tracing::warn!(error = %e, "cannot renew the lease of the audit batch in flight");
+                }
+            }
+        };
+        tokio::select! {
+            out = work => out,
+            () = renewing => unreachable!("renewing never ends"),
+        }
+    }
+
+    async fn renew(&self, ids: &[Uuid]) -> Result<(), DbErr> {
+        audit_outbox::Entity::update_many()
+            .col_expr(
+                audit_outbox::Column::NextAttemptAt,
+                Expr::value(Utc::now() + self.settings.lease()),
+            )
+            .filter(audit_outbox::Column::EventId.is_in(ids.iter().copied()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// After a failed delivery: rows with attempts left are tried again
+    /// later; those that have made their last go to the dead letters.
+    async fn failed(&self, rows: &[&audit_outbox::Model], error: &str) -> Result<(), DbErr> {
+        let error: String = error.chars().take(1000).collect();
+        let (dead, again): (Vec<&audit_outbox::Model>, Vec<_>) = rows
+            .iter()
+            .partition(|r| r.attempts.saturating_add(1) >= self.settings.max_attempts);
+        self.reschedule(&again, &error).await?;
+        if !dead.is_empty() {
+            dead_letters::bury(&self.db, &dead, &error).await?;
+            metrics::counter!("paygraph_audit_relay_dead_lettered_total")
+                .increment(dead.len() as u64);
+            for row in &dead {
+                tracing::error!(
+                    event_id = %row.event_id,
+                    event_type = %row.event_type,
+                    attempts = row.attempts.saturating_add(1),
+                    error = %error,
+                    "audit event dead-lettered after its last attempt; `paygraph audit dead-letters requeue` sends it again"
+                );
+            }
+        }
+        Ok(())
     }
 
     async fn reschedule(&self, rows: &[&audit_outbox::Model], error: &str) -> Result<(), DbErr> {
@@ -220,7 +301,6 @@ impl Relay {
             return Ok(());
         };
         let wait = backoff(attempts, self.settings.max_backoff);
-        let error: String = error.chars().take(1000).collect();
         audit_outbox::Entity::update_many()
             .col_expr(
                 audit_outbox::Column::Attempts,
@@ -236,32 +316,56 @@ impl Relay {
             .await?;
         Ok(())
     }
+}
 
-    /// Sets the gauges; with `log`, also writes the JSON line whose field
-    /// `paygraph_audit_outbox_depth` CloudWatch turns into a metric.
-    async fn report(&self, log: bool) -> Result<(), DbErr> {
-        let depth = audit_outbox::Entity::find().count(&self.db).await?;
-        let oldest: Option<DateTime<Utc>> = audit_outbox::Entity::find()
-            .select_only()
-            .column(audit_outbox::Column::CreatedAt)
-            .order_by_asc(audit_outbox::Column::CreatedAt)
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        let lag = oldest.map_or(0.0, |t| {
-            Ord::max((Utc::now() - t).num_milliseconds(), 0) as f64 / 1000.0
-        });
-        metrics::gauge!("paygraph_audit_outbox_depth").set(depth as f64);
-        metrics::gauge!("paygraph_audit_relay_lag_seconds").set(lag);
-        if log {
-            tracing::info!(
-                paygraph_audit_outbox_depth = depth,
-                paygraph_audit_relay_lag_seconds = lag,
-                "audit outbox"
-            );
+/// Measures the outbox `every` so often until `stop` turns true: its own
+/// task, so that the gauges move while a round waits on the store.
+async fn measure(db: DatabaseConnection, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut logged_at: Option<Instant> = None;
+    loop {
+        let log = logged_at.is_none_or(|t| t.elapsed() >= LOG_EVERY);
+        match report(&db, log).await {
+            Ok(()) if log => logged_at = Some(Instant::now()),
+            Ok(()) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot measure the audit outbox"),
         }
-        Ok(())
+        if *stop.borrow() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
     }
+}
+
+/// Sets the gauges; with `log`, also writes the JSON line whose field
+/// `paygraph_audit_outbox_depth` CloudWatch turns into a metric.
+async fn report(db: &DatabaseConnection, log: bool) -> Result<(), DbErr> {
+    let depth = audit_outbox::Entity::find().count(db).await?;
+    let oldest: Option<DateTime<Utc>> = audit_outbox::Entity::find()
+        .select_only()
+        .column(audit_outbox::Column::CreatedAt)
+        .order_by_asc(audit_outbox::Column::CreatedAt)
+        .into_tuple()
+        .one(db)
+        .await?;
+    let dead = dead_letters::count(db).await?;
+    let lag = oldest.map_or(0.0, |t| {
+        Ord::max((Utc::now() - t).num_milliseconds(), 0) as f64 / 1000.0
+    });
+    metrics::gauge!("paygraph_audit_outbox_depth").set(depth as f64);
+    metrics::gauge!("paygraph_audit_relay_lag_seconds").set(lag);
+    metrics::gauge!("paygraph_audit_dead_letters").set(dead as f64);
+    if log {
+        tracing::info!(
+            paygraph_audit_outbox_depth = depth,
+            paygraph_audit_relay_lag_seconds = lag,
+            paygraph_audit_dead_letters = dead,
+            "audit outbox"
+        );
+    }
+    Ok(())
 }
 
 /// Exponential in the attempts so far, capped, with jitter (50 to 100 %)

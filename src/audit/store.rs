@@ -4,7 +4,7 @@
 //! own database (`embedded`, the default). Both keep the seed's key layout,
 //! so they answer every query the same way.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -125,7 +125,7 @@ pub struct StorePage<T> {
 }
 
 /// The store's failures, described for the log. They reach a client only
-/// as `INTERNAL`.
+/// as `UNAVAILABLE`: the store is a dependency, and its faults are not bugs.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct StoreError(pub String);
@@ -161,6 +161,70 @@ pub trait AuditStore: Send + Sync {
 
     /// "dynamodb" or "embedded", for logs and readiness.
     fn kind(&self) -> &'static str;
+}
+
+/// A store whose every call is bounded: a call that takes longer than
+/// `timeout` fails (and is abandoned), so a store that hangs shows as
+/// failures rather than as a relay or a request that never ends.
+pub struct Bounded {
+    inner: Arc<dyn AuditStore>,
+    timeout: Duration,
+}
+
+impl Bounded {
+    pub fn new(inner: Arc<dyn AuditStore>, timeout: Duration) -> Self {
+        Self { inner, timeout }
+    }
+
+    async fn bound<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError(format!(
+                    "{} audit store: {what} had no answer within {} ms",
+                    self.inner.kind(),
+                    self.timeout.as_millis()
+                )))
+            })
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditStore for Bounded {
+    async fn put(&self, records: &[Record]) -> Result<(), StoreError> {
+        self.bound("a write", self.inner.put(records)).await
+    }
+
+    async fn by_transaction(&self, transaction_id: Uuid) -> Result<Vec<AuditEntry>, StoreError> {
+        self.bound("a query", self.inner.by_transaction(transaction_id))
+            .await
+    }
+
+    async fn by_user(
+        &self,
+        user_id: Uuid,
+        page: &PageQuery,
+    ) -> Result<StorePage<AuditEntry>, StoreError> {
+        self.bound("a query", self.inner.by_user(user_id, page))
+            .await
+    }
+
+    async fn fraud_checks(
+        &self,
+        user_id: Uuid,
+        page: &PageQuery,
+    ) -> Result<StorePage<FraudCheck>, StoreError> {
+        self.bound("a query", self.inner.fraud_checks(user_id, page))
+            .await
+    }
+
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
 }
 
 #[cfg(test)]

@@ -220,7 +220,12 @@ impl From<AuditError> for ApiError {
             // The cause (which may name the DynamoDB endpoint) is logged,
             // never shown.
             AuditError::Db(ref d) => Self::database(&e, d.fault()),
-            AuditError::Store(_) => Self::internal(&e),
+            // A store that fails or does not answer in time is a
+            // dependency fault, never a bug of ours.
+            AuditError::Store(_) => {
+                tracing::warn!(error = %e, "audit store unavailable");
+                Self::unavailable(RETRY_AFTER_UNAVAILABLE_SECS)
+            }
         }
     }
 }

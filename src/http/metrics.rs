@@ -83,7 +83,15 @@ fn describe() {
     );
     describe_counter!(
         "paygraph_audit_relay_failures_total",
-        "Outbox relay rounds that failed to deliver"
+        "Outbox relay rounds that failed: a store call failed or found no answer within PAYGRAPH_AUDIT_STORE_TIMEOUT_MS, or the outbox could not be read or written"
+    );
+    describe_counter!(
+        "paygraph_audit_relay_dead_lettered_total",
+        "Audit events moved to the dead-letter table after PAYGRAPH_AUDIT_RELAY_MAX_ATTEMPTS failed deliveries"
+    );
+    describe_gauge!(
+        "paygraph_audit_dead_letters",
+        "Audit events in the dead-letter table, waiting for `paygraph audit dead-letters requeue`"
     );
     describe_gauge!(
         "paygraph_audit_outbox_depth",
@@ -140,6 +148,7 @@ fn register() {
         "paygraph_db_statement_errors_total",
         "paygraph_audit_relay_events_total",
         "paygraph_audit_relay_failures_total",
+        "paygraph_audit_relay_dead_lettered_total",
         "paygraph_transfer_batches_total",
         "paygraph_transfer_batched_requests_total",
         "paygraph_rate_limit_fallback_total",
@@ -152,6 +161,7 @@ fn register() {
         "paygraph_websocket_connections",
         "paygraph_audit_outbox_depth",
         "paygraph_audit_relay_lag_seconds",
+        "paygraph_audit_dead_letters",
     ] {
         metrics::gauge!(name).increment(0.0);
     }

@@ -154,7 +154,7 @@ async fn an_outage_delays_audit_and_loses_nothing(backend: Backend) {
             Some(&user.token),
         )
         .await;
-    assert_eq!(error_code(&body), "INTERNAL", "{body}");
+    assert_eq!(error_code(&body), "UNAVAILABLE", "{body}");
     let message = body.to_string();
     assert!(
         !message.contains("127.0.0.1") && !message.contains(&port.to_string()),

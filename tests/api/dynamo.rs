@@ -74,9 +74,13 @@ pub fn unique_prefix() -> String {
 }
 
 /// A relay quick enough for tests: polls every 100 ms, retries within 1 s.
+/// Retries that quick would use up the attempts before dead-lettering
+/// during an outage a test makes on purpose: tests that want dead letters
+/// set their own limit.
 pub fn fast_relay(config: &mut Config) {
     config.audit_relay_poll_ms = 100;
     config.audit_relay_max_backoff_ms = 1_000;
+    config.audit_relay_max_attempts = 1_000_000;
 }
 
 pub fn use_dynamodb(config: &mut Config, endpoint: &str, prefix: &str) {
@@ -270,6 +274,27 @@ impl PrivateMoto {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Freezes the emulator (SIGSTOP): connections are still accepted by
+    /// the kernel, but nothing answers, as with a DynamoDB endpoint that
+    /// hangs.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused emulator run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("moto runs").id().to_string();
+        let status = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -354,4 +379,13 @@ pub async fn transfer(app: &TestApp, token: &str, to_email: &str, amount: &str) 
     let tx = &body["data"]["transfer"];
     assert_eq!(tx["status"], "COMPLETED", "{body}");
     tx["id"].as_str().unwrap().to_owned()
+}
+
+/// The value of a metric without labels on the app's `/metrics`, if it is
+/// there.
+pub async fn metric(app: &TestApp, name: &str) -> Option<f64> {
+    let text = app.get("/metrics").await.text().await.expect("metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().expect("a number"))
 }

@@ -220,6 +220,18 @@ impl TestApp {
             .await
     }
 
+    /// A server this test started some other way (as a process of its
+    /// own, say), at `address`.
+    pub fn attach(address: String, config: Config, db: DatabaseConnection) -> TestApp {
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            db,
+            config,
+            _tmp: None,
+        }
+    }
+
     /// Another server instance on the same database, Redis and key prefix:
     /// what a second instance behind a load balancer would be.
     pub async fn spawn_sibling(&self) -> TestApp {

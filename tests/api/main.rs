@@ -11,6 +11,7 @@ mod ws;
 mod access_log;
 mod audit;
 mod audit_dynamodb;
+mod audit_relay;
 mod auth;
 mod browser;
 mod chaos;

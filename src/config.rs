@@ -508,6 +508,9 @@ mod tests {
             "30000",
             Some("30000"),
         ),
+        ("PAYGRAPH_AUDIT_RELAY_LEASE_MS", "5000", Some("5000")),
+        ("PAYGRAPH_AUDIT_RELAY_MAX_ATTEMPTS", "20", Some("20")),
+        ("PAYGRAPH_AUDIT_STORE_TIMEOUT_MS", "2000", Some("2000")),
         (
             "JWT_SECRET",
             "01234567890123456789012345678901234567890",

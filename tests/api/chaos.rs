@@ -41,6 +41,12 @@ const CLIENTS: usize = 16;
 const USERS: usize = 8;
 /// How long the workload runs; the faults are spread over it.
 const RUN: Duration = Duration::from_secs(32);
+/// The database retries' bounds: twice the defaults, because this test
+/// shares a two-CPU machine with the rest of the suite, where a transaction
+/// between two rounds of terminations may take seconds. Still well inside
+/// [`HANG`].
+const RETRY_ATTEMPTS: &str = "20";
+const RETRY_BUDGET_MS: &str = "10000";
 /// A request still unanswered after this long counts as hung.
 const HANG: Duration = Duration::from_secs(20);
 
@@ -89,6 +95,8 @@ impl Instance {
             ("PAYGRAPH_AUDIT_RELAY_POLL_MS", "100"),
             ("PAYGRAPH_AUDIT_RELAY_MAX_BACKOFF_MS", "1000"),
             ("FRAUD_VELOCITY_MAX", "1000000"),
+            ("PAYGRAPH_DB_RETRY_ATTEMPTS", RETRY_ATTEMPTS),
+            ("PAYGRAPH_DB_RETRY_BUDGET_MS", RETRY_BUDGET_MS),
         ] {
             env.push((name.into(), value.into()));
         }
@@ -370,6 +378,8 @@ async fn clients_see_no_fault_while_connections_instances_redis_and_dynamodb_fai
         use_dynamodb(c, &moto_url, &prefix);
         c.fraud_velocity_max = 1_000_000;
         c.settlement_poll_ms = 50;
+        c.db_retry_attempts = RETRY_ATTEMPTS.parse().unwrap();
+        c.db_retry_budget_ms = RETRY_BUDGET_MS.parse().unwrap();
     })
     .await;
     let database = app
@@ -434,9 +444,13 @@ async fn clients_see_no_fault_while_connections_instances_redis_and_dynamodb_fai
     let terminator = {
         let (admin, database, stop) = (admin.clone(), database.clone(), stop.clone());
         tokio::spawn(async move {
+            // Every 1 to 3 s: often enough that every kind of request meets
+            // a terminated connection, with room for a transaction to
+            // finish between two rounds on a loaded machine.
+            let mut rng = StdRng::seed_from_u64(0x7e4a_11a7);
             let mut terminations = 0;
             while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(1_000)).await;
+                tokio::time::sleep(Duration::from_millis(rng.gen_range(1_000..=3_000))).await;
                 terminate_backends(&admin, &database).await;
                 terminations += 1;
             }

@@ -60,7 +60,7 @@ impl Principal {
 
 /// Proof that the caller holds the SUPPORT role: support operations in the
 /// domain take one, so the role is checked again below the resolvers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SupportAgent {
     user_id: Uuid,
 }

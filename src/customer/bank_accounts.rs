@@ -121,16 +121,15 @@ impl Customers {
         Ok(account)
     }
 
+    /// Any linked account: the caller decides who may see it
+    /// (`support::sight`).
     pub async fn bank_account(
         &self,
-        user_id: Uuid,
         account_id: Uuid,
-    ) -> Result<accounts::Model, CustomerError> {
-        accounts::Entity::find_by_id(account_id)
-            .filter(accounts::Column::UserId.eq(user_id))
+    ) -> Result<Option<accounts::Model>, CustomerError> {
+        Ok(accounts::Entity::find_by_id(account_id)
             .one(&self.db)
-            .await?
-            .ok_or(CustomerError::NotFound)
+            .await?)
     }
 }
 

@@ -120,12 +120,16 @@ impl Customers {
         Ok(updated)
     }
 
+    /// Any active payment method: the caller decides who may see it
+    /// (`support::sight`).
     pub async fn payment_method(
         &self,
-        user_id: Uuid,
         method_id: Uuid,
-    ) -> Result<payment_methods::Model, CustomerError> {
-        active_method(&self.db, user_id, method_id).await
+    ) -> Result<Option<payment_methods::Model>, CustomerError> {
+        Ok(payment_methods::Entity::find_by_id(method_id)
+            .filter(payment_methods::Column::Status.eq(ACTIVE))
+            .one(&self.db)
+            .await?)
     }
 }
 

@@ -9,7 +9,7 @@ use super::{
     types::{Account, Node, PaymentMethod, Transaction, User, Wallet},
 };
 use crate::{auth::Caller, ledger};
-use entity::users;
+use entity::{transactions, users, wallets};
 
 /// Everything a customer may ask, plus the support console's queries.
 #[derive(async_graphql::MergedObject, Default)]
@@ -27,79 +27,110 @@ impl CustomerQuery {
             return Ok(None);
         }
         let who = require_user(ctx)?;
-        own_user(ctx, who.user_id, who.user_id).await
+        visible_user(ctx, who.user_id).await
     }
 
     /// Any object by its global ID, when the caller may see it.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Node>> {
-        let who = require_user(ctx)?.user_id;
+        require_user(ctx)?;
         let (kind, key) = ids::decode_any("id", &id)?;
+        let customers = &app(ctx).customers;
         let found = match kind {
-            Kind::User => own_user(ctx, who, key).await?.map(Node::User),
-            Kind::Wallet => own_wallet(ctx, who, key).await?.map(Node::Wallet),
-            Kind::Transaction => own_transaction(ctx, who, key).await?.map(Node::Transaction),
-            Kind::Account => Some(Node::Account(Account(
-                app(ctx).customers.bank_account(who, key).await?,
-            ))),
-            Kind::PaymentMethod => Some(Node::PaymentMethod(PaymentMethod(
-                app(ctx).customers.payment_method(who, key).await?,
-            ))),
+            Kind::User => visible_user(ctx, key).await?.map(Node::User),
+            Kind::Wallet => visible_wallet(ctx, key).await?.map(Node::Wallet),
+            Kind::Transaction => visible_transaction(ctx, key).await?.map(Node::Transaction),
+            Kind::Account => {
+                let account = customers.bank_account(key).await?;
+                visible(ctx, account, |a| vec![Some(a.user_id)], "account")
+                    .await?
+                    .map(|a| Node::Account(Account(a)))
+            }
+            Kind::PaymentMethod => {
+                let method = customers.payment_method(key).await?;
+                visible(ctx, method, |m| vec![Some(m.user_id)], "payment_method")
+                    .await?
+                    .map(|m| Node::PaymentMethod(PaymentMethod(m)))
+            }
         };
         found.map(Some).ok_or_else(ApiError::not_found)
     }
 
     async fn wallet(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Wallet> {
-        let who = require_user(ctx)?.user_id;
+        require_user(ctx)?;
         let key = ids::decode("id", Kind::Wallet, &id)?;
-        own_wallet(ctx, who, key)
+        visible_wallet(ctx, key)
             .await?
             .ok_or_else(ApiError::not_found)
     }
 
     async fn transaction(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Transaction> {
-        let who = require_user(ctx)?.user_id;
+        require_user(ctx)?;
         let key = ids::decode("id", Kind::Transaction, &id)?;
-        own_transaction(ctx, who, key)
+        visible_transaction(ctx, key)
             .await?
             .ok_or_else(ApiError::not_found)
     }
 }
 
-async fn own_user(ctx: &Context<'_>, who: Uuid, key: Uuid) -> ApiResult<Option<User>> {
-    if key != who {
+/// `row` when the caller may see it (`support::sight`, from the users it
+/// belongs to); a support agent's read of a customer's is audited as `what`.
+/// `None` for a row the caller may not see, as for one that does not exist.
+async fn visible<T>(
+    ctx: &Context<'_>,
+    row: Option<T>,
+    owners: impl FnOnce(&T) -> Vec<Option<Uuid>>,
+    what: &str,
+) -> ApiResult<Option<T>> {
+    let Some(row) = row else {
         return Ok(None);
-    }
+    };
+    let reader = require_user(ctx)?;
+    let seen = app(ctx)
+        .support
+        .may_see(reader, &owners(&row), what)
+        .await?;
+    Ok(seen.then_some(row))
+}
+
+async fn visible_user(ctx: &Context<'_>, key: Uuid) -> ApiResult<Option<User>> {
     let app = app(ctx);
     let user = app
         .retry
         .read(|| users::Entity::find_by_id(key).one(&app.db))
         .await?;
+    let user = visible(ctx, user, |u: &users::Model| vec![Some(u.user_id)], "user").await?;
     Ok(user.map(User))
 }
 
-pub(super) async fn own_wallet(
-    ctx: &Context<'_>,
-    who: Uuid,
-    key: Uuid,
-) -> ApiResult<Option<Wallet>> {
+async fn visible_wallet(ctx: &Context<'_>, key: Uuid) -> ApiResult<Option<Wallet>> {
     let app = app(ctx);
     let wallet = app
         .retry
-        .read(|| ledger::wallet_of(&app.db, who, key))
+        .read(|| ledger::wallet_by_id(&app.db, key))
         .await?;
+    let wallet = visible(
+        ctx,
+        wallet,
+        |w: &wallets::Model| vec![Some(w.user_id)],
+        "wallet",
+    )
+    .await?;
     Ok(wallet.map(Wallet))
 }
 
 /// Through the transaction cache (status polling is the hottest read).
-pub(super) async fn own_transaction(
-    ctx: &Context<'_>,
-    who: Uuid,
-    key: Uuid,
-) -> ApiResult<Option<Transaction>> {
+async fn visible_transaction(ctx: &Context<'_>, key: Uuid) -> ApiResult<Option<Transaction>> {
     let app = app(ctx);
     let row = app
         .retry
-        .read(|| ledger::transaction_for_party(&app.db, &app.transactions, who, key))
+        .read(|| ledger::transaction_by_id(&app.db, &app.transactions, key))
         .await?;
+    let row = visible(
+        ctx,
+        row,
+        |t: &transactions::Model| vec![t.sender_id, t.receiver_id],
+        "transaction",
+    )
+    .await?;
     Ok(row.map(Transaction))
 }

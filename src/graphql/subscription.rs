@@ -19,10 +19,26 @@ use super::{
     caller::{app, require_user},
     errors::{ApiError, ApiResult, Code},
     ids::{self, Kind},
-    query::{own_transaction, own_wallet},
     types::{Transaction, Wallet},
 };
-use crate::cache::events::{BusMessage, BusReceiver, Change};
+use crate::{
+    cache::events::{BusMessage, BusReceiver, Change},
+    ledger,
+    support::{Sight, sight},
+};
+
+/// `row` when it is the caller's own (`support::sight`), else
+/// `NOT_FOUND`. The bus brings a socket only its user's events, so a
+/// subscription follows only the caller's own objects, agents' included.
+fn own<T>(
+    ctx: &Context<'_>,
+    row: Option<T>,
+    owners: impl FnOnce(&T) -> Vec<Option<Uuid>>,
+) -> ApiResult<T> {
+    let reader = require_user(ctx)?;
+    row.filter(|r| sight(reader, &owners(r)) == Some(Sight::Own))
+        .ok_or_else(ApiError::not_found)
+}
 
 pub struct Subscription;
 
@@ -200,10 +216,14 @@ impl Subscription {
             .map_err(ApiError::from)?;
         let first = match key {
             Some(key) => {
-                let t = own_transaction(ctx, who, key)
-                    .await?
-                    .ok_or_else(ApiError::not_found)?;
-                Some((t.0.transaction_id, t.0.version, t))
+                let app = app(ctx);
+                let row = app
+                    .retry
+                    .read(|| ledger::transaction_by_id(&app.db, &app.transactions, key))
+                    .await
+                    .map_err(ApiError::from)?;
+                let t = own(ctx, row, |t| vec![t.sender_id, t.receiver_id])?;
+                Some((t.transaction_id, t.version, Transaction(t)))
             }
             None => None,
         };
@@ -234,10 +254,14 @@ impl Subscription {
             .map_err(ApiError::from)?;
         let first = match key {
             Some(key) => {
-                let w = own_wallet(ctx, who, key)
-                    .await?
-                    .ok_or_else(ApiError::not_found)?;
-                Some((w.0.wallet_id, w.0.version, w))
+                let app = app(ctx);
+                let row = app
+                    .retry
+                    .read(|| ledger::wallet_by_id(&app.db, key))
+                    .await
+                    .map_err(ApiError::from)?;
+                let w = own(ctx, row, |w| vec![Some(w.user_id)])?;
+                Some((w.wallet_id, w.version, Wallet(w)))
             }
             None => None,
         };

@@ -18,15 +18,12 @@ pub async fn wallets_of(
         .await
 }
 
-pub async fn wallet_of(
+/// Any wallet: the caller decides who may see it (`support::sight`).
+pub async fn wallet_by_id(
     db: &DatabaseConnection,
-    user_id: Uuid,
     wallet_id: Uuid,
 ) -> Result<Option<wallets::Model>, DbErr> {
-    wallets::Entity::find_by_id(wallet_id)
-        .filter(wallets::Column::UserId.eq(user_id))
-        .one(db)
-        .await
+    wallets::Entity::find_by_id(wallet_id).one(db).await
 }
 
 #[derive(Debug, Default, Clone)]

@@ -1,5 +1,6 @@
 //! The customer support console's domain: finding customers, changing a
-//! customer's status or KYC standing, and the audit of every support read.
+//! customer's status or KYC standing, the audit of every support read, and
+//! the one rule of who may see what (`sight`), which every read path asks.
 //! Money actions (holds, reviews, refunds) are the ledger's; like these,
 //! they take a `SupportAgent`, so the role is checked below the API too.
 
@@ -12,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, AuditEvent},
-    auth::{AuthError, Standings, SupportAgent, UserStatus},
+    auth::{AuthError, Principal, Standings, SupportAgent, UserStatus},
     db,
     ledger::{FEE_ACCOUNT_ID, parse_reason},
     pagination::{Page, PageRequest, keyset},
@@ -51,6 +52,37 @@ impl KycStatus {
             Self::Rejected => "rejected",
         }
     }
+}
+
+/// How a reader sees an object they may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sight {
+    /// It is theirs: they own it or take part in it.
+    Own,
+    /// It is this customer's, and the reader is a support agent: the read
+    /// is audited.
+    Customer(SupportAgent, Uuid),
+}
+
+/// The system account that holds the fee wallets is nobody's customer.
+pub fn is_customer(user_id: Uuid) -> bool {
+    user_id != FEE_ACCOUNT_ID
+}
+
+/// Who may see an object that belongs to `owners` (a user's or wallet's
+/// or account's owner; a transaction's sender and receiver): each of them,
+/// and a support agent when one of them is a customer. `None`: the reader
+/// may not see it, and is told it does not exist. Every path that reads an
+/// object by its ID asks this.
+pub fn sight(reader: &Principal, owners: &[Option<Uuid>]) -> Option<Sight> {
+    let mut owners = owners.iter().flatten().copied();
+    if owners.clone().any(|o| o == reader.user_id) {
+        return Some(Sight::Own);
+    }
+    let agent = reader.as_support()?;
+    owners
+        .find(|&o| is_customer(o))
+        .map(|customer| Sight::Customer(agent, customer))
 }
 
 #[derive(Clone)]
@@ -140,6 +172,24 @@ impl Support {
         };
         audit::record(&self.db, event).await?;
         Ok(())
+    }
+
+    /// Whether `reader` may see an object that belongs to `owners`
+    /// (`sight`); an agent's read of a customer's `what` is recorded first.
+    pub async fn may_see(
+        &self,
+        reader: &Principal,
+        owners: &[Option<Uuid>],
+        what: &str,
+    ) -> Result<bool, SupportError> {
+        match sight(reader, owners) {
+            None => Ok(false),
+            Some(Sight::Own) => Ok(true),
+            Some(Sight::Customer(agent, customer)) => {
+                self.record_read(agent, customer, what).await?;
+                Ok(true)
+            }
+        }
     }
 
     pub async fn customer(
@@ -240,7 +290,7 @@ async fn customer_row<C: ConnectionTrait>(
     users::Entity::find_by_id(user_id)
         .one(db)
         .await?
-        .filter(|u| u.user_id != FEE_ACCOUNT_ID)
+        .filter(|u| is_customer(u.user_id))
         .ok_or(SupportError::NotFound)
 }
 
@@ -263,6 +313,29 @@ fn action(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reader(user_id: u128, roles: Vec<crate::auth::Role>) -> Principal {
+        Principal {
+            user_id: Uuid::from_u128(user_id),
+            session_id: Uuid::nil(),
+            status: UserStatus::Active,
+            roles,
+        }
+    }
+
+    #[test]
+    fn owners_see_theirs_agents_see_customers_and_nobody_the_fee_account() {
+        let customer = reader(1, vec![]);
+        let agent = reader(2, vec![crate::auth::Role::Support]);
+        let (one, three) = (Some(Uuid::from_u128(1)), Some(Uuid::from_u128(3)));
+        assert_eq!(sight(&customer, &[three, one]), Some(Sight::Own));
+        assert_eq!(sight(&customer, &[three, None]), None);
+        match sight(&agent, &[None, three]) {
+            Some(Sight::Customer(_, c)) => assert_eq!(c, Uuid::from_u128(3)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(sight(&agent, &[Some(FEE_ACCOUNT_ID), None]), None);
+    }
 
     #[test]
     fn wildcards_in_a_search_match_literally() {

@@ -531,6 +531,120 @@ async fn support_actions_are_read_back_through_the_audit_log(backend: Backend) {
     assert_eq!(error_code(&forbidden), "FORBIDDEN");
 }
 
+const NODE: &str = "query($id: ID!) { node(id: $id) { id ... on User { email } ... on Wallet { balance { amount } } ... on Transaction { type status } ... on Account { bankName } ... on PaymentMethod { lastFour } } }";
+
+/// `node(id)` of `id` as `token`: the object, or the error code.
+async fn node(app: &TestApp, token: &str, id: &Value) -> Result<Value, String> {
+    let out = app.gql(NODE, json!({"id": id}), Some(token)).await;
+    match out["data"]["node"].clone() {
+        Value::Null => Err(error_code(&out).to_owned()),
+        found => Ok(found),
+    }
+}
+
+async fn agents_see_a_customer_by_every_path_and_customers_only_their_own(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.support_agent().await;
+    let ada = app.register().await;
+    let bob = app.register().await;
+    let wallet = json!(app.funded_wallet(&ada.token, "USD", "100.00").await);
+    let account = app
+        .ok("mutation { linkBankAccount(input: {accountType: CHECKING, accountNumber: \"000123456789\", routingNumber: \"021000021\", bankName: \"B\"}) { id } }", json!({}), &ada.token)
+        .await["linkBankAccount"]["id"]
+        .clone();
+    let card = app
+        .ok("{ me { paymentMethods { id } } }", json!({}), &ada.token)
+        .await["me"]["paymentMethods"][0]["id"]
+        .clone();
+    let sent = app
+        .transfer(&ada.token, &bob.email, "40.00", "USD", "pay")
+        .await;
+    let transfer = sent["data"]["transfer"]["id"].clone();
+    let refund = app
+        .ok(
+            REFUND,
+            json!({"i": {"transactionId": transfer, "reason": "dispute", "idempotencyKey": "r-1"}}),
+            &agent.token,
+        )
+        .await["refundTransaction"]["id"]
+        .clone();
+
+    // The agent: user(id) and node(id) show the same customer.
+    let reads_before = support_events(&app, &ada.id).await.len();
+    let by_user = app
+        .ok(
+            "query($id: ID!) { user(id: $id) { id email } }",
+            json!({"id": ada.id}),
+            &agent.token,
+        )
+        .await;
+    assert_eq!(
+        node(&app, &agent.token, &json!(ada.id)).await,
+        Ok(by_user["user"].clone())
+    );
+    // The refund it issued, by transaction(id) and node(id).
+    let by_transaction = app
+        .ok(
+            "query($id: ID!) { transaction(id: $id) { id type status } }",
+            json!({"id": refund}),
+            &agent.token,
+        )
+        .await;
+    assert_eq!(by_transaction["transaction"]["type"], "REFUND");
+    assert_eq!(
+        node(&app, &agent.token, &refund).await,
+        Ok(by_transaction["transaction"].clone())
+    );
+    // Every other kind of the customer's objects, by node(id) and wallet(id).
+    for id in [&wallet, &transfer, &account, &card] {
+        let found = node(&app, &agent.token, id).await;
+        assert_eq!(found.map(|n| n["id"].clone()), Ok(id.clone()));
+    }
+    let by_wallet = app
+        .ok(
+            "query($id: ID!) { wallet(id: $id) { id } }",
+            json!({"id": wallet}),
+            &agent.token,
+        )
+        .await;
+    assert_eq!(by_wallet["wallet"]["id"], wallet);
+    assert!(
+        support_events(&app, &ada.id).await.len() > reads_before + 6,
+        "each of the agent's reads is audited"
+    );
+
+    // A customer sees their own by every path, and nobody else's by any.
+    assert_eq!(
+        node(&app, &ada.token, &wallet)
+            .await
+            .map(|n| n["id"].clone()),
+        Ok(wallet.clone())
+    );
+    let carol = app.register().await;
+    for id in [&json!(ada.id), &wallet, &transfer, &refund, &account, &card] {
+        assert_eq!(
+            node(&app, &carol.token, id).await,
+            Err("NOT_FOUND".into()),
+            "{id}"
+        );
+    }
+    for (query, id) in [
+        ("query($id: ID!) { transaction(id: $id) { id } }", &refund),
+        ("query($id: ID!) { transaction(id: $id) { id } }", &transfer),
+        ("query($id: ID!) { wallet(id: $id) { id } }", &wallet),
+    ] {
+        let out = app.gql(query, json!({"id": id}), Some(&carol.token)).await;
+        assert_eq!(error_code(&out), "NOT_FOUND", "{query}: {out}");
+    }
+    // Bob takes part in both transfers, but Ada's wallet and card are hers.
+    assert!(node(&app, &bob.token, &refund).await.is_ok());
+    assert_eq!(
+        node(&app, &bob.token, &wallet).await,
+        Err("NOT_FOUND".into())
+    );
+    assert_eq!(node(&app, &bob.token, &card).await, Err("NOT_FOUND".into()));
+}
+
 both_backends!(
     customers_and_strangers_are_refused_everything,
     agents_find_customers_by_email_name_or_phone,
@@ -539,4 +653,5 @@ both_backends!(
     refunds_are_idempotent_and_reverse_the_original,
     status_and_kyc_changes_take_effect_at_once,
     support_actions_are_read_back_through_the_audit_log,
+    agents_see_a_customer_by_every_path_and_customers_only_their_own,
 );

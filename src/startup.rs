@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
     audit::{
@@ -255,28 +255,66 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
     /// Beside the server run the settlement worker, which stops with it,
     /// and the audit relay, which finishes its round and stops after it.
+    /// A worker that dies (a panic) stops the instance the same way and
+    /// makes this an error: an instance without them would accept money
+    /// that never settles, or audit events that never leave the outbox.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(port = self.port(), "paygraph listening");
-        let (stop_relay, relay_stopped) = tokio::sync::watch::channel(false);
-        let relay = tokio::spawn(self.relay.run(relay_stopped));
+        let stop = Arc::new(watch::channel(false).0);
+        tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                shutdown_signal().await;
+                stop.send_replace(true);
+            }
+        });
+        let (stop_relay, relay_stopped) = watch::channel(false);
+        let relay = supervise("audit relay", self.relay.run(relay_stopped), stop.clone());
         let ledger = self.ledger.clone();
         let (poll, delay) = (self.settlement_poll, self.processor_delay);
-        let worker =
-            tokio::spawn(
-                async move { ledger.run_settlement(poll, delay, shutdown_signal()).await },
-            );
+        let settlement_stop = stopped(&stop);
+        let settlement = supervise(
+            "settlement worker",
+            async move { ledger.run_settlement(poll, delay, settlement_stop).await },
+            stop.clone(),
+        );
         // The peer address is what anonymous traffic is rate-limited by.
         let service = self
             .router
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(stopped(&stop))
             .await;
-        let _ = worker.await;
+        let settled = settlement.await.unwrap_or_else(|e| Err(e.to_string()));
         let _ = stop_relay.send(true);
-        let _ = relay.await;
-        served
+        let relayed = relay.await.unwrap_or_else(|e| Err(e.to_string()));
+        served?;
+        settled.and(relayed).map_err(std::io::Error::other)
     }
+}
+
+/// Resolves once `stop` says so.
+fn stopped(stop: &watch::Sender<bool>) -> impl Future<Output = ()> + use<> {
+    let mut seen = stop.subscribe();
+    async move {
+        let _ = seen.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Runs a background worker; if it dies, says so and stops the instance.
+fn supervise(
+    name: &'static str,
+    work: impl Future<Output = ()> + Send + 'static,
+    stop: Arc<watch::Sender<bool>>,
+) -> tokio::task::JoinHandle<Result<(), String>> {
+    let worker = tokio::spawn(work);
+    tokio::spawn(async move {
+        worker.await.map_err(|e| {
+            tracing::error!(worker = name, error = %e, "a background worker died; stopping the instance");
+            stop.send_replace(true);
+            format!("the {name} died: {e}")
+        })
+    })
 }
 
 /// How each Redis call is bounded (`REDIS_TIMEOUT_MS`,
@@ -323,4 +361,33 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_worker_that_panics_stops_the_instance_and_says_which() {
+        let stop = Arc::new(watch::channel(false).0);
+        let died = supervise("test worker", async { panic!("boom") }, stop.clone());
+        let said = died.await.unwrap().unwrap_err();
+        assert!(
+            said.starts_with("the test worker died:")
+                && said.contains("panicked")
+                && said.contains("boom"),
+            "{said}"
+        );
+        assert!(*stop.borrow(), "the instance is told to stop");
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_ends_leaves_the_instance_running() {
+        let stop = Arc::new(watch::channel(false).0);
+        supervise("test worker", async {}, stop.clone())
+            .await
+            .unwrap()
+            .expect("a worker that ends is no failure");
+        assert!(!*stop.borrow());
+    }
 }

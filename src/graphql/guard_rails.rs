@@ -20,6 +20,7 @@ use async_graphql::{
 use super::{
     document_bounds::DocumentBounds,
     errors::Code,
+    int_range,
     observed::{self, Operation},
     operation_class, shape,
 };
@@ -129,11 +130,30 @@ fn code_errors(response: &mut Response) {
         } else {
             Code::BadUserInput
         };
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code.as_str());
+        let field = offending_field(&error.message).map(str::to_owned);
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        extensions.set("code", code.as_str());
+        if let Some(field) = field {
+            extensions.set("field", field);
+        }
     }
+}
+
+/// The input field an input-value error is about. Validation writes
+/// `Invalid value for argument "input.amount", expected type "Decimal"`,
+/// for a value in the variables and one in the document alike (the API's
+/// scalars check their values there), or names the field of an input
+/// object: `Invalid value for argument "input", field "amount" of type
+/// "Decimal!" is required but not provided`, `..., unknown field "x" ...`.
+fn offending_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("Invalid value for argument \"")?;
+    let (path, rest) = rest.split_once('"')?;
+    let named = rest
+        .strip_prefix(", field \"")
+        .or_else(|| rest.strip_prefix(", unknown field \""))
+        .and_then(|r| r.split_once('"'))
+        .map(|(name, _)| name);
+    named.or_else(|| path.rsplit('.').find(|s| s.parse::<usize>().is_err()))
 }
 
 #[async_trait::async_trait]
@@ -187,6 +207,12 @@ impl Extension for GuardRailsForRequest {
         // Before the parser: it recurses once per nesting level.
         self.document.check(query, variables)?;
         let doc = next.run(ctx, query, variables).await?;
+        if let Some((path, pos)) = int_range::first_oversized_int(&doc, variables) {
+            return Err(ServerError::new(
+                format!("Invalid value for argument \"{path}\", Int takes 32 bits at most"),
+                Some(pos),
+            ));
+        }
         if shape::count_aliases(&doc) > self.max_aliases {
             return Err(too_complex(format!(
                 "Query uses more than {} aliases",
@@ -217,5 +243,39 @@ impl Extension for GuardRailsForRequest {
         let result = next.run(ctx).await;
         self.seen().validated = result.is_ok();
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offending_field;
+
+    #[test]
+    fn the_field_is_the_last_name_of_the_argument_path() {
+        for (message, field) in [
+            (
+                r#"Invalid value for argument "input.amount", expected type "Decimal""#,
+                Some("amount"),
+            ),
+            (
+                r#"Invalid value for argument "first", expected type "Int""#,
+                Some("first"),
+            ),
+            (
+                r#"Invalid value for argument "input.items.2", expected type "String""#,
+                Some("items"),
+            ),
+            (
+                r#"Invalid value for argument "input", field "amount" of type "Decimal!" is required but not provided"#,
+                Some("amount"),
+            ),
+            (
+                r#"Invalid value for argument "input", unknown field "colour" of type "TransferInput""#,
+                Some("colour"),
+            ),
+            ("Unknown field \"x\" on type \"Query\".", None),
+        ] {
+            assert_eq!(offending_field(message), field, "{message}");
+        }
     }
 }

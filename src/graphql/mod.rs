@@ -5,6 +5,7 @@ pub mod document_bounds;
 pub mod errors;
 mod guard_rails;
 pub mod ids;
+mod int_range;
 pub mod loaders;
 mod mutations;
 pub mod observed;

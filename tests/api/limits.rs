@@ -149,7 +149,94 @@ async fn a_json_number_where_a_string_belongs_is_bad_input(backend: Backend) {
     assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
 }
 
+/// An input value of the wrong kind (a JSON number for money, a date that
+/// is no date, an Int past 32 bits) names the field it was given for, in
+/// variables and written in the document alike.
+async fn a_value_that_does_not_parse_names_its_field(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.register().await;
+    let wallet = app.create_wallet(&user.token, "USD").await;
+    let card = app.add_card(&user.token, crate::helpers::CARD_OK).await;
+    let transfer = |amount: Value, currency: Value| json!({"recipientEmail": "x@example.com", "amount": amount, "currency": currency, "idempotencyKey": "k-1"});
+    let deposit = |amount: Value| json!({"walletId": wallet, "paymentMethodId": card, "amount": amount, "idempotencyKey": "k-2"});
+    let cases = [
+        (
+            "mutation($i: TransferInput!) { transfer(input: $i) { id } }".to_owned(),
+            json!({"i": transfer(json!(10.5), json!("USD"))}),
+            "amount",
+        ),
+        (
+            "mutation { transfer(input: {recipientEmail: \"x@example.com\", amount: 10.5, currency: \"USD\", idempotencyKey: \"k-1\"}) { id } }".to_owned(),
+            json!({}),
+            "amount",
+        ),
+        (
+            "mutation($i: TransferInput!) { transfer(input: $i) { id } }".to_owned(),
+            json!({"i": transfer(json!("10.50"), json!(840))}),
+            "currency",
+        ),
+        (
+            "mutation { transfer(input: {recipientEmail: \"x@example.com\", amount: \"10.50\", currency: 840, idempotencyKey: \"k-1\"}) { id } }".to_owned(),
+            json!({}),
+            "currency",
+        ),
+        (
+            "mutation($i: DepositInput!) { deposit(input: $i) { id } }".to_owned(),
+            json!({"i": deposit(json!(10))}),
+            "amount",
+        ),
+        (
+            format!("mutation {{ deposit(input: {{walletId: \"{wallet}\", paymentMethodId: \"{card}\", amount: 10, idempotencyKey: \"k-2\"}}) {{ id }} }}"),
+            json!({}),
+            "amount",
+        ),
+        (
+            "mutation { createWallet(input: {currency: 840}) { id } }".to_owned(),
+            json!({}),
+            "currency",
+        ),
+        (
+            "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { id } }".to_owned(),
+            json!({"i": {"dateOfBirth": "1990-13-45"}}),
+            "dateOfBirth",
+        ),
+        (
+            "mutation { updateProfile(input: {dateOfBirth: \"1990-13-45\"}) { id } }".to_owned(),
+            json!({}),
+            "dateOfBirth",
+        ),
+        (
+            "query($f: TransactionFilterInput) { me { transactions(filter: $f) { edges { cursor } } } }".to_owned(),
+            json!({"f": {"createdAfter": "last tuesday"}}),
+            "createdAfter",
+        ),
+        (
+            "{ me { transactions(filter: {createdAfter: \"last tuesday\"}) { edges { cursor } } } }".to_owned(),
+            json!({}),
+            "createdAfter",
+        ),
+        (
+            "query($n: Int) { me { transactions(first: $n) { edges { cursor } } } }".to_owned(),
+            json!({"n": 2147483648u64}),
+            "first",
+        ),
+        (
+            "{ me { transactions(first: 2147483648) { edges { cursor } } } }".to_owned(),
+            json!({}),
+            "first",
+        ),
+    ];
+    for (query, variables, field) in cases {
+        let body = app.gql(&query, variables, Some(&user.token)).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{query}: {body}");
+        assert_eq!(error_field(&body), Some(field), "{query}: {body}");
+    }
+    let (balance, _, _) = app.balances(&user.token, &wallet).await;
+    assert_eq!(balance, "0.00");
+}
+
 both_backends!(
+    a_value_that_does_not_parse_names_its_field,
     a_deep_query_is_too_complex,
     an_alias_bomb_is_too_complex,
     pages_above_a_hundred_are_refused,

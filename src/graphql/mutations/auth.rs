@@ -1,5 +1,5 @@
+use crate::graphql::scalars::Timestamp;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::{
@@ -32,7 +32,7 @@ pub struct LoginInput {
 pub struct AuthPayload {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,
-    pub expires_at: DateTime<Utc>,
+    pub expires_at: Timestamp,
     pub user: User,
 }
 
@@ -40,7 +40,7 @@ impl From<LoggedIn> for AuthPayload {
     fn from(l: LoggedIn) -> Self {
         Self {
             token: l.token,
-            expires_at: l.expires_at,
+            expires_at: l.expires_at.into(),
             user: User(l.user),
         }
     }

@@ -1,5 +1,5 @@
+use crate::graphql::scalars::CalendarDate;
 use async_graphql::{Context, InputObject, Object};
-use chrono::NaiveDate;
 
 use crate::{
     customer::{Address, ProfileChange},
@@ -27,7 +27,7 @@ pub struct UpdateProfileInput {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub phone: Option<String>,
-    pub date_of_birth: Option<NaiveDate>,
+    pub date_of_birth: Option<CalendarDate>,
     pub address: Option<AddressInput>,
 }
 
@@ -46,7 +46,7 @@ impl ProfileMutations {
             first_name: input.first_name,
             last_name: input.last_name,
             phone: input.phone,
-            date_of_birth: input.date_of_birth,
+            date_of_birth: input.date_of_birth.map(|d| d.0),
             address: input.address.map(|a| Address {
                 line1: a.line1,
                 line2: a.line2,

@@ -1,5 +1,5 @@
+use crate::graphql::scalars::Timestamp;
 use async_graphql::{Enum, ID, Object};
-use chrono::{DateTime, Utc};
 
 use crate::{
     customer::AccountType as DomainAccountType,
@@ -55,7 +55,7 @@ impl Account {
         self.0.bank_name.as_deref()
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at.into()
     }
 }

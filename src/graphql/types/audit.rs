@@ -1,8 +1,8 @@
+use crate::graphql::scalars::Timestamp;
 use async_graphql::{
     Enum, ID, Object,
     connection::{Connection, Edge},
 };
-use chrono::{DateTime, Utc};
 
 use super::Money;
 use crate::{
@@ -39,8 +39,8 @@ impl AuditEntry {
         self.0.actor_id.map(|id| ids::encode(Kind::User, id))
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at.into()
     }
 
     /// Details of the event, as recorded.
@@ -100,8 +100,8 @@ impl FraudCheck {
         }
     }
 
-    async fn checked_at(&self) -> DateTime<Utc> {
-        self.0.checked_at
+    async fn checked_at(&self) -> Timestamp {
+        self.0.checked_at.into()
     }
 }
 

@@ -1,5 +1,6 @@
+use crate::graphql::scalars::Timestamp;
 use async_graphql::{Enum, ID, Object};
-use chrono::{DateTime, Datelike, Utc};
+use chrono::Datelike;
 
 use crate::graphql::ids::{self, Kind};
 use entity::payment_methods;
@@ -45,7 +46,7 @@ impl PaymentMethod {
         self.0.is_default
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at.into()
     }
 }

@@ -1,8 +1,8 @@
+use crate::graphql::scalars::Timestamp;
 use async_graphql::{
     Context, Enum, ID, InputObject, Object, SimpleObject,
     connection::{Connection, Edge},
 };
-use chrono::{DateTime, Utc};
 
 use super::{AuditEntry, Money, Party};
 use crate::{
@@ -65,8 +65,8 @@ pub struct TransactionFilterInput {
     pub status: Option<TransactionStatus>,
     #[graphql(name = "type")]
     pub transaction_type: Option<TransactionType>,
-    pub created_after: Option<DateTime<Utc>>,
-    pub created_before: Option<DateTime<Utc>>,
+    pub created_after: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
 }
 
 impl TransactionFilterInput {
@@ -74,8 +74,8 @@ impl TransactionFilterInput {
         TransactionFilter {
             status: self.status.map(TransactionStatus::as_db),
             transaction_type: self.transaction_type.map(TransactionType::as_db),
-            created_after: self.created_after,
-            created_before: self.created_before,
+            created_after: self.created_after.map(|t| t.0),
+            created_before: self.created_before.map(|t| t.0),
         }
     }
 }
@@ -156,12 +156,12 @@ impl Transaction {
         self.0.version
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at.into()
     }
 
-    async fn completed_at(&self) -> Option<DateTime<Utc>> {
-        self.0.completed_at
+    async fn completed_at(&self) -> Option<Timestamp> {
+        self.0.completed_at.map(Timestamp)
     }
 
     /// Every status change, oldest first.
@@ -202,7 +202,7 @@ impl Transaction {
 pub struct TransactionEvent {
     pub event_type: String,
     pub data: Option<async_graphql::Json<serde_json::Value>>,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 impl From<transaction_events::Model> for TransactionEvent {
@@ -210,7 +210,7 @@ impl From<transaction_events::Model> for TransactionEvent {
         Self {
             event_type: e.event_type,
             data: e.event_data.map(async_graphql::Json),
-            created_at: e.created_at,
+            created_at: e.created_at.into(),
         }
     }
 }

@@ -1,7 +1,8 @@
+use crate::graphql::scalars::{CalendarDate, Timestamp};
 use async_graphql::{
     ComplexObject, Context, Enum, ID, Object, SimpleObject, connection::Connection,
 };
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{
     Account, AuditEntry, FraudCheck, PaymentMethod, Transaction, TransactionFilterInput, Wallet,
@@ -79,8 +80,8 @@ impl User {
         UserStatus::from_db(&self.0.status).into()
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at.into()
     }
 
     async fn profile(&self, ctx: &Context<'_>) -> ApiResult<Option<UserProfile>> {
@@ -206,11 +207,11 @@ fn db(e: std::sync::Arc<sea_orm::DbErr>) -> crate::graphql::errors::ApiError {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct UserProfile {
-    pub date_of_birth: Option<NaiveDate>,
+    pub date_of_birth: Option<CalendarDate>,
     pub kyc_status: KycStatus,
     #[graphql(skip)]
     address: Option<serde_json::Value>,
-    pub updated_at: DateTime<Utc>,
+    pub updated_at: Timestamp,
 }
 
 #[ComplexObject]
@@ -226,14 +227,14 @@ impl UserProfile {
 impl From<user_profiles::Model> for UserProfile {
     fn from(p: user_profiles::Model) -> Self {
         Self {
-            date_of_birth: p.date_of_birth,
+            date_of_birth: p.date_of_birth.map(CalendarDate),
             kyc_status: match p.kyc_status.as_str() {
                 "verified" => KycStatus::Verified,
                 "rejected" => KycStatus::Rejected,
                 _ => KycStatus::Pending,
             },
             address: p.address,
-            updated_at: p.updated_at,
+            updated_at: p.updated_at.into(),
         }
     }
 }

@@ -1,8 +1,8 @@
+use crate::graphql::scalars::Timestamp;
 use async_graphql::{
     Context, ID, Object,
     connection::{Connection, Edge},
 };
-use chrono::{DateTime, Utc};
 
 use super::{Money, Transaction};
 use crate::{
@@ -50,12 +50,12 @@ impl Wallet {
         self.0.version
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at.into()
     }
 
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> Timestamp {
+        self.0.updated_at.into()
     }
 
     /// Every change of the balance, newest first (in the order the changes
@@ -130,7 +130,7 @@ impl BalanceChange {
         Ok(row.map(Transaction))
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.row.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.row.created_at.into()
     }
 }

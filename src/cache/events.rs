@@ -32,9 +32,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::{
-    Cache, CacheError, RedisStore, Store, redis_store::err, transactions::TransactionSnapshot,
-};
+use super::{Cache, CacheError, RedisStore, Store, transactions::TransactionSnapshot};
 use entity::wallets;
 
 /// One committed change, as it travels between instances.
@@ -294,12 +292,11 @@ impl EventBus {
 }
 
 async fn subscribe(url: &str, channel: &str) -> Result<redis::aio::PubSub, CacheError> {
-    let client = redis::Client::open(url).map_err(err)?;
+    let client = redis::Client::open(url)?;
     let mut pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub())
         .await
-        .map_err(|_| CacheError("timed out connecting the event bus".into()))?
-        .map_err(err)?;
-    pubsub.subscribe(channel).await.map_err(err)?;
+        .map_err(|_| CacheError::TimedOut)??;
+    pubsub.subscribe(channel).await?;
     Ok(pubsub)
 }
 

@@ -23,9 +23,21 @@ pub use memory::MemoryStore;
 pub use redis_store::{RedisLimits, RedisStore};
 use repairs::{Repair, Repairs};
 
+/// Why the cache could not answer, with the client library's error as the
+/// source where there is one.
 #[derive(Debug, thiserror::Error)]
-#[error("cache unavailable: {0}")]
-pub struct CacheError(pub String);
+pub enum CacheError {
+    #[error("cache unavailable: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("cache unavailable: no Redis connection: {0}")]
+    Pool(#[from] bb8::RunError<redis::RedisError>),
+    #[error("cache unavailable: Redis call timed out")]
+    TimedOut,
+    #[error("cache unavailable: Redis skipped: circuit open")]
+    CircuitOpen,
+    #[error("cache unavailable: unexpected reply from Redis: {0}")]
+    UnexpectedReply(String),
+}
 
 /// A key-value store with expiry. Keys are namespaced by the configured
 /// prefix here, in one place.

@@ -178,7 +178,9 @@ async fn shared(r: &RedisStore, key: &str, rule: Rule, cost: u32) -> Result<Deci
         })
         .await?;
     let [allowed, remaining, reset_ms, retry_ms] = reply[..] else {
-        return Err(CacheError(format!("rate limit script answered {reply:?}")));
+        return Err(CacheError::UnexpectedReply(format!(
+            "the rate limit script answered {reply:?}"
+        )));
     };
     Ok(Decision {
         allowed: allowed == 1,

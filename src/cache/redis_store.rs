@@ -21,10 +21,6 @@ pub struct RedisStore {
     breaker: Arc<Breaker>,
 }
 
-pub(super) fn err(e: impl std::fmt::Display) -> CacheError {
-    CacheError(e.to_string())
-}
-
 /// How a Redis call is bounded.
 #[derive(Debug, Clone, Copy)]
 pub struct RedisLimits {
@@ -50,13 +46,12 @@ impl RedisStore {
         pool_size: u32,
         limits: RedisLimits,
     ) -> Result<Self, CacheError> {
-        let manager = Manager::new(url).map_err(err)?;
+        let manager = Manager::new(url)?;
         let pool = Pool::builder()
             .max_size(pool_size)
             .connection_timeout(limits.timeout)
             .build(manager)
-            .await
-            .map_err(err)?;
+            .await?;
         let store = Self {
             pool,
             url: url.to_owned(),
@@ -82,7 +77,7 @@ impl RedisStore {
         f: impl AsyncFnOnce(&mut Conn) -> RedisResult<T>,
     ) -> Result<T, CacheError> {
         if !self.breaker.allow() {
-            return Err(CacheError("Redis skipped: circuit open".into()));
+            return Err(CacheError::CircuitOpen);
         }
         match run(&self.pool, self.timeout, f).await {
             Ok(value) => {
@@ -164,18 +159,18 @@ async fn run<T>(
     f: impl AsyncFnOnce(&mut Conn) -> RedisResult<T>,
 ) -> Result<T, Failure> {
     let call = async {
-        let mut conn = pool.get().await.map_err(|e| Failure::Outage(err(e)))?;
+        let mut conn = pool.get().await.map_err(|e| Failure::Outage(e.into()))?;
         f(&mut conn).await.map_err(|e| {
             if is_outage(&e) {
-                Failure::Outage(err(e))
+                Failure::Outage(e.into())
             } else {
-                Failure::Command(err(e))
+                Failure::Command(e.into())
             }
         })
     };
     tokio::time::timeout(timeout, call)
         .await
-        .unwrap_or_else(|_| Err(Failure::Outage(CacheError("Redis call timed out".into()))))
+        .unwrap_or_else(|_| Err(Failure::Outage(CacheError::TimedOut)))
 }
 
 /// PINGs Redis every breaker interval, through the breaker: an outage is
@@ -190,7 +185,7 @@ async fn probe_forever(breaker: std::sync::Weak<Breaker>, pool: Pool<Manager>, t
             match run(&pool, timeout, ping).await {
                 Ok(_) | Err(Failure::Command(_)) => b.succeeded(),
                 Err(Failure::Outage(e)) => {
-                    tracing::debug!(error = %e.0, "Redis probe failed");
+                    tracing::debug!(error = %e, "Redis probe failed");
                     b.failed();
                 }
             }

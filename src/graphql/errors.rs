@@ -208,6 +208,7 @@ impl From<LedgerError> for ApiError {
             LedgerError::InvalidState(_) => Self::new(Code::BadUserInput, message),
             LedgerError::Forbidden(_) => Self::new(Code::Forbidden, message),
             LedgerError::Db(_) | LedgerError::Unconfirmed(_) => Self::database(&e, e.fault()),
+            LedgerError::WorkersStopped => Self::unavailable(RETRY_AFTER_UNAVAILABLE_SECS),
         }
     }
 }

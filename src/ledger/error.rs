@@ -35,6 +35,10 @@ pub enum LedgerError {
     /// not have been committed.
     #[error("the commit's outcome is unknown: {0}")]
     Unconfirmed(DbErr),
+    /// The instance is stopping and its transfer workers are gone: another
+    /// instance can take the request.
+    #[error("the transfer workers have stopped")]
+    WorkersStopped,
 }
 
 impl LedgerError {

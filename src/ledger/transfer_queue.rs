@@ -56,12 +56,11 @@ impl TransferQueue {
     /// if the caller stops waiting: its idempotency key finds the result.
     pub async fn submit(&self, req: TransferRequest) -> Answer {
         let (reply, answer) = oneshot::channel();
-        let stopped = || LedgerError::Db(sea_orm::DbErr::Custom("transfer workers stopped".into()));
         self.jobs
             .send(Job { req, reply })
             .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+            .map_err(|_| LedgerError::WorkersStopped)?;
+        answer.await.map_err(|_| LedgerError::WorkersStopped)?
     }
 }
 

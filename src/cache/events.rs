@@ -228,14 +228,22 @@ impl EventBus {
             });
         };
         let channel = cache.key("events");
-        let first = subscribe(store.url(), &channel).await?;
+        // Redis down at start-up delays the bus, not the instance: the
+        // listener keeps trying, and `/readyz` says the bus is degraded.
+        let first = match subscribe(store.url(), &channel).await {
+            Ok(connection) => Some(connection),
+            Err(e) => {
+                tracing::warn!(error = %e, "event bus unreachable at start; connecting in the background");
+                None
+            }
+        };
         let inner = Arc::new(Inner {
             local,
             remote: Some(Remote {
                 store: store.clone(),
                 channel: channel.clone(),
             }),
-            connected: AtomicBool::new(true),
+            connected: AtomicBool::new(first.is_some()),
         });
         tokio::spawn(listen(
             Arc::downgrade(&inner),
@@ -306,25 +314,27 @@ async fn listen(
     bus: Weak<Inner>,
     url: String,
     channel: String,
-    mut connection: redis::aio::PubSub,
+    mut connection: Option<redis::aio::PubSub>,
 ) {
     let mut backoff = RECONNECT_MIN;
     loop {
-        let mut messages = connection.into_on_message();
-        while let Some(msg) = messages.next().await {
-            let Some(inner) = bus.upgrade() else { return };
-            match serde_json::from_slice::<Change>(msg.get_payload_bytes()) {
-                Ok(change) => inner.local.send(change),
-                Err(e) => tracing::warn!(error = %e, "ignoring a malformed bus message"),
+        if let Some(connected) = connection.take() {
+            let mut messages = connected.into_on_message();
+            while let Some(msg) = messages.next().await {
+                let Some(inner) = bus.upgrade() else { return };
+                match serde_json::from_slice::<Change>(msg.get_payload_bytes()) {
+                    Ok(change) => inner.local.send(change),
+                    Err(e) => tracing::warn!(error = %e, "ignoring a malformed bus message"),
+                }
             }
+            {
+                let Some(inner) = bus.upgrade() else { return };
+                inner.connected.store(false, Ordering::Relaxed);
+                inner.local.gap();
+            }
+            tracing::warn!("event bus connection lost; reconnecting");
         }
-        {
-            let Some(inner) = bus.upgrade() else { return };
-            inner.connected.store(false, Ordering::Relaxed);
-            inner.local.gap();
-        }
-        tracing::warn!("event bus connection lost; reconnecting");
-        connection = loop {
+        connection = Some(loop {
             tokio::time::sleep(backoff).await;
             if bus.strong_count() == 0 {
                 return;
@@ -336,7 +346,7 @@ async fn listen(
                     backoff = (backoff * 2).min(RECONNECT_MAX);
                 }
             }
-        };
+        });
         backoff = RECONNECT_MIN;
         if let Some(inner) = bus.upgrade() {
             inner.connected.store(true, Ordering::Relaxed);

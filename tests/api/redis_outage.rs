@@ -2,11 +2,11 @@
 //! own private redis-server on a free port: the shared one on 6379 serves
 //! every other test and is never touched.
 //!
-//! The documented behaviour (README, "When Redis is down"): authenticated
-//! requests fail closed with 503 (no session check, no service), anonymous
-//! reads and /healthz stay up, /readyz says the cache is down, sockets are
-//! closed and refused; after Redis returns everything recovers by itself,
-//! and nothing in PostgreSQL is lost.
+//! The documented behaviour (docs/operations.md, "When Redis is down"):
+//! sessions, logins and money keep working from the database, rate limits
+//! count per instance, /readyz stays 200 and says the cache is degraded,
+//! sockets are closed and refused, an instance starts without Redis; after
+//! Redis returns everything recovers by itself, and nothing is lost.
 
 use std::{
     net::TcpListener,
@@ -360,3 +360,56 @@ async fn a_logout_on_one_instance_holds_on_another_at_once(backend: Backend) {
 }
 
 both_backends!(a_logout_on_one_instance_holds_on_another_at_once);
+
+#[tokio::test]
+async fn an_instance_starts_while_redis_is_down_and_uses_it_once_it_answers() {
+    let mut redis = PrivateRedis::start();
+    redis.stop();
+
+    let app = app_on(&redis, |_| {}).await;
+
+    // Serving, ready, with the cache and the bus named degraded.
+    let body = wait_cache(&app, "degraded").await;
+    assert_eq!(body["backends"]["events"]["state"], "degraded", "{body}");
+    let ada = app.register().await;
+    let bob = app.register().await;
+    app.funded_wallet(&ada.token, "USD", "20.00").await;
+    app.create_wallet(&bob.token, "USD").await;
+    assert_signed_in(&app, &ada.token, &ada.email).await;
+    let body = app
+        .transfer(
+            &ada.token,
+            &bob.email,
+            "5.00",
+            "USD",
+            "started-without-redis",
+        )
+        .await;
+    assert_eq!(body["data"]["transfer"]["status"], "COMPLETED", "{body}");
+
+    redis.start_again();
+
+    wait_cache(&app, "up").await;
+    let deadline = Instant::now() + DEADLINE;
+    while ready(&app).await.1["backends"]["events"]["state"] != "up" {
+        assert!(Instant::now() < deadline, "the bus never connected");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The sessions opened without Redis hold, and sockets are served.
+    assert_signed_in(&app, &ada.token, &ada.email).await;
+    let mut socket = Ws::connect(&app, Some(&bob.token)).await.acked();
+    socket.subscribe("1", TRANSACTION_UPDATED, json!({})).await;
+    let sent = app
+        .transfer(&ada.token, &bob.email, "1.00", "USD", "after-redis")
+        .await;
+    // The transfer made while Redis was down may come first: its notice
+    // waited for Redis to answer.
+    let id = &sent["data"]["transfer"]["id"];
+    for _ in 0..3 {
+        let event = socket.next_payload().await;
+        if event["data"]["transactionUpdated"]["id"] == *id {
+            return;
+        }
+    }
+    panic!("the transfer made after Redis came up was never announced");
+}

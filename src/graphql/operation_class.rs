@@ -52,6 +52,19 @@ pub fn classify(request: &mut async_graphql::Request, bounds: &DocumentBounds) -
     }
 }
 
+/// The kind of the operation the request selects; `None` when the
+/// document is past the bounds, does not parse, or selects no single
+/// operation (execution reports each).
+pub fn operation_type(
+    request: &mut async_graphql::Request,
+    bounds: &DocumentBounds,
+) -> Option<OperationType> {
+    let operation_name = request.operation_name.clone();
+    bounds.check(&request.query, &request.variables).ok()?;
+    let document = request.parsed_query().ok()?;
+    root_fields(document, operation_name.as_deref()).map(|(kind, _)| kind)
+}
+
 /// The selected operation's kind and root field names (as the schema
 /// names them, not their aliases), through fragments.
 pub(crate) fn root_fields(

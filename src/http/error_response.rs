@@ -11,9 +11,13 @@ use crate::graphql::errors::ApiError;
 /// `{"errors": [...]}` with the error's code and no `locations`: nothing
 /// in the document is at fault.
 pub fn error_response(status: StatusCode, error: ApiError) -> Response {
+    (status, axum::Json(error_body(error))).into_response()
+}
+
+/// The GraphQL response that carries only `error`.
+pub fn error_body(error: ApiError) -> async_graphql::Response {
     let error: async_graphql::Error = error.into();
     let mut error = error.into_server_error(async_graphql::Pos::default());
     error.locations.clear();
-    let body = async_graphql::Response::from_errors(vec![error]);
-    (status, axum::Json(body)).into_response()
+    async_graphql::Response::from_errors(vec![error])
 }

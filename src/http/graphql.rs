@@ -1,13 +1,20 @@
-use async_graphql_axum::GraphQLResponse;
+use async_graphql::parser::types::OperationType;
 use axum::{
-    extract::{Request, State},
+    extract::{Query, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 
+use serde::Deserialize;
+
 use super::{
-    HttpState, client_address::ClientAddress, error_response::error_response, graphiql,
-    rejection::GraphQLBody, websocket,
+    HttpState,
+    accept::{self, Media},
+    client_address::ClientAddress,
+    error_response::error_response,
+    graphiql,
+    rejection::GraphQLBody,
+    websocket,
 };
 use crate::{
     auth::{Caller, ClientInfo},
@@ -19,12 +26,26 @@ use crate::{
     },
 };
 
+/// POST /graphql: a JSON body.
 pub async fn post_graphql(
     State(state): State<HttpState>,
     ClientAddress(address): ClientAddress,
     headers: HeaderMap,
-    GraphQLBody(mut request): GraphQLBody,
+    GraphQLBody(request): GraphQLBody,
 ) -> Response {
+    serve(&state, address, &headers, request).await
+}
+
+/// Authenticates the caller once, then runs the request as any transport
+/// sends it: counted against the rate limits, executed, and answered in
+/// the media type the client accepts.
+async fn serve(
+    state: &HttpState,
+    address: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    mut request: async_graphql::Request,
+) -> Response {
+    let media = accept::response_media(headers);
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -45,7 +66,7 @@ pub async fn post_graphql(
             .map(str::to_owned),
         address,
     };
-    let decision = match rate_limit(&state, &caller, address, &mut request).await {
+    let decision = match rate_limit(state, &caller, address, &mut request).await {
         Ok(d) => d,
         Err(response) => return response,
     };
@@ -55,10 +76,15 @@ pub async fn post_graphql(
         .data(loaders::new(&state.app))
         .data(loaders::audit(state.app.audit.clone()));
     let executed = state.schema.execute(request).await;
-    let unavailable = all_unavailable(&executed);
-    let mut response = GraphQLResponse::from(executed).into_response();
-    if unavailable {
-        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let status = if all_unavailable(&executed) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else if media == Media::GraphQLResponse && not_executed(&executed) {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut response = answer(media, status, &body_of(&executed));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(
             header::RETRY_AFTER,
             HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS),
@@ -68,6 +94,37 @@ pub async fn post_graphql(
         budget_headers(response.headers_mut(), &d);
     }
     response
+}
+
+/// Whether the request never ran: it did not parse or validate, or its
+/// variables did not fit. Such a response has no data and only errors
+/// that point at no field (an error raised while a field resolves names
+/// the field's path).
+fn not_executed(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+/// The response as JSON. A request that never ran has no `data` entry at
+/// all (the GraphQL specification's "request error"), not `"data": null`.
+fn body_of(response: &async_graphql::Response) -> serde_json::Value {
+    let mut body = serde_json::to_value(response).unwrap_or_default();
+    if not_executed(response)
+        && let Some(fields) = body.as_object_mut()
+    {
+        fields.remove("data");
+    }
+    body
+}
+
+fn answer(media: Media, status: StatusCode, body: &serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, media.content_type())],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// Whether the response failed only because a backend was unreachable:
@@ -148,8 +205,15 @@ fn unavailable() -> Response {
     response
 }
 
-/// GET /graphql: a WebSocket upgrade for subscriptions, or GraphiQL.
-pub async fn get_graphql(State(state): State<HttpState>, req: Request) -> Response {
+/// GET /graphql: a WebSocket upgrade for subscriptions; a query sent in
+/// the URL's parameters (`query`, `variables`, `operationName`,
+/// `extensions`), as the GraphQL-over-HTTP specification says; or, for
+/// a browser that asks for HTML with no query, GraphiQL.
+pub async fn get_graphql(
+    State(state): State<HttpState>,
+    ClientAddress(address): ClientAddress,
+    req: Request,
+) -> Response {
     let (mut parts, _body) = req.into_parts();
     let wants_socket = parts
         .headers
@@ -159,7 +223,71 @@ pub async fn get_graphql(State(state): State<HttpState>, req: Request) -> Respon
     if wants_socket {
         return websocket::upgrade(state, &mut parts).await;
     }
-    graphiql::serve(&state, &parts.headers)
+    let params = match Query::<GetParams>::try_from_uri(&parts.uri) {
+        Ok(Query(params)) => params,
+        Err(e) => return bad_request(format!("the URL's parameters do not read: {e}")),
+    };
+    if params.query.is_none() && params.extensions.is_none() {
+        if accept::prefers_html(&parts.headers) {
+            return graphiql::serve(&state, &parts.headers);
+        }
+        return bad_request("GET /graphql takes the operation in a `query` parameter".into());
+    }
+    let mut request = match params.into_request() {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    let bounds = DocumentBounds::from(&*state.app.config);
+    if operation_class::operation_type(&mut request, &bounds) == Some(OperationType::Mutation) {
+        let mut response = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::new(
+                Code::OperationNotAllowed,
+                "a mutation runs only in a POST request",
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    serve(&state, address, &parts.headers, request).await
+}
+
+/// The parameters of a `GET /graphql`; `variables` and `extensions` are
+/// JSON objects written as text.
+#[derive(Deserialize)]
+struct GetParams {
+    query: Option<String>,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+impl GetParams {
+    /// The same request a POST body with these members would be.
+    fn into_request(self) -> Result<async_graphql::Request, String> {
+        let json = |name: &str, text: Option<String>| match text.filter(|t| !t.is_empty()) {
+            None => Ok(serde_json::Value::Null),
+            Some(t) => serde_json::from_str(&t)
+                .map_err(|e| format!("the `{name}` parameter is not JSON: {e}")),
+        };
+        let body = serde_json::json!({
+            "query": self.query.unwrap_or_default(),
+            "operationName": self.operation_name,
+            "variables": json("variables", self.variables)?,
+            "extensions": json("extensions", self.extensions)?,
+        });
+        serde_json::from_value(body).map_err(|e| format!("not a GraphQL request: {e}"))
+    }
+}
+
+fn bad_request(message: String) -> Response {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        ApiError::new(Code::BadUserInput, message),
+    )
 }
 
 pub async fn schema_sdl(State(state): State<HttpState>) -> Response {

@@ -1,5 +1,6 @@
 //! The HTTP surface (api.md's transport table).
 
+mod accept;
 mod access_log;
 mod client_address;
 mod error_response;

@@ -22,6 +22,7 @@ mod faults;
 mod graphiql;
 mod history;
 mod hostile_input;
+mod http_edge;
 mod introspection;
 mod ledger;
 mod limits;

@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 
 use crate::{
     both_backends,
-    helpers::{Backend, spawn_app, spawn_app_with},
+    helpers::{Backend, TestApp, spawn_app, spawn_app_with},
 };
 
 async fn health_and_readiness_name_each_backend(backend: Backend) {
@@ -150,9 +150,19 @@ async fn every_metric_family_has_help_and_a_type_from_start(backend: Backend) {
     }
 }
 
+/// A GET as a browser's address bar sends it: asking for HTML.
+async fn browser_get(app: &TestApp, path: &str) -> reqwest::Response {
+    app.client
+        .get(format!("{}{}", app.address, path))
+        .header("accept", "text/html,*/*;q=0.8")
+        .send()
+        .await
+        .expect("request reaches the server")
+}
+
 async fn graphiql_and_the_schema_are_served(backend: Backend) {
     let app = spawn_app(backend).await;
-    let page = app.get("/graphql").await;
+    let page = browser_get(&app, "/graphql").await;
     assert_eq!(page.status(), 200);
     assert!(
         page.text()
@@ -187,7 +197,7 @@ async fn introspection_and_graphiql_can_be_switched_off(backend: Backend) {
         body["data"]["__schema"].is_null(),
         "the schema was introspected: {body}"
     );
-    assert_eq!(app.get("/graphql").await.status(), 404);
+    assert_eq!(browser_get(&app, "/graphql").await.status(), 404);
     assert_eq!(app.get("/schema.graphql").await.status(), 404);
     // Ordinary queries still work.
     let ok = app.gql("{ __typename }", json!({}), None).await;

@@ -1,0 +1,262 @@
+//! The HTTP edge as a GraphQL-over-HTTP client sees it: queries in a GET's
+//! URL, mutations only over POST, the answer's media type and status from
+//! `Accept`, GraphiQL only for a browser, and the specification's own server
+//! audit (npm graphql-http's `auditServer`, tests/http-audit/).
+
+use reqwest::header;
+use serde_json::{Value, json};
+
+use crate::{
+    both_backends,
+    helpers::{Backend, TestApp, error_code, spawn_app},
+};
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+both_backends!(
+    a_get_runs_a_query_as_a_post_would,
+    a_mutation_over_get_is_405_and_runs_nothing,
+);
+
+/// `GET /graphql` with `params` in the URL and an optional Accept.
+async fn get(
+    app: &TestApp,
+    params: &[(&str, &str)],
+    accept: Option<&str>,
+    token: Option<&str>,
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .query(params);
+    if let Some(a) = accept {
+        req = req.header(header::ACCEPT, a);
+    }
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.expect("request reaches the server")
+}
+
+/// A POST of `body` with the given Accept.
+async fn post(app: &TestApp, body: &Value, accept: Option<&str>) -> reqwest::Response {
+    let mut req = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .json(body);
+    if let Some(a) = accept {
+        req = req.header(header::ACCEPT, a);
+    }
+    req.send().await.expect("request reaches the server")
+}
+
+fn content_type(res: &reqwest::Response) -> String {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+async fn a_get_runs_a_query_as_a_post_would(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.register().await;
+    let query = "query Me($n: String!) { me { email } t: __type(name: $n) { name } }";
+    let res = get(
+        &app,
+        &[
+            ("query", query),
+            ("variables", r#"{"n": "Money"}"#),
+            ("operationName", "Me"),
+        ],
+        None,
+        Some(&user.token),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        content_type(&res).starts_with("application/json"),
+        "{res:?}"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["data"]["me"]["email"], user.email.as_str(), "{body}");
+    assert_eq!(body["data"]["t"]["name"], "Money", "{body}");
+
+    // The operation named in `operationName` is the one that runs.
+    let two = "query A { __typename } query B { b: __typename }";
+    let res = get(&app, &[("query", two), ("operationName", "B")], None, None).await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["data"], json!({"b": "Query"}), "{body}");
+
+    // Variables that are not JSON are the client's mistake.
+    let res = get(
+        &app,
+        &[("query", query), ("variables", "{nope")],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+}
+
+async fn a_mutation_over_get_is_405_and_runs_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.register().await;
+    let logout = get(
+        &app,
+        &[("query", "mutation { logout }")],
+        None,
+        Some(&user.token),
+    )
+    .await;
+    assert_eq!(logout.status(), 405);
+    assert_eq!(logout.headers()[header::ALLOW], "POST");
+    let body: Value = logout.json().await.unwrap();
+    assert_eq!(error_code(&body), "OPERATION_NOT_ALLOWED", "{body}");
+    // The session is still good: nothing ran.
+    let me = app.me(&user.token).await;
+    assert_eq!(me["data"]["me"]["email"], user.email.as_str(), "{me}");
+
+    // Named among queries, the mutation is still refused; the query is not.
+    let doc = "query Q { __typename } mutation M { logout }";
+    let res = get(
+        &app,
+        &[("query", doc), ("operationName", "M")],
+        None,
+        Some(&user.token),
+    )
+    .await;
+    assert_eq!(res.status(), 405);
+    let res = get(
+        &app,
+        &[("query", doc), ("operationName", "Q")],
+        None,
+        Some(&user.token),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+}
+
+/// With `Accept: application/graphql-response+json`, a document that does
+/// not parse or validate, or whose variables do not fit, is a 400 with no
+/// `data`; with `application/json` (or no Accept, or `*/*`), the same
+/// answers are 200 in `application/json`.
+#[tokio::test]
+async fn the_accept_header_chooses_the_media_type_and_the_status() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let broken = [
+        json!({"query": "{"}),
+        json!({"query": "{ noSuchField }"}),
+        json!({"query": "query($id: ID!) { node(id: $id) { id } }", "variables": {"id": null}}),
+    ];
+    for body in &broken {
+        let res = post(&app, body, Some(GRAPHQL_RESPONSE)).await;
+        assert_eq!(res.status(), 400, "{body}");
+        assert!(content_type(&res).starts_with(GRAPHQL_RESPONSE), "{res:?}");
+        let answer: Value = res.json().await.unwrap();
+        assert!(answer.get("data").is_none(), "{answer}");
+        assert!(answer["errors"][0]["message"].is_string(), "{answer}");
+        for accept in [Some("application/json"), Some("*/*"), None] {
+            let res = post(&app, body, accept).await;
+            assert_eq!(res.status(), 200, "{body} {accept:?}");
+            assert!(
+                content_type(&res).starts_with("application/json"),
+                "{accept:?}: {res:?}"
+            );
+        }
+    }
+    // A query that runs is a 200 in the media type asked for, over GET too.
+    let ok = json!({"query": "{ __typename }"});
+    let res = post(&app, &ok, Some(GRAPHQL_RESPONSE)).await;
+    assert_eq!(res.status(), 200);
+    assert!(content_type(&res).starts_with(GRAPHQL_RESPONSE));
+    let res = get(&app, &[("query", "{ nope }")], Some(GRAPHQL_RESPONSE), None).await;
+    assert_eq!(res.status(), 400);
+    let res = get(
+        &app,
+        &[("query", "{ nope }")],
+        Some("application/json"),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(content_type(&res).starts_with("application/json"));
+}
+
+/// GraphiQL is for a browser's GET with no operation in it; any other GET
+/// without a query is a GraphQL error, and a GET with one runs it.
+#[tokio::test]
+async fn graphiql_is_served_only_to_a_browser_that_sends_no_query() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let page = get(&app, &[], Some(BROWSER), None).await;
+    assert_eq!(page.status(), 200);
+    assert!(content_type(&page).starts_with("text/html"));
+    for accept in [None, Some("*/*"), Some("application/json")] {
+        let res = get(&app, &[], accept, None).await;
+        assert_eq!(res.status(), 400, "{accept:?}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    }
+    // A browser that puts a query in the URL gets the query's answer.
+    let res = get(&app, &[("query", "{ __typename }")], Some(BROWSER), None).await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        content_type(&res).starts_with("application/json"),
+        "{res:?}"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["data"]["__typename"], "Query");
+    // So does one with only `extensions` (a persisted query's hash).
+    let res = get(&app, &[("extensions", "{}")], Some(BROWSER), None).await;
+    assert!(
+        content_type(&res).starts_with("application/json"),
+        "{res:?}"
+    );
+}
+
+/// The GraphQL-over-HTTP specification's server audit: every MUST and
+/// every SHOULD passes.
+#[tokio::test]
+async fn the_graphql_over_http_audit_passes_with_no_warning() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/http-audit");
+    assert!(
+        std::path::Path::new(dir)
+            .join("node_modules/graphql-http")
+            .is_dir(),
+        "the audit's npm packages are missing: run `npm ci --prefix tests/http-audit` \
+         (scripts/test does)"
+    );
+    let app = spawn_app(Backend::Sqlite).await;
+    let output = tokio::process::Command::new("node")
+        .arg("audit.mjs")
+        .arg(format!("{}/graphql", app.address))
+        .current_dir(dir)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the audit failed to run: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: Vec<Value> = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("the audit printed no JSON ({e}): {stdout}"));
+    assert!(results.len() > 40, "{results:?}");
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| r["status"] == "error" || r["status"] == "warn")
+        .map(|r| format!("{} {} {}: {}", r["status"], r["id"], r["name"], r["reason"]))
+        .collect();
+    let count = |status: &str| results.iter().filter(|r| r["status"] == status).count();
+    println!(
+        "graphql-http audit: {} ok, {} notice, {} warn, {} error",
+        count("ok"),
+        count("notice"),
+        count("warn"),
+        count("error")
+    );
+    assert!(failed.is_empty(), "the audit found:\n{}", failed.join("\n"));
+}

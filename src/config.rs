@@ -108,6 +108,9 @@ pub struct Config {
     pub introspection: bool,
     /// `PAYGRAPH_MAX_BODY_BYTES`
     pub max_body_bytes: usize,
+    /// `PAYGRAPH_MAX_BATCH`: operations in one batched request (a JSON
+    /// array); each is counted and limited as if sent alone.
+    pub max_batch: usize,
     /// `PAYGRAPH_MAX_DEPTH`
     pub max_depth: usize,
     /// `PAYGRAPH_MAX_COMPLEXITY`
@@ -228,6 +231,7 @@ impl Default for Config {
             graphiql: true,
             introspection: true,
             max_body_bytes: 64 * 1024,
+            max_batch: 10,
             max_depth: 12,
             max_complexity: 2_000,
             max_aliases: 30,
@@ -408,6 +412,9 @@ impl Config {
                 "PAYGRAPH_WS_SEND_TIMEOUT_SECS and PAYGRAPH_EVENT_BUFFER must be above 0",
             );
         }
+        if self.max_batch == 0 {
+            return bad("PAYGRAPH_MAX_BATCH", "must be at least 1");
+        }
         // A selection `max_depth` deep nests one bracket more than that.
         if self.max_nesting <= self.max_depth {
             return bad("PAYGRAPH_MAX_NESTING", "must be above PAYGRAPH_MAX_DEPTH");
@@ -529,6 +536,7 @@ mod tests {
         ("PAYGRAPH_GRAPHIQL", "false", Some("false")),
         ("PAYGRAPH_INTROSPECTION", "false", Some("false")),
         ("PAYGRAPH_MAX_BODY_BYTES", "131072", Some("131072")),
+        ("PAYGRAPH_MAX_BATCH", "5", Some("5")),
         ("PAYGRAPH_MAX_DEPTH", "10", Some("10")),
         ("PAYGRAPH_MAX_COMPLEXITY", "500", Some("500")),
         ("PAYGRAPH_MAX_ALIASES", "5", Some("5")),

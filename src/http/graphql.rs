@@ -1,4 +1,4 @@
-use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, parser::types::OperationType};
 use axum::{
     extract::{Query, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
@@ -11,7 +11,7 @@ use super::{
     HttpState,
     accept::{self, Media},
     client_address::ClientAddress,
-    error_response::error_response,
+    error_response::{error_body, error_response},
     graphiql,
     rejection::GraphQLBody,
     websocket,
@@ -26,24 +26,28 @@ use crate::{
     },
 };
 
-/// POST /graphql: a JSON body.
+/// POST /graphql: a JSON body, one request or a batch of them.
 pub async fn post_graphql(
     State(state): State<HttpState>,
     ClientAddress(address): ClientAddress,
     headers: HeaderMap,
-    GraphQLBody(request): GraphQLBody,
+    GraphQLBody(batch): GraphQLBody,
 ) -> Response {
-    serve(&state, address, &headers, request).await
+    serve(&state, address, &headers, batch).await
 }
 
-/// Authenticates the caller once, then runs the request as any transport
-/// sends it: counted against the rate limits, executed, and answered in
-/// the media type the client accepts.
+/// Authenticates the caller once, then runs each operation as any
+/// transport sends it: counted against the rate limits, executed, and
+/// answered in the media type the client accepts. The operations of a
+/// batch run one after another, each as if sent alone (its own rate-limit
+/// count, query limits and loaders), and the answer is the array of their
+/// results in order: an operation refused by a rate limit has its
+/// RATE_LIMITED error in its place, and the others still run.
 async fn serve(
     state: &HttpState,
     address: Option<std::net::IpAddr>,
     headers: &HeaderMap,
-    mut request: async_graphql::Request,
+    batch: BatchRequest,
 ) -> Response {
     let media = accept::response_media(headers);
     let authorization = headers
@@ -66,24 +70,72 @@ async fn serve(
             .map(str::to_owned),
         address,
     };
-    let decision = match rate_limit(state, &caller, address, &mut request).await {
-        Ok(d) => d,
-        Err(response) => return response,
+    let requests = match batch {
+        BatchRequest::Single(request) => {
+            return match run(state, &caller, &client, address, request).await {
+                Ok((executed, decision)) => single(media, &executed, decision),
+                Err(refused) => rate_limited(&refused),
+            };
+        }
+        BatchRequest::Batch(requests) => requests,
     };
+    let mut results = Vec::with_capacity(requests.len());
+    // The headers tell the tightest budget the batch left.
+    let mut tightest: Option<Decision> = None;
+    for request in requests {
+        let (result, decision) = match run(state, &caller, &client, address, request).await {
+            Ok((executed, decision)) => (body_of(&executed), decision),
+            Err(refused) => {
+                let error = ApiError::rate_limited(retry_after(&refused));
+                (body_of(&error_body(error)), Some(refused))
+            }
+        };
+        results.push(result);
+        if let Some(d) = decision
+            && tightest.is_none_or(|t| d.remaining <= t.remaining)
+        {
+            tightest = Some(d);
+        }
+    }
+    let mut response = answer(media, StatusCode::OK, &serde_json::Value::Array(results));
+    if let Some(d) = tightest {
+        budget_headers(response.headers_mut(), &d);
+    }
+    response
+}
+
+/// Counts one operation against its rate limit and executes it; `Err`
+/// with the refusal when the limit is spent.
+async fn run(
+    state: &HttpState,
+    caller: &Caller,
+    client: &ClientInfo,
+    address: Option<std::net::IpAddr>,
+    mut request: async_graphql::Request,
+) -> Result<(async_graphql::Response, Option<Decision>), Decision> {
+    let decision = rate_limit(state, caller, address, &mut request).await?;
     let request = request
-        .data(caller)
-        .data(client)
+        .data(caller.clone())
+        .data(client.clone())
         .data(loaders::new(&state.app))
         .data(loaders::audit(state.app.audit.clone()));
-    let executed = state.schema.execute(request).await;
-    let status = if all_unavailable(&executed) {
+    Ok((state.schema.execute(request).await, decision))
+}
+
+/// The answer to a request of one operation.
+fn single(
+    media: Media,
+    executed: &async_graphql::Response,
+    decision: Option<Decision>,
+) -> Response {
+    let status = if all_unavailable(executed) {
         StatusCode::SERVICE_UNAVAILABLE
-    } else if media == Media::GraphQLResponse && not_executed(&executed) {
+    } else if media == Media::GraphQLResponse && not_executed(executed) {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    let mut response = answer(media, status, &body_of(&executed));
+    let mut response = answer(media, status, &body_of(executed));
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(
             header::RETRY_AFTER,
@@ -139,13 +191,13 @@ fn all_unavailable(response: &async_graphql::Response) -> bool {
 
 /// Counts the request against its class's limit (per instance while Redis
 /// is unreachable). `Ok(None)` when no limit applies (disabled), `Err`
-/// with the response to send when the request must not run.
+/// with the refusal when the request must not run.
 async fn rate_limit(
     state: &HttpState,
     caller: &Caller,
     address: Option<std::net::IpAddr>,
     request: &mut async_graphql::Request,
-) -> Result<Option<Decision>, Response> {
+) -> Result<Option<Decision>, Decision> {
     if !state.app.config.rate_limit_enabled {
         return Ok(None);
     }
@@ -162,7 +214,7 @@ async fn rate_limit(
     if decision.allowed {
         Ok(Some(decision))
     } else {
-        Err(rate_limited(&decision))
+        Err(decision)
     }
 }
 
@@ -180,8 +232,13 @@ fn budget_headers(headers: &mut HeaderMap, d: &Decision) {
     set("ratelimit-reset", seconds(d.reset_after));
 }
 
+/// Whole seconds until a refused request would be allowed; at least 1.
+fn retry_after(d: &Decision) -> u64 {
+    seconds(d.retry_after).max(1)
+}
+
 fn rate_limited(d: &Decision) -> Response {
-    let retry_after = seconds(d.retry_after).max(1);
+    let retry_after = retry_after(d);
     let mut response = error_response(
         StatusCode::TOO_MANY_REQUESTS,
         ApiError::rate_limited(retry_after),
@@ -251,7 +308,13 @@ pub async fn get_graphql(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    serve(&state, address, &parts.headers, request).await
+    serve(
+        &state,
+        address,
+        &parts.headers,
+        BatchRequest::Single(request),
+    )
+    .await
 }
 
 /// The parameters of a `GET /graphql`; `variables` and `extensions` are

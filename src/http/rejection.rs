@@ -18,11 +18,11 @@ use http_body_util::LengthLimitError;
 use super::{HttpState, error_response::error_response};
 use crate::graphql::errors::{ApiError, Code};
 
-/// One GraphQL request read from a JSON body (`application/json` or a
-/// `+json` type, any parameters) of at most
-/// `PAYGRAPH_MAX_BODY_BYTES`, whether the body declares its length or
-/// comes in chunks.
-pub struct GraphQLBody(pub async_graphql::Request);
+/// One GraphQL request, or a batch (a JSON array) of at most
+/// `PAYGRAPH_MAX_BATCH`, read from a JSON body (`application/json` or a
+/// `+json` type, any parameters) of at most `PAYGRAPH_MAX_BODY_BYTES`,
+/// whether the body declares its length or comes in chunks.
+pub struct GraphQLBody(pub async_graphql::BatchRequest);
 
 impl FromRequest<HttpState> for GraphQLBody {
     type Rejection = BodyRejection;
@@ -51,7 +51,13 @@ impl FromRequest<HttpState> for GraphQLBody {
             }
         })?;
         let batch = async_graphql::http::receive_batch_json(&bytes[..]).await?;
-        Ok(Self(batch.into_single()?))
+        let max = state.app.config.max_batch;
+        if let async_graphql::BatchRequest::Batch(requests) = &batch
+            && requests.len() > max
+        {
+            return Err(BodyRejection::TooManyOperations(max));
+        }
+        Ok(Self(batch))
     }
 }
 
@@ -72,6 +78,8 @@ pub enum BodyRejection {
     NotJson,
     /// Past `PAYGRAPH_MAX_BODY_BYTES`.
     TooLarge,
+    /// A batch of more than `PAYGRAPH_MAX_BATCH` operations.
+    TooManyOperations(usize),
     Unreadable(ParseRequestError),
 }
 
@@ -96,6 +104,11 @@ impl IntoResponse for BodyRejection {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 Code::BadUserInput,
                 "the request body is too large".to_owned(),
+            ),
+            Self::TooManyOperations(max) => (
+                StatusCode::BAD_REQUEST,
+                Code::BadUserInput,
+                format!("a batch holds at most {max} operations"),
             ),
             // serde_json refuses JSON nested past its recursion limit
             // (deep `variables`, say) before anything recurses on it.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{
     both_backends,
-    helpers::{Backend, TestApp, error_code, spawn_app},
+    helpers::{Backend, PASSWORD, TestApp, error_code, spawn_app, spawn_app_with, unique_email},
 };
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -17,6 +17,8 @@ const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*
 both_backends!(
     a_get_runs_a_query_as_a_post_would,
     a_mutation_over_get_is_405_and_runs_nothing,
+    a_batch_answers_each_operation_in_order,
+    each_operation_of_a_batch_counts_against_the_rate_limit,
 );
 
 /// `GET /graphql` with `params` in the URL and an optional Accept.
@@ -259,4 +261,127 @@ async fn the_graphql_over_http_audit_passes_with_no_warning() {
         count("error")
     );
     assert!(failed.is_empty(), "the audit found:\n{}", failed.join("\n"));
+}
+
+async fn a_batch_answers_each_operation_in_order(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.max_aliases = 2).await;
+    let user = app.register().await;
+    let batch = json!([
+        {"query": "{ me { email } }"},
+        {"query": "query T($n: String!) { __type(name: $n) { name } }", "variables": {"n": "Money"}},
+        {"query": "{ noSuchField }"},
+        // Past the alias limit alone: only this operation is refused.
+        {"query": "{ a: __typename b: __typename c: __typename }"},
+        {"query": "mutation { logout }"},
+    ]);
+    let res = app.post_json(&batch, Some(&user.token)).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let results = body
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {body}"));
+    assert_eq!(results.len(), 5, "{body}");
+    assert_eq!(
+        results[0]["data"]["me"]["email"],
+        user.email.as_str(),
+        "{body}"
+    );
+    assert_eq!(results[1]["data"]["__type"]["name"], "Money", "{body}");
+    assert!(results[2].get("data").is_none(), "{body}");
+    assert!(results[2]["errors"][0]["message"].is_string(), "{body}");
+    assert_eq!(error_code(&results[3]), "QUERY_TOO_COMPLEX", "{body}");
+    assert_eq!(results[4]["data"]["logout"], true, "{body}");
+    // The batch's mutation ran: the session is over.
+    let me = app.me(&user.token).await;
+    assert_eq!(error_code(&me), "UNAUTHENTICATED", "{me}");
+}
+
+/// A batch larger than `PAYGRAPH_MAX_BATCH` is one error, and runs nothing.
+#[tokio::test]
+async fn a_batch_past_the_limit_is_one_error() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.max_batch = 2).await;
+    let register = |email: String| {
+        json!({
+            "query": "mutation($i: RegisterInput!) { register(input: $i) { token } }",
+            "variables": {"i": {"email": email, "password": PASSWORD, "firstName": "A", "lastName": "B"}},
+        })
+    };
+    let emails: Vec<String> = (0..3).map(|_| unique_email("batch")).collect();
+    let res = app
+        .post_json(
+            &Value::Array(emails.iter().cloned().map(register).collect()),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert!(body.is_object(), "{body}");
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 2"),
+        "{body}"
+    );
+    let login = app.login(&emails[0], PASSWORD).await;
+    assert_eq!(error_code(&login), "UNAUTHENTICATED", "{login}");
+    // At the limit, the batch runs.
+    let res = app
+        .post_json(
+            &Value::Array(emails[..2].iter().cloned().map(register).collect()),
+            None,
+        )
+        .await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body.as_array().map(Vec::len), Some(2), "{body}");
+    assert!(body[1]["data"]["register"]["token"].is_string(), "{body}");
+}
+
+async fn each_operation_of_a_batch_counts_against_the_rate_limit(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.rate_limit_auth_limit = 3).await;
+    let logins: Vec<Value> = (0..5)
+        .map(|_| {
+            json!({
+                "query": "mutation($i: LoginInput!) { login(input: $i) { token } }",
+                "variables": {"i": {"email": unique_email("nobody"), "password": "wrong password"}},
+            })
+        })
+        .collect();
+    let res = app.post_json(&Value::Array(logins), None).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["ratelimit-remaining"], "0");
+    let body: Value = res.json().await.unwrap();
+    let codes: Vec<&str> = body
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {body}"))
+        .iter()
+        .map(error_code)
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "UNAUTHENTICATED",
+            "UNAUTHENTICATED",
+            "UNAUTHENTICATED",
+            "RATE_LIMITED",
+            "RATE_LIMITED"
+        ],
+        "{body}"
+    );
+    assert!(
+        body[3]["errors"][0]["extensions"]["retryAfterSeconds"].as_u64() >= Some(1),
+        "{body}"
+    );
+    // The batch spent the budget: a login sent alone is refused too.
+    let res = app
+        .post_json(
+            &json!({
+                "query": "mutation($i: LoginInput!) { login(input: $i) { token } }",
+                "variables": {"i": {"email": unique_email("nobody"), "password": "x"}},
+            }),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 429);
 }

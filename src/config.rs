@@ -161,6 +161,15 @@ pub struct Config {
     pub processor_delay_ms: u64,
     /// `PAYGRAPH_SETTLEMENT_POLL_MS`: how often the settlement worker looks for due work.
     pub settlement_poll_ms: u64,
+    /// `IDEMPOTENCY_RETENTION_DAYS`: how long an idempotency key answers
+    /// with its first result; older keys are purged in the background.
+    pub idempotency_retention_days: u32,
+    /// `PAYGRAPH_IDEMPOTENCY_PURGE_POLL_MS`: how often the purge looks for
+    /// keys past their retention.
+    pub idempotency_purge_poll_ms: u64,
+    /// `PAYGRAPH_IDEMPOTENCY_PURGE_BATCH`: keys deleted per statement, so
+    /// that no purge holds locks on many rows at once.
+    pub idempotency_purge_batch: u64,
     /// `FEE_CARD_DEPOSIT_PERCENT`, e.g. `2.9`.
     pub fee_card_deposit_percent: String,
     /// `FEE_CARD_DEPOSIT_FIXED`, per currency: `USD:0.30,JPY:30`.
@@ -253,6 +262,9 @@ impl Default for Config {
             event_buffer: 256,
             processor_delay_ms: 2000,
             settlement_poll_ms: 250,
+            idempotency_retention_days: 30,
+            idempotency_purge_poll_ms: 60_000,
+            idempotency_purge_batch: 500,
             fee_card_deposit_percent: "2.9".into(),
             fee_card_deposit_fixed: "USD:0.30,EUR:0.25,GBP:0.20,JPY:30,KWD:0.100".into(),
             fee_bank_deposit_percent: "0".into(),
@@ -291,6 +303,7 @@ const UNPREFIXED: &[&str] = &[
     "JWT_ISSUER",
     "JWT_AUDIENCE",
     "SESSION_TTL_SECS",
+    "IDEMPOTENCY_RETENTION_DAYS",
     "FEE_CARD_DEPOSIT_PERCENT",
     "FEE_CARD_DEPOSIT_FIXED",
     "FEE_BANK_DEPOSIT_PERCENT",
@@ -381,6 +394,15 @@ impl Config {
         }
         if self.audit_store_timeout_ms == 0 {
             return bad("PAYGRAPH_AUDIT_STORE_TIMEOUT_MS", "must be above 0");
+        }
+        if self.idempotency_retention_days == 0 {
+            return bad("IDEMPOTENCY_RETENTION_DAYS", "must be at least 1");
+        }
+        if self.idempotency_purge_poll_ms == 0 || self.idempotency_purge_batch == 0 {
+            return bad(
+                "PAYGRAPH_IDEMPOTENCY_PURGE_POLL_MS",
+                "and PAYGRAPH_IDEMPOTENCY_PURGE_BATCH must be above 0",
+            );
         }
         let r = self;
         for (name, limit, window) in [
@@ -558,6 +580,9 @@ mod tests {
         ("PAYGRAPH_EVENT_BUFFER", "64", Some("64")),
         ("PAYGRAPH_PROCESSOR_DELAY_MS", "500", Some("500")),
         ("PAYGRAPH_SETTLEMENT_POLL_MS", "100", Some("100")),
+        ("IDEMPOTENCY_RETENTION_DAYS", "7", Some("7")),
+        ("PAYGRAPH_IDEMPOTENCY_PURGE_POLL_MS", "1000", Some("1000")),
+        ("PAYGRAPH_IDEMPOTENCY_PURGE_BATCH", "50", Some("50")),
         ("FEE_CARD_DEPOSIT_PERCENT", "2.90", Some(r#""2.90""#)),
         ("FEE_BANK_DEPOSIT_PERCENT", "1", Some(r#""1""#)),
         ("FEE_TRANSFER_PERCENT", "1", Some(r#""1""#)),

@@ -37,6 +37,7 @@ pub struct Application {
     ledger: Ledger,
     settlement_poll: Duration,
     processor_delay: Duration,
+    purge_poll: Duration,
 }
 
 /// Start-up failures, each one line that names what to fix.
@@ -218,6 +219,7 @@ impl Application {
             .map_err(|e| StartError::Listen(config.addr, e))?;
         let settlement_poll = Duration::from_millis(config.settlement_poll_ms);
         let processor_delay = Duration::from_millis(config.processor_delay_ms);
+        let purge_poll = Duration::from_millis(config.idempotency_purge_poll_ms);
         let app = ApiContext {
             support: crate::support::Support::new(database.clone(), auth.standings()),
             db: database,
@@ -245,6 +247,7 @@ impl Application {
             ledger,
             settlement_poll,
             processor_delay,
+            purge_poll,
         })
     }
 
@@ -253,11 +256,12 @@ impl Application {
     }
 
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
-    /// Beside the server run the settlement worker, which stops with it,
-    /// and the audit relay, which finishes its round and stops after it.
-    /// A worker that dies (a panic) stops the instance the same way and
-    /// makes this an error: an instance without them would accept money
-    /// that never settles, or audit events that never leave the outbox.
+    /// Beside the server run the settlement worker and the idempotency key
+    /// purge, which stop with it, and the audit relay, which finishes its
+    /// round and stops after it. A worker that dies (a panic) stops the
+    /// instance the same way and makes this an error: an instance without
+    /// them would accept money that never settles, audit events that never
+    /// leave the outbox, or keys that are never forgotten.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(port = self.port(), "paygraph listening");
         let stop = Arc::new(watch::channel(false).0);
@@ -278,6 +282,14 @@ impl Application {
             async move { ledger.run_settlement(poll, delay, settlement_stop).await },
             stop.clone(),
         );
+        let ledger = self.ledger.clone();
+        let purge_poll = self.purge_poll;
+        let purge_stop = stopped(&stop);
+        let purge = supervise(
+            "idempotency key purge",
+            async move { ledger.run_idempotency_purge(purge_poll, purge_stop).await },
+            stop.clone(),
+        );
         // The peer address is what anonymous traffic is rate-limited by.
         let service = self
             .router
@@ -286,10 +298,14 @@ impl Application {
             .with_graceful_shutdown(stopped(&stop))
             .await;
         let settled = settlement.await.unwrap_or_else(|e| Err(e.to_string()));
+        let purged = purge.await.unwrap_or_else(|e| Err(e.to_string()));
         let _ = stop_relay.send(true);
         let relayed = relay.await.unwrap_or_else(|e| Err(e.to_string()));
         served?;
-        settled.and(relayed).map_err(std::io::Error::other)
+        settled
+            .and(purged)
+            .and(relayed)
+            .map_err(std::io::Error::other)
     }
 }
 

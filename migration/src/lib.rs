@@ -19,6 +19,7 @@ mod m20261128_000001_idempotency_keys_unbound_transaction;
 mod m20261203_000001_balance_history_sequence;
 mod m20261203_000002_create_sessions;
 mod m20261204_000001_create_audit_dead_letters;
+mod m20261204_000005_idempotency_keys_created_at_index;
 mod timestamp;
 
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_balance_history_sequence::Migration),
             Box::new(m20261203_000002_create_sessions::Migration),
             Box::new(m20261204_000001_create_audit_dead_letters::Migration),
+            Box::new(m20261204_000005_idempotency_keys_created_at_index::Migration),
         ]
     }
 }

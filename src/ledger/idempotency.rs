@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set, TryInsertResult,
-    sea_query::{Expr, OnConflict},
+    sea_query::{Expr, ExprTrait, OnConflict, Query},
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -192,4 +192,35 @@ pub fn release_many(writes: &mut Writes, keys: &[(Uuid, &IdempotencyKey)]) {
     if !keys.is_empty() {
         writes.delete(idempotency_keys::Entity::delete_many().filter(any_of(keys.iter().copied())));
     }
+}
+
+/// Deletes at most `batch` keys taken before `cutoff`, oldest first, in one
+/// statement; returns how many went. The `created_at` index finds them, so
+/// a pass costs the rows it deletes, not the table.
+pub async fn purge_before<C: ConnectionTrait>(
+    db: &C,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    batch: u64,
+) -> Result<u64, sea_orm::DbErr> {
+    let oldest = Query::select()
+        .columns([
+            idempotency_keys::Column::UserId,
+            idempotency_keys::Column::IdempotencyKey,
+        ])
+        .from(idempotency_keys::Entity)
+        .and_where(Expr::col(idempotency_keys::Column::CreatedAt).lt(cutoff))
+        .order_by(idempotency_keys::Column::CreatedAt, sea_orm::Order::Asc)
+        .limit(batch)
+        .to_owned();
+    let deleted = idempotency_keys::Entity::delete_many()
+        .filter(
+            Expr::tuple([
+                Expr::col(idempotency_keys::Column::UserId),
+                Expr::col(idempotency_keys::Column::IdempotencyKey),
+            ])
+            .in_subquery(oldest),
+        )
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
 }

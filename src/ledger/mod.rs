@@ -12,6 +12,7 @@ pub mod notify;
 mod postings;
 mod reads;
 mod records;
+mod retention;
 mod review;
 mod settings;
 pub mod settlement;

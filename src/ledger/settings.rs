@@ -82,6 +82,10 @@ pub struct LedgerSettings {
     pub transfer_workers: usize,
     /// How database work that failed for a reason of the moment runs again.
     pub retry: Retry,
+    /// How long an idempotency key answers with its first result.
+    pub idempotency_retention: chrono::Duration,
+    /// Keys deleted per purge statement.
+    pub idempotency_purge_batch: u64,
 }
 
 impl LedgerSettings {
@@ -123,6 +127,8 @@ impl LedgerSettings {
             },
             transfer_workers: c.transfer_workers,
             retry: Retry::from_config(c),
+            idempotency_retention: chrono::Duration::days(i64::from(c.idempotency_retention_days)),
+            idempotency_purge_batch: c.idempotency_purge_batch,
         })
     }
 }

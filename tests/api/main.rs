@@ -23,6 +23,7 @@ mod graphiql;
 mod history;
 mod hostile_input;
 mod http_edge;
+mod idempotency_retention;
 mod introspection;
 mod ledger;
 mod limits;

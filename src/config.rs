@@ -108,6 +108,10 @@ pub struct Config {
     pub introspection: bool,
     /// `PAYGRAPH_MAX_BODY_BYTES`
     pub max_body_bytes: usize,
+    /// `PAYGRAPH_CORS_ORIGINS`: browser origins allowed to call the API
+    /// (http::cors reads the list); unset, the embedded default allows
+    /// `http://localhost:*` and `http://127.0.0.1:*`, others none.
+    pub cors_origins: Option<String>,
     /// `PAYGRAPH_MAX_BATCH`: operations in one batched request (a JSON
     /// array); each is counted and limited as if sent alone.
     pub max_batch: usize,
@@ -241,6 +245,7 @@ impl Default for Config {
             introspection: true,
             max_body_bytes: 64 * 1024,
             max_batch: 10,
+            cors_origins: None,
             max_depth: 12,
             max_complexity: 2_000,
             max_aliases: 30,
@@ -434,6 +439,7 @@ impl Config {
                 "PAYGRAPH_WS_SEND_TIMEOUT_SECS and PAYGRAPH_EVENT_BUFFER must be above 0",
             );
         }
+        crate::http::Origins::from_config(self)?;
         if self.max_batch == 0 {
             return bad("PAYGRAPH_MAX_BATCH", "must be at least 1");
         }
@@ -559,6 +565,11 @@ mod tests {
         ("PAYGRAPH_INTROSPECTION", "false", Some("false")),
         ("PAYGRAPH_MAX_BODY_BYTES", "131072", Some("131072")),
         ("PAYGRAPH_MAX_BATCH", "5", Some("5")),
+        (
+            "PAYGRAPH_CORS_ORIGINS",
+            "https://app.example.com,*.example.com",
+            Some(r#""https://app.example.com,*.example.com""#),
+        ),
         ("PAYGRAPH_MAX_DEPTH", "10", Some("10")),
         ("PAYGRAPH_MAX_COMPLEXITY", "500", Some("500")),
         ("PAYGRAPH_MAX_ALIASES", "5", Some("5")),

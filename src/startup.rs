@@ -235,10 +235,12 @@ impl Application {
             rate_limits,
         };
         let schema = graphql::schema(limits, Some(app.clone()));
+        let origins = http::Origins::from_config(&app.config).map_err(StartError::Config)?;
         let router = http::router(HttpState::new(http::Shared {
             app,
             schema,
             metrics,
+            origins,
         }));
         Ok(Self {
             listener,

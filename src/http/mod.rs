@@ -3,6 +3,7 @@
 mod accept;
 mod access_log;
 mod client_address;
+mod cors;
 mod error_response;
 mod graphiql;
 mod graphql;
@@ -20,7 +21,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-pub use self::metrics::install_recorder;
+pub use self::{cors::Origins, metrics::install_recorder};
 use crate::{context::ApiContext, graphql::ApiSchema};
 
 /// What the handlers share. axum clones the state for every request, so it
@@ -32,6 +33,8 @@ pub struct Shared {
     pub app: ApiContext,
     pub schema: ApiSchema,
     pub metrics: ::metrics_exporter_prometheus::PrometheusHandle,
+    /// `PAYGRAPH_CORS_ORIGINS`, read.
+    pub origins: Origins,
 }
 
 impl HttpState {
@@ -51,6 +54,7 @@ impl std::ops::Deref for HttpState {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: HttpState) -> Router {
+    let cors = state.origins.clone().layer();
     Router::new()
         .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
         .route("/graphiql/{*asset}", get(graphiql::asset))
@@ -59,6 +63,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .with_state(state)
+        .layer(cors)
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {

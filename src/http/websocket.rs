@@ -43,9 +43,10 @@ use futures::{
     stream::{SplitSink, SplitStream},
 };
 
-use super::HttpState;
+use super::{HttpState, error_response::error_response};
 use crate::{
     auth::Caller,
+    graphql::errors::{ApiError, Code},
     graphql::{loaders, subscription::SocketControl},
 };
 
@@ -55,6 +56,18 @@ const SOCKET_BUFFER: usize = 4 * 1024;
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn upgrade(state: HttpState, parts: &mut Parts) -> Response {
+    // A browser sends no CORS preflight for a WebSocket: a page elsewhere
+    // could otherwise open one to this server (cross-site WebSocket
+    // hijacking). Clients that are not browsers send no Origin.
+    if !state.origins.allows_request(&parts.headers) {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            ApiError::new(
+                Code::Forbidden,
+                "this origin may not open a WebSocket here (PAYGRAPH_CORS_ORIGINS)",
+            ),
+        );
+    }
     let protocol = parts
         .headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)

@@ -1,10 +1,13 @@
 //! The HTTP edge as a GraphQL-over-HTTP client sees it: queries in a GET's
 //! URL, mutations only over POST, the answer's media type and status from
-//! `Accept`, GraphiQL only for a browser, and the specification's own server
-//! audit (npm graphql-http's `auditServer`, tests/http-audit/).
+//! `Accept`, GraphiQL only for a browser, batches, CORS
+//! (`PAYGRAPH_CORS_ORIGINS`) and the WebSocket upgrade's Origin check, and
+//! the specification's own server audit (npm graphql-http's `auditServer`,
+//! tests/http-audit/).
 
-use reqwest::header;
+use reqwest::{Method, header};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
 use crate::{
     both_backends,
@@ -384,4 +387,155 @@ async fn each_operation_of_a_batch_counts_against_the_rate_limit(backend: Backen
         )
         .await;
     assert_eq!(res.status(), 429);
+}
+
+const ORIGINS: &str = "https://app.example.com, *.example.org";
+
+/// A POST of `{ __typename }` from a page at `origin`.
+async fn post_from(app: &TestApp, origin: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}/graphql", app.address))
+        .header(header::ORIGIN, origin)
+        .json(&json!({"query": "{ __typename }"}))
+        .send()
+        .await
+        .expect("request reaches the server")
+}
+
+fn allowed_origin(res: &reqwest::Response) -> Option<&str> {
+    res.headers()
+        .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        .map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn listed_origins_get_cors_headers_and_others_none() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.cors_origins = Some(ORIGINS.into())).await;
+    for origin in ["https://app.example.com", "https://shop.example.org"] {
+        let res = post_from(&app, origin).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(allowed_origin(&res), Some(origin), "{res:?}");
+        assert!(
+            res.headers()
+                .get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+                .is_none()
+        );
+        let exposed = res.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(exposed.contains("ratelimit-remaining"), "{exposed}");
+    }
+    for origin in [
+        "https://evil.example.com",
+        "http://app.example.com",
+        "https://example.org",
+        // The embedded default's localhost is not in an explicit list.
+        "http://localhost:5173",
+    ] {
+        let res = post_from(&app, origin).await;
+        assert_eq!(allowed_origin(&res), None, "{origin}: {res:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_preflight_for_a_post_with_a_token_is_answered_and_cached() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.cors_origins = Some(ORIGINS.into())).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(Method::OPTIONS, format!("{}/graphql", app.address))
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let res = preflight("https://app.example.com").await.unwrap();
+    assert!(res.status().is_success(), "{res:?}");
+    let header = |name| {
+        res.headers()
+            .get(name)
+            .map(|v: &header::HeaderValue| v.to_str().unwrap().to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        header(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+        "https://app.example.com"
+    );
+    assert!(
+        header(header::ACCESS_CONTROL_ALLOW_METHODS).contains("post"),
+        "{res:?}"
+    );
+    let allowed = header(header::ACCESS_CONTROL_ALLOW_HEADERS);
+    assert!(
+        allowed.contains("authorization") && allowed.contains("content-type"),
+        "{allowed}"
+    );
+    assert_eq!(header(header::ACCESS_CONTROL_MAX_AGE), "600");
+    assert_eq!(header(header::ACCESS_CONTROL_ALLOW_CREDENTIALS), "");
+
+    let res = preflight("https://evil.example.com").await.unwrap();
+    assert_eq!(allowed_origin(&res), None, "{res:?}");
+}
+
+/// Unset, the embedded default lets local development servers in; a
+/// deployment on PostgreSQL lets no other origin in.
+#[tokio::test]
+async fn unset_origins_mean_localhost_in_the_embedded_default_and_none_elsewhere() {
+    let embedded = spawn_app(Backend::Sqlite).await;
+    for origin in ["http://localhost:5173", "http://127.0.0.1:3000"] {
+        let res = post_from(&embedded, origin).await;
+        assert_eq!(allowed_origin(&res), Some(origin), "{res:?}");
+    }
+    assert_eq!(
+        allowed_origin(&post_from(&embedded, "https://app.example.com").await),
+        None
+    );
+    let production = spawn_app(Backend::Postgres).await;
+    assert_eq!(
+        allowed_origin(&post_from(&production, "http://localhost:5173").await),
+        None
+    );
+}
+
+/// Opens a graphql-transport-ws socket with the given Origin; the HTTP
+/// status the upgrade was refused with, or 101.
+async fn upgrade_from(app: &TestApp, origin: Option<&str>) -> u16 {
+    let url = format!("{}/graphql", app.address.replace("http", "ws"));
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    if let Some(o) = origin {
+        req.headers_mut().insert("Origin", o.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("the upgrade failed otherwise: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_from_an_origin_not_allowed_is_refused() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.cors_origins = Some(ORIGINS.into())).await;
+    assert_eq!(
+        upgrade_from(&app, Some("https://evil.example.com")).await,
+        403
+    );
+    assert_eq!(
+        upgrade_from(&app, Some("https://app.example.com")).await,
+        101
+    );
+    assert_eq!(
+        upgrade_from(&app, Some("https://shop.example.org")).await,
+        101
+    );
+    // The server's own origin (GraphiQL's page) and clients that are not
+    // browsers (no Origin) are let in.
+    assert_eq!(upgrade_from(&app, Some(&app.address)).await, 101);
+    assert_eq!(upgrade_from(&app, None).await, 101);
 }

@@ -87,6 +87,13 @@ try {
     document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror
       .setValue('subscription { walletUpdated { currency version } }');
   });
+  // GraphiQL parses the editor's text a moment after it changes (a
+  // debounce) and picks the transport from that parse: a click before it
+  // would send the subscription as the previous query, over HTTP.
+  await page.waitForFunction(() => {
+    const ast = document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.documentAST;
+    return Boolean(ast && ast.definitions.some((d) => d.operation === 'subscription'));
+  }, null, { timeout: 20000 });
   await page.locator('.graphiql-execute-button').click();
   const created = await waitForWallet(origin, token);
   await response.getByText('EUR').waitFor({ timeout: 20000 });

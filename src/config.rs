@@ -174,6 +174,8 @@ pub struct Config {
     /// `PAYGRAPH_IDEMPOTENCY_PURGE_BATCH`: keys deleted per statement, so
     /// that no purge holds locks on many rows at once.
     pub idempotency_purge_batch: u64,
+    /// `PAYMENT_REQUEST_TTL_SECS`: how long a payment request stays payable.
+    pub payment_request_ttl_secs: u64,
     /// `FEE_CARD_DEPOSIT_PERCENT`, e.g. `2.9`.
     pub fee_card_deposit_percent: String,
     /// `FEE_CARD_DEPOSIT_FIXED`, per currency: `USD:0.30,JPY:30`.
@@ -270,6 +272,7 @@ impl Default for Config {
             idempotency_retention_days: 30,
             idempotency_purge_poll_ms: 60_000,
             idempotency_purge_batch: 500,
+            payment_request_ttl_secs: 604_800,
             fee_card_deposit_percent: "2.9".into(),
             fee_card_deposit_fixed: "USD:0.30,EUR:0.25,GBP:0.20,JPY:30,KWD:0.100".into(),
             fee_bank_deposit_percent: "0".into(),
@@ -309,6 +312,7 @@ const UNPREFIXED: &[&str] = &[
     "JWT_AUDIENCE",
     "SESSION_TTL_SECS",
     "IDEMPOTENCY_RETENTION_DAYS",
+    "PAYMENT_REQUEST_TTL_SECS",
     "FEE_CARD_DEPOSIT_PERCENT",
     "FEE_CARD_DEPOSIT_FIXED",
     "FEE_BANK_DEPOSIT_PERCENT",
@@ -399,6 +403,12 @@ impl Config {
         }
         if self.audit_store_timeout_ms == 0 {
             return bad("PAYGRAPH_AUDIT_STORE_TIMEOUT_MS", "must be above 0");
+        }
+        if self.payment_request_ttl_secs == 0 || self.payment_request_ttl_secs > 10 * 365 * 86_400 {
+            return bad(
+                "PAYMENT_REQUEST_TTL_SECS",
+                "must be from 1 to ten years of seconds",
+            );
         }
         if self.idempotency_retention_days == 0 {
             return bad("IDEMPOTENCY_RETENTION_DAYS", "must be at least 1");
@@ -594,6 +604,7 @@ mod tests {
         ("IDEMPOTENCY_RETENTION_DAYS", "7", Some("7")),
         ("PAYGRAPH_IDEMPOTENCY_PURGE_POLL_MS", "1000", Some("1000")),
         ("PAYGRAPH_IDEMPOTENCY_PURGE_BATCH", "50", Some("50")),
+        ("PAYMENT_REQUEST_TTL_SECS", "3600", Some("3600")),
         ("FEE_CARD_DEPOSIT_PERCENT", "2.90", Some(r#""2.90""#)),
         ("FEE_BANK_DEPOSIT_PERCENT", "1", Some(r#""1""#)),
         ("FEE_TRANSFER_PERCENT", "1", Some(r#""1""#)),

@@ -21,6 +21,7 @@ pub mod fraud_detection;
 pub mod idempotency_keys;
 pub mod outgoing_tallies;
 pub mod payment_methods;
+pub mod payment_requests;
 pub mod sessions;
 pub mod transaction_events;
 pub mod transactions;

@@ -7,6 +7,7 @@ pub use super::fraud_detection::Entity as FraudDetection;
 pub use super::idempotency_keys::Entity as IdempotencyKeys;
 pub use super::outgoing_tallies::Entity as OutgoingTallies;
 pub use super::payment_methods::Entity as PaymentMethods;
+pub use super::payment_requests::Entity as PaymentRequests;
 pub use super::sessions::Entity as Sessions;
 pub use super::transaction_events::Entity as TransactionEvents;
 pub use super::transactions::Entity as Transactions;

@@ -33,7 +33,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{Cache, CacheError, RedisStore, Store, transactions::TransactionSnapshot};
-use entity::wallets;
+use entity::{payment_requests, wallets};
 
 /// One committed change, as it travels between instances.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +41,68 @@ use entity::wallets;
 pub enum Change {
     Transaction(TransactionSnapshot),
     Wallet(WalletSnapshot),
+    PaymentRequest(PaymentRequestSnapshot),
+}
+
+/// A payment request as it travels on the bus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRequestSnapshot {
+    pub payment_request_id: Uuid,
+    pub requester_id: Uuid,
+    pub payer_id: Uuid,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub note: Option<String>,
+    pub status: String,
+    pub decline_reason: Option<String>,
+    pub transaction_id: Option<Uuid>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&payment_requests::Model> for PaymentRequestSnapshot {
+    fn from(m: &payment_requests::Model) -> Self {
+        Self {
+            payment_request_id: m.payment_request_id,
+            requester_id: m.requester_id,
+            payer_id: m.payer_id,
+            amount_minor: m.amount_minor,
+            currency: m.currency.clone(),
+            note: m.note.clone(),
+            status: m.status.clone(),
+            decline_reason: m.decline_reason.clone(),
+            transaction_id: m.transaction_id,
+            version: m.version,
+            created_at: m.created_at,
+            expires_at: m.expires_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// The idempotency key is not on the bus: no subscriber shows it.
+impl From<PaymentRequestSnapshot> for payment_requests::Model {
+    fn from(s: PaymentRequestSnapshot) -> Self {
+        Self {
+            payment_request_id: s.payment_request_id,
+            requester_id: s.requester_id,
+            payer_id: s.payer_id,
+            amount_minor: s.amount_minor,
+            currency: s.currency,
+            note: s.note,
+            status: s.status,
+            decline_reason: s.decline_reason,
+            transaction_id: s.transaction_id,
+            idempotency_key: None,
+            request_hash: None,
+            version: s.version,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            updated_at: s.updated_at,
+        }
+    }
 }
 
 /// A wallet as it travels on the bus (the entity model does not derive serde).
@@ -101,6 +163,7 @@ impl Change {
                 t.receiver_id.filter(|r| t.sender_id != Some(*r)),
             ),
             Change::Wallet(w) => (Some(w.user_id), None),
+            Change::PaymentRequest(r) => (Some(r.requester_id), Some(r.payer_id)),
         };
         a.into_iter().chain(b)
     }

@@ -24,7 +24,7 @@ use super::{
     transactions::{TransactionCache, TransactionSnapshot},
 };
 use crate::ledger::ChangeNotifier;
-use entity::{transactions as txn, wallets};
+use entity::{payment_requests, transactions as txn, wallets};
 
 const MAX_QUEUED: usize = 100_000;
 /// The most changes delivered in one go (two pipelined round trips).
@@ -78,6 +78,10 @@ impl ChangeNotifier for CacheNotifier {
 
     fn wallet_changed(&self, wallet: &wallets::Model) {
         self.push(Change::Wallet(wallet.into()));
+    }
+
+    fn payment_request_changed(&self, request: &payment_requests::Model) {
+        self.push(Change::PaymentRequest(request.into()));
     }
 }
 

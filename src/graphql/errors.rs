@@ -206,6 +206,13 @@ impl From<LedgerError> for ApiError {
                 serde_json::json!({"amount": remaining, "currency": currency}),
             ),
             LedgerError::InvalidState(_) => Self::new(Code::BadUserInput, message),
+            LedgerError::NotPending { state } => {
+                Self::new(Code::InvalidState, message).with("state", state.into())
+            }
+            LedgerError::Declined { retry_after_secs } => {
+                Self::rate_limited(retry_after_secs).on_field("payerEmail")
+            }
+            LedgerError::UnknownPayer => Self::new(Code::NotFound, message).on_field("payerEmail"),
             LedgerError::Forbidden(_) => Self::new(Code::Forbidden, message),
             LedgerError::Db(_) | LedgerError::Unconfirmed(_) => Self::database(&e, e.fault()),
             LedgerError::WorkersStopped => Self::unavailable(RETRY_AFTER_UNAVAILABLE_SECS),

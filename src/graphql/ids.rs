@@ -14,6 +14,7 @@ pub enum Kind {
     Transaction,
     Account,
     PaymentMethod,
+    PaymentRequest,
 }
 
 impl Kind {
@@ -24,6 +25,7 @@ impl Kind {
             Self::Transaction => "Transaction",
             Self::Account => "Account",
             Self::PaymentMethod => "PaymentMethod",
+            Self::PaymentRequest => "PaymentRequest",
         }
     }
 
@@ -34,6 +36,7 @@ impl Kind {
             Self::Transaction,
             Self::Account,
             Self::PaymentMethod,
+            Self::PaymentRequest,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -17,6 +17,8 @@ const MONEY_MOVEMENT: &[&str] = &[
     "holdFunds",
     "releaseHold",
     "refundTransaction",
+    "requestPayment",
+    "payPaymentRequest",
 ];
 
 /// Mutations that take a password or create an account.

@@ -6,7 +6,7 @@ use super::{
     caller::{app, caller, require_user},
     errors::{ApiError, ApiResult},
     ids::{self, Kind},
-    types::{Account, Node, PaymentMethod, Transaction, User, Wallet},
+    types::{Account, Node, PaymentMethod, PaymentRequest, Transaction, User, Wallet},
 };
 use crate::{auth::Caller, ledger};
 use entity::{transactions, users, wallets};
@@ -50,6 +50,21 @@ impl CustomerQuery {
                 visible(ctx, method, |m| vec![Some(m.user_id)], "payment_method")
                     .await?
                     .map(|m| Node::PaymentMethod(PaymentMethod(m)))
+            }
+            Kind::PaymentRequest => {
+                let app = app(ctx);
+                let request = app
+                    .retry
+                    .read(|| ledger::payment_request_by_id(&app.db, key))
+                    .await?;
+                visible(
+                    ctx,
+                    request,
+                    |r| vec![Some(r.requester_id), Some(r.payer_id)],
+                    "payment_request",
+                )
+                .await?
+                .map(|r| Node::PaymentRequest(PaymentRequest(r)))
             }
         };
         found.map(Some).ok_or_else(ApiError::not_found)

@@ -19,7 +19,7 @@ use super::{
     caller::{app, require_user},
     errors::{ApiError, ApiResult, Code},
     ids::{self, Kind},
-    types::{Transaction, Wallet},
+    types::{PaymentRequest, Transaction, Wallet},
 };
 use crate::{
     cache::events::{BusMessage, BusReceiver, Change},
@@ -269,6 +269,26 @@ impl Subscription {
             Change::Wallet(w) if w.user_id == who && key.is_none_or(|k| k == w.wallet_id) => {
                 Some((w.wallet_id, w.version, Wallet(w.clone().into())))
             }
+            _ => None,
+        }))
+    }
+
+    /// Every change of any payment request the caller sent or is asked to
+    /// pay: made, paid, declined, cancelled (no initial state). Drop an
+    /// event whose `version` is not above the last one seen for that
+    /// request.
+    async fn payment_request_updated(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = PaymentRequest> + use<>> {
+        let subscriber = Subscriber::new(ctx)?;
+        let who = subscriber.who;
+        Ok(subscriber.follow(None, move |change| match change {
+            Change::PaymentRequest(r) if r.requester_id == who || r.payer_id == who => Some((
+                r.payment_request_id,
+                r.version,
+                PaymentRequest(r.clone().into()),
+            )),
             _ => None,
         }))
     }

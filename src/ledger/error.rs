@@ -27,6 +27,14 @@ pub enum LedgerError {
     },
     #[error("{0}")]
     InvalidState(&'static str),
+    /// A payment request that is no longer pending: `state` is its status.
+    #[error("this payment request is {state}, not PENDING")]
+    NotPending { state: &'static str },
+    /// The payer declined too many of this requester's requests lately.
+    #[error("this payer declined your recent requests; try again later")]
+    Declined { retry_after_secs: u64 },
+    #[error("no user has this email")]
+    UnknownPayer,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error(transparent)]

@@ -9,6 +9,7 @@ mod fees;
 mod holds;
 pub mod idempotency;
 pub mod notify;
+pub mod payment_requests;
 mod postings;
 mod reads;
 mod records;
@@ -34,6 +35,10 @@ pub use fees::{FeeKind, fee_for, percentage_minor};
 pub use holds::{HoldChange, parse_reason};
 pub use idempotency::IdempotencyKey;
 pub use notify::{ChangeNotifier, NoNotifier, Notifier};
+pub use payment_requests::{
+    PaymentRequestInput, RequestDirection, RequestStatus, payment_request_by_id,
+    payment_requests_of,
+};
 pub use postings::{FEE_ACCOUNT_ID, ensure_system_accounts};
 pub use reads::{TransactionFilter, history_of, transactions_of, wallet_by_id, wallets_of};
 pub use settings::{FraudSettings, LedgerSettings};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::{Ledger, LedgerError, idempotency};
+use super::{Ledger, LedgerError, idempotency, payment_requests};
 
 impl Ledger {
     /// Purges every `poll` until `stop` resolves.
@@ -35,7 +35,8 @@ impl Ledger {
         let batch = self.settings.idempotency_purge_batch;
         let mut purged = 0;
         loop {
-            let n = idempotency::purge_before(&self.db, cutoff, batch).await?;
+            let n = idempotency::purge_before(&self.db, cutoff, batch).await?
+                + payment_requests::forget_keys_before(&self.db, cutoff, batch).await?;
             purged += n;
             if n < batch {
                 if purged > 0 {

@@ -86,6 +86,8 @@ pub struct LedgerSettings {
     pub idempotency_retention: chrono::Duration,
     /// Keys deleted per purge statement.
     pub idempotency_purge_batch: u64,
+    /// How long a payment request stays payable.
+    pub payment_request_ttl: chrono::Duration,
 }
 
 impl LedgerSettings {
@@ -129,6 +131,9 @@ impl LedgerSettings {
             retry: Retry::from_config(c),
             idempotency_retention: chrono::Duration::days(i64::from(c.idempotency_retention_days)),
             idempotency_purge_batch: c.idempotency_purge_batch,
+            payment_request_ttl: chrono::Duration::seconds(
+                i64::try_from(c.payment_request_ttl_secs).unwrap_or(i64::MAX / 1_000_000_000),
+            ),
         })
     }
 }

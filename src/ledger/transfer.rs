@@ -17,6 +17,7 @@ use super::{
     commit,
     fees::{FeeKind, fee_for},
     idempotency::{self, Claim, IdempotencyKey, KeyUse},
+    payment_requests::{self, Pays},
     postings::{self, FEE_ACCOUNT_ID, Locked, WALLET_FROZEN, db_time},
     records::{self, NewTransaction},
 };
@@ -35,6 +36,8 @@ pub struct TransferRequest {
     pub amount: Amount,
     pub description: Option<String>,
     pub idempotency_key: IdempotencyKey,
+    /// The payment request this transfer pays, if it pays one.
+    pub pays: Option<Pays>,
 }
 
 impl TransferRequest {
@@ -46,6 +49,10 @@ impl TransferRequest {
             &self.amount.minor().to_string(),
             self.amount.currency().code(),
             self.description.as_deref().unwrap_or(""),
+            &self
+                .pays
+                .map(|p| p.payment_request_id.to_string())
+                .unwrap_or_default(),
         ])
     }
 }
@@ -113,12 +120,22 @@ impl Ledger {
         let numbered: Vec<Numbered> = reqs.iter().map(|&r| (r, Uuid::now_v7())).collect();
         let txn = self.begin().await?;
         let fresh = claim_keys(&txn, &numbered, &mut answers).await?;
-        let parties = self.parties(&txn, reqs, &fresh, &mut answers).await?;
+        let going = claim_requests(&txn, reqs, &fresh, &mut answers, now).await?;
+        let parties = self.parties(&txn, reqs, &going, &mut answers).await?;
         let (accepted, mut locked) = self
-            .judge(&txn, &numbered, &fresh, parties, &mut answers, now)
+            .judge(&txn, &numbered, &going, parties, &mut answers, now)
             .await?;
         let mut writes = Writes::default();
         let created = write(&mut writes, accepted, locked.as_mut(), &mut answers, now);
+        for &i in &going {
+            let Some(pays) = reqs[i].pays else { continue };
+            match &answers[i] {
+                Some(Ok(t)) => {
+                    payment_requests::paid(&mut writes, reqs[i].sender_id, pays, t.transaction_id)
+                }
+                _ => payment_requests::unclaimed(&mut writes, pays, now),
+            }
+        }
         let wallets = locked.map(Locked::into_wallets).unwrap_or_default();
         let refused: Vec<(Uuid, &IdempotencyKey)> = fresh
             .iter()
@@ -357,6 +374,31 @@ async fn claim_keys<C: ConnectionTrait>(
     Ok((0..reqs.len()).filter(|&i| answers[i].is_none()).collect())
 }
 
+/// Claims the payment request of each fresh request that pays one; a
+/// request whose payment request is no longer pending is answered so.
+/// Returns the requests that go on.
+async fn claim_requests<C: ConnectionTrait>(
+    txn: &C,
+    reqs: &[&TransferRequest],
+    fresh: &[usize],
+    answers: &mut Answers,
+    now: DateTime<Utc>,
+) -> Result<Vec<usize>, LedgerError> {
+    let mut going = Vec::with_capacity(fresh.len());
+    for &i in fresh {
+        let Some(pays) = reqs[i].pays else {
+            going.push(i);
+            continue;
+        };
+        match payment_requests::claim(txn, reqs[i].sender_id, pays, now).await {
+            Ok(()) => going.push(i),
+            Err(LedgerError::Db(e)) => return Err(LedgerError::Db(e)),
+            Err(e) => answers[i] = Some(Err(e)),
+        }
+    }
+    Ok(going)
+}
+
 /// Adds to `writes` what the accepted requests did: their transactions
 /// (with events, tallies and audit rows, fraud checks among them), then the
 /// wallets and their history (which refer to the transactions). Each key
@@ -397,6 +439,10 @@ fn parties_of(
         .iter()
         .find(|(u, _)| u.email == req.recipient_email.as_str() && u.user_id != FEE_ACCOUNT_ID)
         .ok_or(LedgerError::UnknownRecipient)?;
+    // A request is paid to its requester, whatever their email is now.
+    if req.pays.is_some_and(|p| p.requester_id != receiver.user_id) {
+        return Err(LedgerError::NotFound);
+    }
     if receiver.user_id == sender.user_id {
         return Err(
             InvalidInput::new("recipientEmail", "you cannot send money to yourself").into(),

@@ -28,6 +28,7 @@ mod introspection;
 mod ledger;
 mod limits;
 mod payment_methods;
+mod payment_requests;
 mod profile;
 mod rate_limits;
 mod reads;

@@ -4,6 +4,7 @@ mod auth;
 mod bank_accounts;
 mod money;
 mod payment_methods;
+mod payment_requests;
 mod profile;
 
 use async_graphql::MergedObject;
@@ -15,5 +16,6 @@ pub struct Mutation(
     bank_accounts::BankAccountMutations,
     payment_methods::PaymentMethodMutations,
     money::MoneyMutations,
+    payment_requests::PaymentRequestMutations,
     crate::graphql::support::SupportMutations,
 );

@@ -106,6 +106,7 @@ impl MoneyMutations {
             amount,
             description: parse_description(input.description)?,
             idempotency_key: IdempotencyKey::parse(&input.idempotency_key)?,
+            pays: None,
         };
         Ok(Transaction(app(ctx).ledger.transfer(req).await?))
     }

@@ -1,6 +1,6 @@
 use async_graphql::Interface;
 
-use super::{Account, PaymentMethod, Transaction, User, Wallet};
+use super::{Account, PaymentMethod, PaymentRequest, Transaction, User, Wallet};
 
 /// An object with a globally unique, opaque ID, fetchable with `node(id)`.
 #[derive(Interface)]
@@ -11,4 +11,5 @@ pub enum Node {
     Transaction(Transaction),
     Account(Account),
     PaymentMethod(PaymentMethod),
+    PaymentRequest(PaymentRequest),
 }

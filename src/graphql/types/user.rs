@@ -5,7 +5,8 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 
 use super::{
-    Account, AuditEntry, FraudCheck, PaymentMethod, Transaction, TransactionFilterInput, Wallet,
+    Account, AuditEntry, FraudCheck, PaymentMethod, PaymentRequest, PaymentRequestDirection,
+    PaymentRequestStatus, Transaction, TransactionFilterInput, Wallet,
 };
 use crate::{
     auth::UserStatus,
@@ -158,6 +159,40 @@ impl User {
             .await
             .map_err(db)?;
         Ok(Transaction::connection(rows))
+    }
+
+    /// Payment requests this user sent (`OUTGOING`) or is asked to pay
+    /// (`INCOMING`); both without `direction`. Newest first.
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn payment_requests(
+        &self,
+        ctx: &Context<'_>,
+        direction: Option<PaymentRequestDirection>,
+        status: Option<PaymentRequestStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<Connection<String, PaymentRequest>> {
+        audit_read(ctx, self.0.user_id, "payment_requests").await?;
+        let page = PageRequest::parse(first, after.as_deref(), last, before.as_deref())?;
+        let app = app(ctx);
+        let rows = app
+            .retry
+            .read(|| {
+                ledger::payment_requests_of(
+                    &app.db,
+                    self.0.user_id,
+                    direction.map(Into::into),
+                    status.map(Into::into),
+                    page,
+                )
+            })
+            .await?;
+        Ok(PaymentRequest::connection(rows))
     }
 
     /// What happened to this user's account, newest first (the audit store's

@@ -16,6 +16,10 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{Router, http::HeaderName, routing::get};
 use tower_http::{
+    compression::{
+        CompressionLayer,
+        predicate::{DefaultPredicate, Predicate, SizeAbove},
+    },
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
     trace::TraceLayer,
@@ -53,6 +57,17 @@ impl std::ops::Deref for HttpState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Answers above 1 KiB are compressed (gzip or br) when the request's
+/// Accept-Encoding allows it; smaller ones gain too little to pay for the
+/// work. Bodiless answers (a WebSocket upgrade's 101) and event streams are
+/// never touched (the default predicate).
+fn compression() -> CompressionLayer<impl Predicate> {
+    CompressionLayer::new()
+        .no_deflate()
+        .no_zstd()
+        .compress_when(DefaultPredicate::new().and(SizeAbove::new(1024)))
+}
+
 pub fn router(state: HttpState) -> Router {
     let cors = state.origins.clone().layer();
     Router::new()
@@ -64,6 +79,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(metrics::render))
         .with_state(state)
         .layer(cors)
+        .layer(compression())
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {

@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 use crate::{
     both_backends,
     helpers::{Backend, PASSWORD, TestApp, error_code, spawn_app, spawn_app_with, unique_email},
+    ws::Ws,
 };
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -22,6 +23,8 @@ both_backends!(
     a_mutation_over_get_is_405_and_runs_nothing,
     a_batch_answers_each_operation_in_order,
     each_operation_of_a_batch_counts_against_the_rate_limit,
+    a_large_answer_is_compressed_when_the_client_accepts_it,
+    a_websocket_subscription_works_for_a_client_that_accepts_compression,
 );
 
 /// `GET /graphql` with `params` in the URL and an optional Accept.
@@ -538,4 +541,120 @@ async fn a_websocket_from_an_origin_not_allowed_is_refused() {
     // browsers (no Origin) are let in.
     assert_eq!(upgrade_from(&app, Some(&app.address)).await, 101);
     assert_eq!(upgrade_from(&app, None).await, 101);
+}
+
+/// The raw bytes of `path` fetched with the given Accept-Encoding, and the
+/// Content-Encoding they came in. The test client decompresses nothing
+/// itself (reqwest without its gzip/brotli features).
+async fn fetch_encoded(
+    req: reqwest::RequestBuilder,
+    accept_encoding: Option<&str>,
+) -> (Option<String>, Vec<u8>) {
+    let req = match accept_encoding {
+        Some(e) => req.header(header::ACCEPT_ENCODING, e),
+        None => req,
+    };
+    let res = req.send().await.expect("request reaches the server");
+    assert_eq!(res.status(), 200);
+    let encoding = res
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap().to_owned());
+    (encoding, res.bytes().await.unwrap().to_vec())
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("valid gzip");
+    out
+}
+
+fn unbrotli(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    brotli_decompressor::Decompressor::new(bytes, 4096)
+        .read_to_end(&mut out)
+        .expect("valid brotli");
+    out
+}
+
+/// Answers above 1 KiB (the SDL, an introspection answer) come compressed
+/// in the encoding the client accepts, and decompress to the plain
+/// answer's bytes; a small answer comes as it is.
+async fn a_large_answer_is_compressed_when_the_client_accepts_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sdl = || app.client.get(format!("{}/schema.graphql", app.address));
+    let (encoding, plain) = fetch_encoded(sdl(), None).await;
+    assert_eq!(encoding, None);
+    assert!(plain.len() > 1024);
+    let (encoding, gzipped) = fetch_encoded(sdl(), Some("gzip")).await;
+    assert_eq!(encoding.as_deref(), Some("gzip"));
+    assert!(gzipped.len() < plain.len());
+    assert_eq!(gunzip(&gzipped), plain);
+    let (encoding, brotlied) = fetch_encoded(sdl(), Some("br")).await;
+    assert_eq!(encoding.as_deref(), Some("br"));
+    assert_eq!(unbrotli(&brotlied), plain);
+
+    // A GraphQL answer, over POST, likewise.
+    let introspection = json!({"query": "{ __schema { types { name description } } }"});
+    let post = || {
+        app.client
+            .post(format!("{}/graphql", app.address))
+            .json(&introspection)
+    };
+    let (encoding, plain) = fetch_encoded(post(), None).await;
+    assert_eq!(encoding, None);
+    assert!(plain.len() > 1024);
+    let (encoding, compressed) = fetch_encoded(post(), Some("gzip, br")).await;
+    let decompressed = match encoding.as_deref() {
+        Some("br") => unbrotli(&compressed),
+        Some("gzip") => gunzip(&compressed),
+        other => panic!("not compressed: {other:?}"),
+    };
+    assert_eq!(decompressed, plain);
+
+    // A small answer is not worth compressing.
+    let small = || {
+        app.client
+            .post(format!("{}/graphql", app.address))
+            .json(&json!({"query": "{ __typename }"}))
+    };
+    let (encoding, body) = fetch_encoded(small(), Some("gzip, br")).await;
+    assert_eq!(encoding, None);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["data"]["__typename"], "Query", "{body}");
+}
+
+/// A client that accepts compressed answers still gets its WebSocket
+/// upgrade and its subscription's events.
+async fn a_websocket_subscription_works_for_a_client_that_accepts_compression(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.register().await;
+    let wallet = app.create_wallet(&user.token, "USD").await;
+    let mut ws = Ws::connect_with(
+        &app,
+        Some(&user.token),
+        &[("Accept-Encoding", "gzip, deflate, br")],
+    )
+    .await
+    .acked();
+    ws.subscribe(
+        "1",
+        "subscription($id: ID) { walletUpdated(id: $id) { id balance { currency } } }",
+        json!({"id": wallet}),
+    )
+    .await;
+    let first = ws.next_payload().await;
+    assert_eq!(
+        first["data"]["walletUpdated"]["id"],
+        wallet.as_str(),
+        "{first}"
+    );
+    assert_eq!(
+        first["data"]["walletUpdated"]["balance"]["currency"], "USD",
+        "{first}"
+    );
 }

@@ -44,7 +44,16 @@ impl Init {
 impl Ws {
     /// Opens a socket and sends `connection_init` with the token, if any.
     pub async fn connect(app: &TestApp, token: Option<&str>) -> Init {
-        let mut ws = Self::open(app).await;
+        Self::connect_with(app, token, &[]).await
+    }
+
+    /// As `connect`, with extra headers on the upgrade request.
+    pub async fn connect_with(
+        app: &TestApp,
+        token: Option<&str>,
+        headers: &[(&'static str, &str)],
+    ) -> Init {
+        let mut ws = Self::open_with(app, headers).await;
         let payload = match token {
             Some(t) => json!({"Authorization": format!("Bearer {t}")}),
             None => json!({}),
@@ -60,12 +69,19 @@ impl Ws {
 
     /// Opens a socket and sends nothing yet.
     pub async fn open(app: &TestApp) -> Self {
+        Self::open_with(app, &[]).await
+    }
+
+    async fn open_with(app: &TestApp, headers: &[(&'static str, &str)]) -> Self {
         let url = format!("{}/graphql", app.address.replace("http", "ws"));
         let mut req = url.into_client_request().unwrap();
         req.headers_mut().insert(
             "Sec-WebSocket-Protocol",
             "graphql-transport-ws".parse().unwrap(),
         );
+        for (name, value) in headers {
+            req.headers_mut().insert(*name, value.parse().unwrap());
+        }
         let (socket, _) = tokio_tungstenite::connect_async(req)
             .await
             .expect("upgrade");

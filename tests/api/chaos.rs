@@ -41,12 +41,12 @@ const CLIENTS: usize = 16;
 const USERS: usize = 8;
 /// How long the workload runs; the faults are spread over it.
 const RUN: Duration = Duration::from_secs(32);
-/// The database retries' bounds: twice the defaults, because this test
-/// shares a two-CPU machine with the rest of the suite, where a transaction
-/// between two rounds of terminations may take seconds. Still well inside
-/// [`HANG`].
-const RETRY_ATTEMPTS: &str = "20";
-const RETRY_BUDGET_MS: &str = "10000";
+/// At most this share of answers (in percent) may be UNAVAILABLE: the
+/// service's retries ran out while connections kept being terminated on a
+/// machine shared with the rest of the suite. The client obeys the retry
+/// hint, so none of them is an error it keeps; more than this is a
+/// regression of the retries themselves.
+const MAX_UNAVAILABLE_PERCENT: usize = 3;
 /// A request still unanswered after this long counts as hung.
 const HANG: Duration = Duration::from_secs(20);
 
@@ -95,8 +95,6 @@ impl Instance {
             ("PAYGRAPH_AUDIT_RELAY_POLL_MS", "100"),
             ("PAYGRAPH_AUDIT_RELAY_MAX_BACKOFF_MS", "1000"),
             ("FRAUD_VELOCITY_MAX", "1000000"),
-            ("PAYGRAPH_DB_RETRY_ATTEMPTS", RETRY_ATTEMPTS),
-            ("PAYGRAPH_DB_RETRY_BUDGET_MS", RETRY_BUDGET_MS),
         ] {
             env.push((name.into(), value.into()));
         }
@@ -167,6 +165,9 @@ struct Tally {
     requests: usize,
     /// Requests sent again to the other instance after theirs died.
     resent: usize,
+    /// UNAVAILABLE answers, each followed by the same request after the
+    /// hinted pause, as a client obeying `retryAfterSeconds` does.
+    unavailable: usize,
     ok: usize,
     by_code: HashMap<String, usize>,
     hung: usize,
@@ -251,7 +252,8 @@ fn next_op(rng: &mut StdRng, customers: &[Customer], last: &mut Option<(Op, usiz
 }
 
 /// Sends `op` to one instance, and to the other while the first cannot be
-/// reached. Returns the answer, or None when no instance answered in time.
+/// reached; after an UNAVAILABLE answer, again after its retry hint.
+/// Returns the answer, or None when no instance answered in time.
 async fn send(
     http: &reqwest::Client,
     addresses: &[String; 2],
@@ -273,10 +275,23 @@ async fn send(
             Err(e) if e.is_timeout() => None,
             Err(_) => None,
         };
-        if let Some(body) = answer {
-            let mut t = tally.lock().unwrap();
-            t.longest = t.longest.max(started.elapsed());
-            return Some(body);
+        let hint = answer.as_ref().and_then(|body| {
+            (body["errors"][0]["extensions"]["code"] == "UNAVAILABLE")
+                .then(|| body["errors"][0]["extensions"]["retryAfterSeconds"].as_u64())
+                .flatten()
+        });
+        match (answer, hint) {
+            (Some(_), Some(secs)) if started.elapsed() + Duration::from_secs(secs) < HANG => {
+                tally.lock().unwrap().unavailable += 1;
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+                continue;
+            }
+            (Some(body), _) => {
+                let mut t = tally.lock().unwrap();
+                t.longest = t.longest.max(started.elapsed());
+                return Some(body);
+            }
+            (None, _) => {}
         }
         if started.elapsed() > HANG {
             let mut t = tally.lock().unwrap();
@@ -378,8 +393,6 @@ async fn clients_see_no_fault_while_connections_instances_redis_and_dynamodb_fai
         use_dynamodb(c, &moto_url, &prefix);
         c.fraud_velocity_max = 1_000_000;
         c.settlement_poll_ms = 50;
-        c.db_retry_attempts = RETRY_ATTEMPTS.parse().unwrap();
-        c.db_retry_budget_ms = RETRY_BUDGET_MS.parse().unwrap();
     })
     .await;
     let database = app
@@ -531,7 +544,7 @@ async fn clients_see_no_fault_while_connections_instances_redis_and_dynamodb_fai
     let t = tally.lock().unwrap();
     let longest_lag = *lag.lock().unwrap();
     eprintln!(
-        "chaos: {} requests in {:.0} s ({} ok, errors by code {:?}, {} sent again after an instance died, {} hung), \
+        "chaos: {} requests in {:.0} s ({} ok, errors by code {:?}, {} sent again after an instance died, {} UNAVAILABLE answers retried after their hint, {} hung), \
          longest request {:.2} s, longest audit lag {longest_lag:.1} s, outbox drained {:.1} s after the load; \
          {terminations} rounds of terminated connections; {} audit items, {duplicated} duplicated, {missing} missing; \
          replayed keys answering another transaction {}; ledger violations {violations:?}",
@@ -540,6 +553,7 @@ async fn clients_see_no_fault_while_connections_instances_redis_and_dynamodb_fai
         t.ok,
         t.by_code,
         t.resent,
+        t.unavailable,
         t.hung,
         t.longest.as_secs_f64(),
         drained_in.as_secs_f64(),
@@ -553,6 +567,12 @@ async fn clients_see_no_fault_while_connections_instances_redis_and_dynamodb_fai
         .map(|(_, n)| n)
         .sum();
     assert_eq!(faults, 0, "clients saw faults: {:?}", t.by_code);
+    assert!(
+        t.unavailable * 100 <= t.requests * MAX_UNAVAILABLE_PERCENT,
+        "{} of {} answers were UNAVAILABLE",
+        t.unavailable,
+        t.requests
+    );
     assert_eq!(t.hung, 0, "requests hung");
     assert_eq!(t.replay_mismatches, 0, "a replayed key moved money again");
     assert!(t.ok > t.requests / 2, "most requests succeed");

@@ -89,9 +89,12 @@ pub fn use_dynamodb(config: &mut Config, endpoint: &str, prefix: &str) {
     config.dynamodb_table_prefix = prefix.to_owned();
 }
 
+/// A client for the test's own calls: its reads (scans of thousands of
+/// items on a loaded machine) get a minute, not the relay's bound.
 pub async fn client(endpoint: &str) -> Client {
     let config = Config {
         dynamodb_endpoint: Some(endpoint.to_owned()),
+        audit_store_timeout_ms: 60_000,
         ..Config::default()
     };
     paygraph::audit::dynamodb::client(&config).await

@@ -15,6 +15,7 @@ use crate::{
         Cache, RedisLimits,
         events::EventBus,
         notifier::CacheNotifier,
+        persisted_queries::PersistedQueries,
         rate_limit::{RateLimiter, Rule, Rules},
         transactions::TransactionCache,
     },
@@ -236,11 +237,13 @@ impl Application {
         };
         let schema = graphql::schema(limits, Some(app.clone()));
         let origins = http::Origins::from_config(&app.config).map_err(StartError::Config)?;
+        let persisted = PersistedQueries::new(app.cache.clone());
         let router = http::router(HttpState::new(http::Shared {
             app,
             schema,
             metrics,
             origins,
+            persisted,
         }));
         Ok(Self {
             listener,

@@ -9,6 +9,7 @@ mod breaker;
 pub mod events;
 mod memory;
 pub mod notifier;
+pub mod persisted_queries;
 pub mod rate_limit;
 mod redis_pool;
 mod redis_store;

@@ -10,6 +10,7 @@ pub mod loaders;
 mod mutations;
 pub mod observed;
 pub mod operation_class;
+pub mod persisted_query;
 mod query;
 pub mod scalars;
 mod shape;

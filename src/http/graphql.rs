@@ -22,7 +22,7 @@ use crate::{
     graphql::{
         DocumentBounds,
         errors::{ApiError, Code, RETRY_AFTER_UNAVAILABLE_SECS},
-        loaders, operation_class,
+        loaders, operation_class, persisted_query,
     },
 };
 
@@ -113,13 +113,30 @@ async fn run(
     address: Option<std::net::IpAddr>,
     mut request: async_graphql::Request,
 ) -> Result<(async_graphql::Response, Option<Decision>), Decision> {
+    // Before anything reads the document: a persisted query's hash may
+    // stand for it.
+    let persisted = resolve_persisted(state, &mut request).await;
     let decision = rate_limit(state, caller, address, &mut request).await?;
+    if let Err(error) = persisted {
+        return Ok((error_body(error), decision));
+    }
     let request = request
         .data(caller.clone())
         .data(client.clone())
         .data(loaders::new(&state.app))
         .data(loaders::audit(state.app.audit.clone()));
     Ok((state.schema.execute(request).await, decision))
+}
+
+/// Gives the request the document its `extensions.persistedQuery` names,
+/// registering the one it carries (Apollo's automatic persisted queries).
+async fn resolve_persisted(
+    state: &HttpState,
+    request: &mut async_graphql::Request,
+) -> Result<(), ApiError> {
+    let bounds = DocumentBounds::from(&*state.app.config);
+    let max_bytes = state.app.config.max_body_bytes;
+    persisted_query::resolve(&state.persisted, request, &bounds, max_bytes).await
 }
 
 /// The answer to a request of one operation.
@@ -294,6 +311,10 @@ pub async fn get_graphql(
         Ok(r) => r,
         Err(e) => return bad_request(e),
     };
+    // A hash may stand for a mutation: resolved first, it is refused as
+    // any mutation over GET. A hash that does not resolve is answered
+    // when the request runs (it keeps its `persistedQuery`).
+    let _ = resolve_persisted(&state, &mut request).await;
     let bounds = DocumentBounds::from(&*state.app.config);
     if operation_class::operation_type(&mut request, &bounds) == Some(OperationType::Mutation) {
         let mut response = error_response(

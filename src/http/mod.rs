@@ -39,6 +39,8 @@ pub struct Shared {
     pub metrics: ::metrics_exporter_prometheus::PrometheusHandle,
     /// `PAYGRAPH_CORS_ORIGINS`, read.
     pub origins: Origins,
+    /// The documents of automatic persisted queries.
+    pub persisted: crate::cache::persisted_queries::PersistedQueries,
 }
 
 impl HttpState {

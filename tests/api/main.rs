@@ -29,6 +29,7 @@ mod ledger;
 mod limits;
 mod payment_methods;
 mod payment_requests;
+mod persisted_queries;
 mod profile;
 mod rate_limits;
 mod reads;

@@ -244,6 +244,41 @@ pub(super) fn unclaimed(writes: &mut Writes, pays: Pays, now: DateTime<Utc>) {
     );
 }
 
+/// Gives back the request (if any) whose paying transfer was held for
+/// review and then rejected: no money moved, so it is pending again (or
+/// expired, if its time ran out meanwhile), with no transaction. Returns
+/// the request as it is after the change, to announce once committed.
+pub(super) async fn payment_rejected<C: ConnectionTrait>(
+    txn: &C,
+    writes: &mut Writes,
+    transaction_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<requests::Model>, LedgerError> {
+    use requests::Column as C;
+    let Some(mut row) = requests::Entity::find()
+        .filter(C::TransactionId.eq(transaction_id))
+        .filter(C::Status.eq(PAID))
+        .one(txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    writes.update(
+        requests::Entity::update_many()
+            .col_expr(C::Status, Expr::value(PENDING))
+            .col_expr(C::TransactionId, Expr::value(Option::<Uuid>::None))
+            .col_expr(C::Version, Expr::col(C::Version).add(1))
+            .col_expr(C::UpdatedAt, Expr::value(now))
+            .filter(C::PaymentRequestId.eq(row.payment_request_id))
+            .filter(C::Status.eq(PAID)),
+    );
+    row.status = PENDING.to_owned();
+    row.transaction_id = None;
+    row.version += 1;
+    row.updated_at = now;
+    Ok(Some(row))
+}
+
 impl Ledger {
     /// Asks `payer_email` for an amount. The same key with the same input
     /// returns the first request.

@@ -9,6 +9,7 @@ use super::{
     Ledger, LedgerError, Posted, Status, TxType, commit,
     holds::parse_reason,
     idempotency::{self, IdempotencyKey},
+    payment_requests,
     postings::{self, FEE_ACCOUNT_ID},
     records::{self, NewTransaction},
 };
@@ -102,10 +103,17 @@ impl Ledger {
         let data =
             serde_json::json!({"reviewer": agent.user_id(), "approved": approve, "note": note});
         let mut writes = Writes::default();
+        let given_back = match approve {
+            true => None,
+            false => payment_requests::payment_rejected(&txn, &mut writes, id, now).await?,
+        };
         let row = records::set_status(&mut writes, row, status, Some(agent.user_id()), data, now);
         locked.save(&mut writes);
         writes.run(&txn).await?;
         commit(txn).await?;
+        if let Some(request) = &given_back {
+            self.notifier.payment_request_changed(request);
+        }
         Ok(Posted {
             transaction: row,
             wallets: locked.into_wallets(),

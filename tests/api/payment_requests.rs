@@ -5,7 +5,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, Registered, TestApp, error_code, key_of, spawn_app};
+use crate::helpers::{Backend, Registered, TestApp, error_code, key_of, spawn_app, spawn_app_with};
 use crate::ws::Ws;
 
 const FIELDS: &str = "id status amount { amount currency } requester { displayName } payer { displayName } note expiresAt transaction { id status amount { amount } }";
@@ -17,6 +17,7 @@ both_backends!(
     three_declines_in_a_day_stop_that_requesters_requests,
     both_parties_hear_of_each_change,
     the_same_key_replays_a_request_and_a_payment,
+    a_payment_held_for_review_and_rejected_gives_the_request_back,
 );
 
 async fn request(app: &TestApp, from: &Registered, payer: &str, amount: &str, key: &str) -> Value {
@@ -338,4 +339,48 @@ async fn the_same_key_replays_a_request_and_a_payment(backend: Backend) {
     assert!((moved - 12.5).abs() < 1e-9, "{before} -> {after}");
     // Another key finds it paid.
     assert_eq!(invalid_state(&pay(&app, &bob, &id, "pay-2").await), "PAID");
+}
+
+async fn a_payment_held_for_review_and_rejected_gives_the_request_back(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.fraud_review_amount = "USD:50".into()).await;
+    let agent = app.support_agent().await;
+    let ada = app.register().await;
+    let bob = app.register().await;
+    app.create_wallet(&ada.token, "USD").await;
+    let wallet = app.funded_wallet(&bob.token, "USD", "200.00").await;
+    let before = app.balances(&bob.token, &wallet).await;
+    let id = requested(&app, &ada, &bob.email, "60.00").await;
+
+    let held = pay(&app, &bob, &id, "pay-held").await;
+    let paid = &held["data"]["payPaymentRequest"];
+    assert_eq!(paid["status"], "PAID", "{held}");
+    assert_eq!(paid["transaction"]["status"], "PENDING_REVIEW", "{held}");
+    let rejected = app
+        .ok(
+            "mutation($i: ReviewTransactionInput!) { reviewTransaction(input: $i) { status } }",
+            json!({"i": {"transactionId": paid["transaction"]["id"], "approve": false, "note": "not them"}}),
+            &agent.token,
+        )
+        .await;
+    assert_eq!(rejected["reviewTransaction"]["status"], "CANCELLED");
+
+    // No money moved, so the request is pending again, with no transaction,
+    // and the payer can pay it.
+    let seen = app
+        .ok(
+            &format!(
+                "query($id: ID!) {{ node(id: $id) {{ ... on PaymentRequest {{ {FIELDS} }} }} }}"
+            ),
+            json!({"id": id}),
+            &ada.token,
+        )
+        .await;
+    assert_eq!(seen["node"]["status"], "PENDING", "{seen}");
+    assert_eq!(seen["node"]["transaction"], Value::Null, "{seen}");
+    assert_eq!(app.balances(&bob.token, &wallet).await, before);
+    let again = pay(&app, &bob, &id, "pay-again").await;
+    assert_eq!(
+        again["data"]["payPaymentRequest"]["status"], "PAID",
+        "{again}"
+    );
 }

@@ -18,6 +18,8 @@ both_backends!(
     both_parties_hear_of_each_change,
     the_same_key_replays_a_request_and_a_payment,
     a_payment_held_for_review_and_rejected_gives_the_request_back,
+    each_party_acts_only_in_its_own_place_and_support_sees_the_request,
+    requests_count_against_the_money_rate_limit,
 );
 
 async fn request(app: &TestApp, from: &Registered, payer: &str, amount: &str, key: &str) -> Value {
@@ -382,5 +384,60 @@ async fn a_payment_held_for_review_and_rejected_gives_the_request_back(backend: 
     assert_eq!(
         again["data"]["payPaymentRequest"]["status"], "PAID",
         "{again}"
+    );
+}
+
+async fn each_party_acts_only_in_its_own_place_and_support_sees_the_request(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.support_agent().await;
+    let ada = app.register().await;
+    let bob = app.register().await;
+    app.funded_wallet(&ada.token, "USD", "100.00").await;
+    app.create_wallet(&bob.token, "USD").await;
+    let id = requested(&app, &ada, &bob.email, "5.00").await;
+
+    // The requester cannot pay or decline their own request, nor the payer
+    // cancel it; nothing changes.
+    assert_eq!(
+        error_code(&pay(&app, &ada, &id, "self-pay").await),
+        "FORBIDDEN"
+    );
+    assert_eq!(error_code(&decline(&app, &ada, &id).await), "FORBIDDEN");
+    assert_eq!(error_code(&cancel(&app, &bob, &id).await), "FORBIDDEN");
+
+    // A support agent reads it as its parties do.
+    let query =
+        format!("query($id: ID!) {{ node(id: $id) {{ ... on PaymentRequest {{ {FIELDS} }} }} }}");
+    let seen = app.ok(&query, json!({"id": id}), &agent.token).await;
+    assert_eq!(seen["node"]["status"], "PENDING", "{seen}");
+    assert_eq!(seen["node"]["amount"]["amount"], "5.00", "{seen}");
+    assert_eq!(
+        app.ok(&query, json!({"id": id}), &bob.token).await["node"]["status"],
+        "PENDING"
+    );
+}
+
+async fn requests_count_against_the_money_rate_limit(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.rate_limit_money_limit = 2).await;
+    let ada = app.register().await;
+    let bob = app.register().await;
+    requested(&app, &ada, &bob.email, "1.00").await;
+    requested(&app, &ada, &bob.email, "2.00").await;
+
+    let third = request(&app, &ada, &bob.email, "3.00", "third").await;
+    assert_eq!(error_code(&third), "RATE_LIMITED", "{third}");
+    let listed = app
+        .ok(
+            "{ me { paymentRequests(direction: OUTGOING, first: 10) { edges { node { id } } } } }",
+            json!({}),
+            &ada.token,
+        )
+        .await;
+    assert_eq!(
+        listed["me"]["paymentRequests"]["edges"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{listed}"
     );
 }

@@ -205,7 +205,9 @@ impl From<LedgerError> for ApiError {
                 "remaining",
                 serde_json::json!({"amount": remaining, "currency": currency}),
             ),
-            LedgerError::InvalidState(_) => Self::new(Code::BadUserInput, message),
+            LedgerError::InvalidState { ref state, .. } => {
+                Self::new(Code::InvalidState, message).with("state", state.as_str().into())
+            }
             LedgerError::NotPending { state } => {
                 Self::new(Code::InvalidState, message).with("state", state.into())
             }

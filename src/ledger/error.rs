@@ -25,8 +25,13 @@ pub enum LedgerError {
         remaining: String,
         currency: &'static str,
     },
-    #[error("{0}")]
-    InvalidState(&'static str),
+    /// The transaction's state does not allow the operation: `state` is
+    /// its status, as the API names it.
+    #[error("{message}")]
+    InvalidState {
+        message: &'static str,
+        state: String,
+    },
     /// A payment request that is no longer pending: `state` is its status.
     #[error("this payment request is {state}, not PENDING")]
     NotPending { state: &'static str },

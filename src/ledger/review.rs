@@ -64,9 +64,10 @@ impl Ledger {
             ));
         }
         if row.status != Status::PendingReview.as_str() {
-            return Err(LedgerError::InvalidState(
-                "this transaction is not under review",
-            ));
+            return Err(LedgerError::InvalidState {
+                message: "this transaction is not under review",
+                state: row.status.to_uppercase(),
+            });
         }
         let currency = currency_of(&row)?;
         let sender_wallet = row.sender_wallet_id.ok_or(LedgerError::NotFound)?;
@@ -169,9 +170,10 @@ impl Ledger {
         if original.transaction_type != TxType::Transfer.as_str()
             || original.status != Status::Completed.as_str()
         {
-            return Err(LedgerError::InvalidState(
-                "only a completed transfer can be refunded",
-            ));
+            return Err(LedgerError::InvalidState {
+                message: "only a completed transfer can be refunded",
+                state: original.status.to_uppercase(),
+            });
         }
         let (Some(payer_wallet), Some(payee_wallet)) =
             (original.receiver_wallet_id, original.sender_wallet_id)

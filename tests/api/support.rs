@@ -295,9 +295,10 @@ async fn reviews_decide_held_transfers(backend: Backend) {
         .await;
     assert_eq!(
         error_code(&again),
-        "BAD_USER_INPUT",
+        "INVALID_STATE",
         "not under review any more: {again}"
     );
+    assert_eq!(again["errors"][0]["extensions"]["state"], "COMPLETED");
     let no_note = app
         .gql(
             REVIEW,
@@ -349,9 +350,10 @@ async fn refunds_are_idempotent_and_reverse_the_original(backend: Backend) {
         .await;
     assert_eq!(
         error_code(&twice),
-        "BAD_USER_INPUT",
+        "INVALID_STATE",
         "a reversed transfer cannot be refunded again: {twice}"
     );
+    assert_eq!(twice["errors"][0]["extensions"]["state"], "REVERSED");
 }
 
 async fn status_and_kyc_changes_take_effect_at_once(backend: Backend) {

@@ -1,13 +1,14 @@
-//! GraphiQL in a real browser: Debian's Chromium, headless, driven by the
-//! npm `playwright-core` (tests/browser/graphiql.mjs), with every request
-//! to anything but the server aborted. scripts/test installs both; without
-//! them this test fails and says how to get them.
+//! The API in a real browser: Debian's Chromium, headless, driven by the
+//! npm `playwright-core`. GraphiQL (tests/browser/graphiql.mjs), with every
+//! request to anything but the server aborted; and a front end on another
+//! origin calling the API with fetch (tests/browser/cors.mjs). scripts/test
+//! installs both; without them these tests fail and say how to get them.
 
 use std::{path::Path, time::Duration};
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, spawn_app, spawn_app_with};
 
 const BROWSER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
 
@@ -102,5 +103,35 @@ async fn graphiql_works_offline_in_chromium() {
     assert!(
         Path::new(screenshot).exists(),
         "no screenshot at {screenshot}"
+    );
+}
+
+#[tokio::test]
+async fn a_front_end_on_a_listed_origin_calls_the_api_and_another_is_blocked() {
+    let (allowed, other) = (crate::dynamo::free_port(), crate::dynamo::free_port());
+    let app = spawn_app_with(Backend::Postgres, |c| {
+        c.cors_origins = Some(format!("http://localhost:{allowed}"));
+    })
+    .await;
+    let report = run_script(
+        "cors.mjs",
+        &[&app.address, &allowed.to_string(), &other.to_string()],
+    )
+    .await;
+
+    assert!(report["failure"].is_null(), "{report:#}");
+    // The listed origin's page reads the answer (its preflight for a JSON
+    // POST with an Authorization header was allowed).
+    assert_eq!(report["allowed"]["status"], 200, "{report:#}");
+    assert_eq!(
+        report["allowed"]["body"]["data"]["__typename"], "Query",
+        "{report:#}"
+    );
+    // Chromium refuses the other page's call: it never sees an answer.
+    assert!(
+        report["other"]["refused"]
+            .as_str()
+            .is_some_and(|e| e.contains("Failed to fetch")),
+        "{report:#}"
     );
 }

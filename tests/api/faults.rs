@@ -129,9 +129,12 @@ impl Seen {
                 .as_str()
                 .unwrap_or("NO CODE")
                 .to_owned();
-            // Clean refusals: no money to move, or a refund of what was
-            // refunded already.
-            if !matches!(code.as_str(), "INSUFFICIENT_FUNDS" | "BAD_USER_INPUT") {
+            // Clean refusals: no money to move, an amount below the fee,
+            // or a refund of what was refunded already (INVALID_STATE).
+            if !matches!(
+                code.as_str(),
+                "INSUFFICIENT_FUNDS" | "BAD_USER_INPUT" | "INVALID_STATE"
+            ) {
                 self.unexpected.push(reply.clone());
             }
             *self.outcomes.entry(code).or_default() += 1;

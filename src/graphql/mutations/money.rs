@@ -20,6 +20,12 @@ fn currency(code: &CurrencyCode) -> Result<Currency, InvalidInput> {
     Currency::parse(&code.0).map_err(|e| InvalidInput::new("currency", e.to_string()))
 }
 
+/// An `amount` in the currency `code` names, each error on its field.
+pub(super) fn amount_in(amount: &Decimal, code: &CurrencyCode) -> Result<Amount, InvalidInput> {
+    Amount::parse(&amount.0, currency(code)?)
+        .map_err(|e| InvalidInput::new("amount", e.to_string()))
+}
+
 #[derive(InputObject)]
 pub struct CreateWalletInput {
     pub currency: CurrencyCode,
@@ -95,9 +101,7 @@ impl MoneyMutations {
     /// `PENDING_REVIEW` with the funds frozen when the fraud rules hold it.
     async fn transfer(&self, ctx: &Context<'_>, input: TransferInput) -> ApiResult<Transaction> {
         let who = require_user(ctx)?;
-        let currency = currency(&input.currency)?;
-        let amount = Amount::parse(&input.amount.0, currency)
-            .map_err(|e| InvalidInput::new("amount", e.to_string()))?;
+        let amount = amount_in(&input.amount, &input.currency)?;
         let recipient_email = Email::parse(&input.recipient_email)
             .map_err(|e| InvalidInput::new("recipientEmail", e.message))?;
         let req = TransferRequest {

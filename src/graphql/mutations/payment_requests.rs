@@ -8,11 +8,11 @@ use crate::{
         caller::{app, require_user},
         errors::ApiResult,
         ids::{self, Kind},
+        mutations::money::amount_in,
         scalars::{CurrencyCode, Decimal},
         types::PaymentRequest,
     },
     ledger::{IdempotencyKey, PaymentRequestInput, payment_requests::parse_text},
-    money::{Amount, Currency},
     validation::InvalidInput,
 };
 
@@ -62,10 +62,7 @@ impl PaymentRequestMutations {
         input: RequestPaymentInput,
     ) -> ApiResult<PaymentRequest> {
         let who = require_user(ctx)?;
-        let currency = Currency::parse(&input.currency.0)
-            .map_err(|e| InvalidInput::new("currency", e.to_string()))?;
-        let amount = Amount::parse(&input.amount.0, currency)
-            .map_err(|e| InvalidInput::new("amount", e.to_string()))?;
+        let amount = amount_in(&input.amount, &input.currency)?;
         let payer_email = Email::parse(&input.payer_email)
             .map_err(|e| InvalidInput::new("payerEmail", e.message))?;
         let req = PaymentRequestInput {
@@ -88,11 +85,7 @@ impl PaymentRequestMutations {
         input: PayPaymentRequestInput,
     ) -> ApiResult<PaymentRequest> {
         let who = require_user(ctx)?;
-        let id = ids::decode(
-            "paymentRequestId",
-            Kind::PaymentRequest,
-            &input.payment_request_id,
-        )?;
+        let id = request_id(&input.payment_request_id)?;
         let key = IdempotencyKey::parse(&input.idempotency_key)?;
         Ok(PaymentRequest(
             app(ctx)
@@ -109,11 +102,7 @@ impl PaymentRequestMutations {
         input: DeclinePaymentRequestInput,
     ) -> ApiResult<PaymentRequest> {
         let who = require_user(ctx)?;
-        let id = ids::decode(
-            "paymentRequestId",
-            Kind::PaymentRequest,
-            &input.payment_request_id,
-        )?;
+        let id = request_id(&input.payment_request_id)?;
         let reason = parse_text("reason", input.reason)?;
         Ok(PaymentRequest(
             app(ctx)
@@ -130,11 +119,7 @@ impl PaymentRequestMutations {
         input: CancelPaymentRequestInput,
     ) -> ApiResult<PaymentRequest> {
         let who = require_user(ctx)?;
-        let id = ids::decode(
-            "paymentRequestId",
-            Kind::PaymentRequest,
-            &input.payment_request_id,
-        )?;
+        let id = request_id(&input.payment_request_id)?;
         Ok(PaymentRequest(
             app(ctx)
                 .ledger
@@ -142,4 +127,9 @@ impl PaymentRequestMutations {
                 .await?,
         ))
     }
+}
+
+/// The request an input's `paymentRequestId` names.
+fn request_id(id: &ID) -> Result<uuid::Uuid, InvalidInput> {
+    ids::decode("paymentRequestId", Kind::PaymentRequest, id)
 }

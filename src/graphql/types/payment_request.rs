@@ -10,7 +10,6 @@ use crate::{
         caller::app,
         errors::{ApiError, ApiResult},
         ids::{self, Kind},
-        loaders::{Loaders, UserById},
         scalars::Timestamp,
     },
     ledger::{self, RequestStatus},
@@ -57,15 +56,6 @@ impl PaymentRequest {
         }));
         connection
     }
-
-    async fn party(ctx: &Context<'_>, user_id: uuid::Uuid) -> ApiResult<Option<Party>> {
-        let user = ctx
-            .data_unchecked::<Loaders>()
-            .load_one(UserById(user_id))
-            .await
-            .map_err(ApiError::from)?;
-        Ok(user.as_ref().map(Party::of))
-    }
 }
 
 #[Object]
@@ -84,12 +74,12 @@ impl PaymentRequest {
 
     /// Who asks for the money.
     async fn requester(&self, ctx: &Context<'_>) -> ApiResult<Option<Party>> {
-        Self::party(ctx, self.0.requester_id).await
+        Party::load(ctx, Some(self.0.requester_id)).await
     }
 
     /// Who is asked to pay.
     async fn payer(&self, ctx: &Context<'_>) -> ApiResult<Option<Party>> {
-        Self::party(ctx, self.0.payer_id).await
+        Party::load(ctx, Some(self.0.payer_id)).await
     }
 
     async fn note(&self) -> Option<&str> {

@@ -12,7 +12,7 @@ use crate::{
         caller::caller,
         errors::{ApiError, ApiResult},
         ids::{self, Kind},
-        loaders::{AuditLoaders, AuditTrailOf, EventsOf, Loaders, UserById},
+        loaders::{AuditLoaders, AuditTrailOf, EventsOf, Loaders},
     },
     ledger::{Status, TransactionFilter, TxType},
     pagination::{Cursor, Page},
@@ -100,18 +100,6 @@ impl Transaction {
         }));
         connection
     }
-
-    async fn party(ctx: &Context<'_>, user_id: Option<uuid::Uuid>) -> ApiResult<Option<Party>> {
-        let Some(user_id) = user_id else {
-            return Ok(None);
-        };
-        let user = ctx
-            .data_unchecked::<Loaders>()
-            .load_one(UserById(user_id))
-            .await
-            .map_err(ApiError::from)?;
-        Ok(user.as_ref().map(Party::of))
-    }
 }
 
 #[Object]
@@ -139,12 +127,12 @@ impl Transaction {
 
     /// Null for the outside side of a deposit.
     async fn sender(&self, ctx: &Context<'_>) -> ApiResult<Option<Party>> {
-        Self::party(ctx, self.0.sender_id).await
+        Party::load(ctx, self.0.sender_id).await
     }
 
     /// Null for the outside side of a withdrawal.
     async fn receiver(&self, ctx: &Context<'_>) -> ApiResult<Option<Party>> {
-        Self::party(ctx, self.0.receiver_id).await
+        Party::load(ctx, self.0.receiver_id).await
     }
 
     async fn description(&self) -> Option<&str> {

@@ -13,9 +13,9 @@ use crate::{
     customer::Address,
     graphql::{
         caller::{app, require_user},
-        errors::ApiResult,
+        errors::{ApiError, ApiResult},
         ids::{self, Kind},
-        loaders::{AccountsOf, PaymentMethodsOf, ProfileOf, WalletsOf},
+        loaders::{AccountsOf, Loaders, PaymentMethodsOf, ProfileOf, UserById, WalletsOf},
         support::audit_read,
     },
     ledger,
@@ -307,6 +307,20 @@ pub struct Party {
 }
 
 impl Party {
+    /// The user's party, through the request's user loader; `None` for
+    /// no user (the outside side of a deposit, say) or one that is gone.
+    pub async fn load(ctx: &Context<'_>, user_id: Option<uuid::Uuid>) -> ApiResult<Option<Self>> {
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        let user = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(UserById(user_id))
+            .await
+            .map_err(ApiError::from)?;
+        Ok(user.as_ref().map(Self::of))
+    }
+
     pub fn of(user: &users::Model) -> Self {
         let initial: String = user.last_name.chars().take(1).collect();
         Self {

@@ -90,6 +90,26 @@ enum DynamodbCommand {
     CreateTables,
 }
 
+impl Cli {
+    /// Whether the command serves the API: its configuration is read
+    /// before the runtime is built, since it decides how the runtime's
+    /// threads are scheduled.
+    pub fn serves(&self) -> bool {
+        matches!(self.command, None | Some(Command::Serve))
+    }
+}
+
+/// Serves the API until a shutdown signal.
+pub async fn serve(config: Config) -> Result<(), String> {
+    crate::telemetry::init(&config.log);
+    let app = Application::build(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    app.run_until_stopped()
+        .await
+        .map_err(|e| format!("server error: {e}"))
+}
+
 /// Runs the command; an error is one line for the operator.
 pub async fn run(cli: Cli) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve) {
@@ -121,16 +141,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Serve => {
-            let config = Config::from_env()?;
-            crate::telemetry::init(&config.log);
-            let app = Application::build(config)
-                .await
-                .map_err(|e| e.to_string())?;
-            app.run_until_stopped()
-                .await
-                .map_err(|e| format!("server error: {e}"))
-        }
+        Command::Serve => serve(Config::from_env()?).await,
         Command::Migrate => {
             let config = Config::from_env()?;
             let conn = db::connect(&config)

@@ -71,6 +71,12 @@ pub struct Config {
     /// makes the largest batches; more overlap round trips to a distant
     /// database.
     pub transfer_workers: usize,
+    /// `PAYGRAPH_TRANSFER_WORKERS_FIRST`: for a host whose CPUs the
+    /// database shares, the threads that serve requests step down in
+    /// niceness so that the transfer workers get a CPU first (see
+    /// `priority`). Off by default: where the database has a host of its
+    /// own, it buys nothing and changes the whole process's scheduling.
+    pub transfer_workers_first: bool,
     /// `PAYGRAPH_AUDIT_RELAY_MAX_BACKOFF_MS`: the longest wait before an
     /// outbox row that failed is tried again.
     pub audit_relay_max_backoff_ms: u64,
@@ -232,6 +238,7 @@ impl Default for Config {
             audit_relay_poll_ms: 1_000,
             audit_relay_batch: 500,
             transfer_workers: 1,
+            transfer_workers_first: false,
             audit_relay_max_backoff_ms: 60_000,
             audit_relay_lease_ms: 10_000,
             audit_relay_max_attempts: 100,
@@ -548,6 +555,7 @@ mod tests {
         ("PAYGRAPH_AUDIT_RELAY_POLL_MS", "200", Some("200")),
         ("PAYGRAPH_AUDIT_RELAY_BATCH", "100", Some("100")),
         ("PAYGRAPH_TRANSFER_WORKERS", "4", Some("4")),
+        ("PAYGRAPH_TRANSFER_WORKERS_FIRST", "true", Some("true")),
         (
             "PAYGRAPH_AUDIT_RELAY_MAX_BACKOFF_MS",
             "30000",

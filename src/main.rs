@@ -2,14 +2,22 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = paygraph::cli::Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .on_thread_start(paygraph::priority::step_down_request_thread)
-        .build()
-        .expect("a runtime for the server");
-    // The server is built on this thread, which keeps the process's
-    // niceness, so that the transfer workers it starts inherit that.
-    match runtime.block_on(paygraph::cli::run(cli)) {
+    let serving = cli.serves().then(paygraph::config::Config::from_env);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(Ok(config)) = &serving
+        && config.transfer_workers_first
+    {
+        // The server is built on this thread, which keeps the process's
+        // niceness, so that the transfer workers it starts inherit that.
+        runtime.on_thread_start(paygraph::priority::step_down_request_thread);
+    }
+    let runtime = runtime.build().expect("a runtime for the server");
+    let outcome = match serving {
+        Some(config) => config.and_then(|config| runtime.block_on(paygraph::cli::serve(config))),
+        None => runtime.block_on(paygraph::cli::run(cli)),
+    };
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(line) => {
             eprintln!("paygraph: {line}");

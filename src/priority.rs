@@ -6,7 +6,8 @@
 //! every request in the next batch; a request thread that waits delays its
 //! own request. On a host whose CPUs the database shares, the request
 //! threads at niceness 5 (a third of the weight of 0) let the workers run
-//! first; `bench/RESULTS.md` has the measurements.
+//! first. That is the only place it helps, so it is opt-in:
+//! `PAYGRAPH_TRANSFER_WORKERS_FIRST=true`.
 //!
 //! Lowering a thread's priority needs no privilege, raising one does; so the
 //! request threads step down rather than the workers up. Linux keeps a

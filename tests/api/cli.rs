@@ -203,3 +203,70 @@ fn dynamodb_tables_are_described_as_json() {
         .collect();
     assert_eq!(names, ["audit_logs", "fraud_detection"]);
 }
+
+/// The niceness of each of the process's threads named `tokio-rt-worker`
+/// (the threads that serve requests), and of its main thread.
+#[cfg(target_os = "linux")]
+fn runtime_thread_niceness(pid: u32) -> (i64, Vec<i64>) {
+    let niceness = |stat: &str| -> i64 {
+        // Field 19 of stat(5); the fields after the command's ")" start at 3.
+        let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
+        rest.split(' ')
+            .nth(16)
+            .expect("niceness")
+            .parse()
+            .expect("a number")
+    };
+    let read = |path: String| std::fs::read_to_string(path).unwrap_or_default();
+    let main = niceness(&read(format!("/proc/{pid}/stat")));
+    let mut workers = vec![];
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("its threads") {
+        let dir = task.expect("a thread").path();
+        let comm = read(format!("{}/comm", dir.display()));
+        let stat = read(format!("{}/stat", dir.display()));
+        if comm.trim() == "tokio-rt-worker" && !stat.is_empty() {
+            workers.push(niceness(&stat));
+        }
+    }
+    (main, workers)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn request_threads_step_down_only_when_transfer_workers_first_is_set() {
+    for first in [false, true] {
+        let dir = tempfile::tempdir().expect("a folder");
+        let url = format!("sqlite://{}/p.db?mode=rwc", dir.path().display());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_paygraph"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &url)
+            .env("PAYGRAPH_ADDR", "127.0.0.1:0")
+            .env("PAYGRAPH_LOG", "error")
+            .env("PAYGRAPH_TRANSFER_WORKERS_FIRST", first.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start paygraph");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let (main, workers) = loop {
+            let (main, workers) = runtime_thread_niceness(child.id());
+            let stepped_down = workers.iter().any(|&n| n == main + 5);
+            let settled = !workers.is_empty() && (stepped_down || !first);
+            if settled || std::time::Instant::now() > deadline {
+                // Threads that would step down do so as they start.
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                break runtime_thread_niceness(child.id());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(!workers.is_empty(), "no runtime threads seen");
+        let expected = if first { main + 5 } else { main };
+        assert!(
+            workers.iter().all(|&n| n == expected),
+            "PAYGRAPH_TRANSFER_WORKERS_FIRST={first}: main thread at {main}, request threads at {workers:?}"
+        );
+    }
+}

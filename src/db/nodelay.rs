@@ -6,7 +6,9 @@
 //! writes do once they are more than TLS buffers at once, then waits for
 //! the server's delayed ACK: 40 ms on Linux, for a batch that takes 5.
 //! Until a release sets the option itself, each new connection gets it
-//! here, on the process's TCP sockets whose peer is the database.
+//! here, on the process's TCP sockets whose peer is the database. The test
+//! `database::sqlx_by_itself_still_delays_small_writes` fails once sqlx
+//! sets it: this module and its call in `db::connect` go then.
 
 use std::{net::SocketAddr, str::FromStr};
 

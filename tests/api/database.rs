@@ -44,3 +44,25 @@ async fn connections_to_postgres_send_without_delay() {
         "connections that delay small writes: {opened:?}"
     );
 }
+
+/// `db::nodelay` exists only because sqlx leaves Nagle's algorithm on. When
+/// an upgrade of sqlx sets `TCP_NODELAY` itself, this fails: remove the
+/// workaround then.
+#[tokio::test]
+async fn sqlx_by_itself_still_delays_small_writes() {
+    use sea_orm::sqlx::{Connection, PgConnection};
+    let url = fresh_postgres_database().await;
+    let peers = nodelay::database_peers(&url).await;
+    let before = nodelay::sockets_to(&peers);
+    let conn = PgConnection::connect(&url).await.expect("connect");
+    let opened: Vec<_> = nodelay::sockets_to(&peers)
+        .into_iter()
+        .filter(|s| !before.contains(s))
+        .collect();
+    assert_eq!(opened.len(), 1, "sqlx's connection: {opened:?}");
+    assert!(
+        !opened[0].1,
+        "sqlx now sets TCP_NODELAY itself: delete src/db/nodelay.rs and its call in db::connect"
+    );
+    conn.close().await.expect("close");
+}

@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     auth::{self, Role},
-    cache::Cache,
+    cache::{Cache, redis_client},
     config::Config,
     db,
     startup::Application,
@@ -179,7 +179,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             // entry there, or the change would wait for it to expire.
             if let Some(url) = &config.redis_url {
                 let limits = crate::startup::redis_limits(&config);
-                let cache = Cache::redis(url, 1, &config.redis_key_prefix, limits)
+                let client = redis_client::client(url, config.redis_tls_ca_file.as_deref())
+                    .map_err(|e| format!("the role is changed, but Redis is unreachable: {e}"))?;
+                let cache = Cache::redis(client, 1, &config.redis_key_prefix, limits)
                     .await
                     .map_err(|e| format!("the role is changed, but Redis is unreachable: {e}"))?;
                 auth::Standings::new(cache)

@@ -39,6 +39,10 @@ pub struct Config {
     pub db_retry_budget_ms: u64,
     /// `REDIS_URL`; unset means the in-process cache.
     pub redis_url: Option<String>,
+    /// `REDIS_TLS_CA_FILE`: a PEM file with the CA that a `rediss://`
+    /// server's certificate is checked against, instead of the public
+    /// roots (ElastiCache needs none).
+    pub redis_tls_ca_file: Option<PathBuf>,
     /// `REDIS_POOL_SIZE`
     pub redis_pool_size: u32,
     /// `REDIS_KEY_PREFIX`: lets environments (and tests) share one Redis.
@@ -228,6 +232,7 @@ impl Default for Config {
             db_retry_attempts: 10,
             db_retry_budget_ms: 5_000,
             redis_url: None,
+            redis_tls_ca_file: None,
             redis_pool_size: 32,
             redis_key_prefix: String::new(),
             redis_timeout_ms: 250,
@@ -306,6 +311,7 @@ const UNPREFIXED: &[&str] = &[
     "DATABASE_MIN_CONNECTIONS",
     "DATABASE_MAX_LIFETIME_SECS",
     "REDIS_URL",
+    "REDIS_TLS_CA_FILE",
     "REDIS_POOL_SIZE",
     "REDIS_KEY_PREFIX",
     "REDIS_TIMEOUT_MS",
@@ -539,6 +545,11 @@ mod tests {
             "REDIS_URL",
             "redis://cache:6379",
             Some(r#""redis://cache:6379""#),
+        ),
+        (
+            "REDIS_TLS_CA_FILE",
+            "/etc/paygraph/redis-ca.pem",
+            Some(r#""/etc/paygraph/redis-ca.pem""#),
         ),
         ("REDIS_POOL_SIZE", "8", Some("8")),
         ("REDIS_KEY_PREFIX", "2024", Some(r#""2024""#)),

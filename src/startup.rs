@@ -17,6 +17,7 @@ use crate::{
         notifier::CacheNotifier,
         persisted_queries::PersistedQueries,
         rate_limit::{RateLimiter, Rule, Rules},
+        redis_client,
         transactions::TransactionCache,
     },
     config::{AuditStoreKind, Config},
@@ -155,14 +156,22 @@ impl Application {
         let retry = Retry::from_config(&config);
         let database = database(&config, &retry).await?;
         let cache = match &config.redis_url {
-            Some(url) => Cache::redis(
-                url,
-                config.redis_pool_size,
-                &config.redis_key_prefix,
-                redis_limits(&config),
-            )
-            .await
-            .map_err(StartError::Redis)?,
+            Some(url) => {
+                let client = redis_client::client(url, config.redis_tls_ca_file.as_deref())
+                    .map_err(StartError::Redis)?;
+                let limits = redis_limits(&config);
+                redis_client::check_trust(&client, limits.timeout * 4)
+                    .await
+                    .map_err(StartError::Redis)?;
+                Cache::redis(
+                    client,
+                    config.redis_pool_size,
+                    &config.redis_key_prefix,
+                    limits,
+                )
+                .await
+                .map_err(StartError::Redis)?
+            }
             None => Cache::in_process(&config.redis_key_prefix),
         };
         let events = EventBus::start(&cache, config.event_buffer)

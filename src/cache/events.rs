@@ -293,7 +293,7 @@ impl EventBus {
         let channel = cache.key("events");
         // Redis down at start-up delays the bus, not the instance: the
         // listener keeps trying, and `/readyz` says the bus is degraded.
-        let first = match subscribe(store.url(), &channel).await {
+        let first = match subscribe(store.client(), &channel).await {
             Ok(connection) => Some(connection),
             Err(e) => {
                 tracing::warn!(error = %e, "event bus unreachable at start; connecting in the background");
@@ -310,7 +310,7 @@ impl EventBus {
         });
         tokio::spawn(listen(
             Arc::downgrade(&inner),
-            store.url().to_owned(),
+            store.client().clone(),
             channel,
             first,
         ));
@@ -362,8 +362,10 @@ impl EventBus {
     }
 }
 
-async fn subscribe(url: &str, channel: &str) -> Result<redis::aio::PubSub, CacheError> {
-    let client = redis::Client::open(url)?;
+async fn subscribe(
+    client: &redis::Client,
+    channel: &str,
+) -> Result<redis::aio::PubSub, CacheError> {
     let mut pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub())
         .await
         .map_err(|_| CacheError::TimedOut)??;
@@ -375,7 +377,7 @@ async fn subscribe(url: &str, channel: &str) -> Result<redis::aio::PubSub, Cache
 /// with backoff when it drops. Ends when the bus itself is gone.
 async fn listen(
     bus: Weak<Inner>,
-    url: String,
+    client: redis::Client,
     channel: String,
     mut connection: Option<redis::aio::PubSub>,
 ) {
@@ -402,7 +404,7 @@ async fn listen(
             if bus.strong_count() == 0 {
                 return;
             }
-            match subscribe(&url, &channel).await {
+            match subscribe(&client, &channel).await {
                 Ok(c) => break c,
                 Err(e) => {
                     tracing::debug!(error = %e, "event bus still unreachable");

@@ -11,6 +11,7 @@ mod memory;
 pub mod notifier;
 pub mod persisted_queries;
 pub mod rate_limit;
+pub mod redis_client;
 mod redis_pool;
 mod redis_store;
 mod repairs;
@@ -38,6 +39,12 @@ pub enum CacheError {
     CircuitOpen,
     #[error("cache unavailable: unexpected reply from Redis: {0}")]
     UnexpectedReply(String),
+    #[error("{0}")]
+    Config(String),
+    #[error(
+        "the Redis server's TLS certificate is not trusted (REDIS_TLS_CA_FILE names the CA to trust): {0}"
+    )]
+    Untrusted(String),
 }
 
 /// A key-value store with expiry. Keys are namespaced by the configured
@@ -66,12 +73,12 @@ impl Cache {
     }
 
     pub async fn redis(
-        url: &str,
+        client: redis::Client,
         pool_size: u32,
         prefix: &str,
         limits: RedisLimits,
     ) -> Result<Self, CacheError> {
-        let store = RedisStore::connect(url, pool_size, limits).await?;
+        let store = RedisStore::connect(client, pool_size, limits).await?;
         let repairs = Arc::new(Repairs::default());
         tokio::spawn(repairs::replay_forever(
             Arc::downgrade(&repairs),

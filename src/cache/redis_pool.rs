@@ -15,9 +15,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bb8_redis::{RedisConnectionManager, bb8::ManageConnection};
+use bb8_redis::bb8::ManageConnection;
 use redis::{
-    Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value,
+    Client, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value,
     aio::{ConnectionLike, MultiplexedConnection},
 };
 
@@ -25,18 +25,18 @@ use redis::{
 const IDLE_CHECK: Duration = Duration::from_secs(10);
 
 pub struct Manager {
-    inner: RedisConnectionManager,
+    client: Client,
     /// Bumped by every connection-level failure; a connection last checked
     /// in an earlier generation is checked again before use.
     failures: Arc<AtomicU64>,
 }
 
 impl Manager {
-    pub fn new(url: &str) -> Result<Self, RedisError> {
-        Ok(Self {
-            inner: RedisConnectionManager::new(url)?,
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
             failures: Arc::default(),
-        })
+        }
     }
 }
 
@@ -93,7 +93,7 @@ impl ManageConnection for Manager {
 
     async fn connect(&self) -> Result<Conn, RedisError> {
         Ok(Conn {
-            inner: self.inner.connect().await?,
+            inner: self.client.get_multiplexed_async_connection().await?,
             returned_at: Instant::now(),
             checked_in: self.failures.load(Ordering::Relaxed),
             failures: self.failures.clone(),
@@ -106,7 +106,7 @@ impl ManageConnection for Manager {
         if conn.returned_at.elapsed() < IDLE_CHECK && conn.checked_in == failures {
             return Ok(());
         }
-        self.inner.is_valid(&mut conn.inner).await?;
+        let _: String = redis::cmd("PING").query_async(&mut conn.inner).await?;
         conn.checked_in = failures;
         Ok(())
     }

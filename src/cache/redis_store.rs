@@ -16,7 +16,7 @@ use super::{
 #[derive(Clone)]
 pub struct RedisStore {
     pool: Pool<Manager>,
-    url: String,
+    client: redis::Client,
     timeout: Duration,
     breaker: Arc<Breaker>,
 }
@@ -42,11 +42,11 @@ fn is_outage(e: &RedisError) -> bool {
 
 impl RedisStore {
     pub async fn connect(
-        url: &str,
+        client: redis::Client,
         pool_size: u32,
         limits: RedisLimits,
     ) -> Result<Self, CacheError> {
-        let manager = Manager::new(url)?;
+        let manager = Manager::new(client.clone());
         let pool = Pool::builder()
             .max_size(pool_size)
             .connection_timeout(limits.timeout)
@@ -54,7 +54,7 @@ impl RedisStore {
             .await?;
         let store = Self {
             pool,
-            url: url.to_owned(),
+            client,
             timeout: limits.timeout,
             breaker: Arc::new(Breaker::new(limits.open_for, limits.timeout * 2)),
         };
@@ -95,11 +95,11 @@ impl RedisStore {
         }
     }
 
-    /// The URL, for the event bus's own subscriber connection (a
+    /// The client, for the event bus's own subscriber connection (a
     /// subscribed connection cannot serve other commands, so it is not
     /// taken from the pool).
-    pub(super) fn url(&self) -> &str {
-        &self.url
+    pub(super) fn client(&self) -> &redis::Client {
+        &self.client
     }
 
     pub async fn set_ex(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError> {

@@ -389,6 +389,7 @@ async fn clients_see_no_fault_while_connections_instances_redis_and_dynamodb_fai
     let (redis_url, moto_url) = (redis.url(), moto.url.clone());
     let app = spawn_app_with(Backend::Postgres, |c| {
         c.redis_url = Some(redis_url);
+        c.redis_tls_ca_file = None;
         fast_relay(c);
         use_dynamodb(c, &moto_url, &prefix);
         c.fraud_velocity_max = 1_000_000;

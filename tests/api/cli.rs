@@ -175,6 +175,14 @@ async fn roles_from_the_command_line_reach_open_sessions(backend: Backend) {
         env.push(("REDIS_URL", url));
         env.push(("REDIS_KEY_PREFIX", &app.config.redis_key_prefix));
     }
+    let ca_file = app
+        .config
+        .redis_tls_ca_file
+        .as_ref()
+        .map(|p| p.display().to_string());
+    if let Some(ca_file) = &ca_file {
+        env.push(("REDIS_TLS_CA_FILE", ca_file));
+    }
     for (command, answer) in [("grant-role", None), ("revoke-role", Some("FORBIDDEN"))] {
         let out = paygraph_beside(&["users", command, &agent.email, "support"], &env).await;
         assert!(out.status.success(), "{}", stderr(&out));

@@ -250,7 +250,7 @@ async fn status_reads_come_from_the_transaction_cache() {
     let id = sent["data"]["transfer"]["id"].as_str().unwrap().to_owned();
     let key = format!("{}txn:{}", app.config.redis_key_prefix, key_of(&id));
 
-    let client = redis::Client::open(crate::helpers::redis_url()).unwrap();
+    let client = crate::helpers::redis_client();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let deadline = Instant::now() + DEADLINE;
     let cached: String = loop {

@@ -37,6 +37,30 @@ pub fn redis_url() -> String {
     std::env::var("PAYGRAPH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// The CA that the test Redis's certificate is signed by, when the suite's
+/// Redis speaks TLS (`scripts/test` starts one: `scripts/redis-tls`).
+pub fn redis_ca_file() -> Option<std::path::PathBuf> {
+    let ca = std::env::var_os("PAYGRAPH_TEST_REDIS_CA_FILE").map(std::path::PathBuf::from);
+    if redis_url().starts_with("rediss://") {
+        let ca = ca.expect(
+            "PAYGRAPH_TEST_REDIS_URL is rediss://: set PAYGRAPH_TEST_REDIS_CA_FILE to its CA",
+        );
+        assert!(
+            ca.is_file(),
+            "PAYGRAPH_TEST_REDIS_CA_FILE {} is missing",
+            ca.display()
+        );
+        return Some(ca);
+    }
+    None
+}
+
+/// A client of the suite's Redis, for tests that look at its keys.
+pub fn redis_client() -> redis::Client {
+    paygraph::cache::redis_client::client(&redis_url(), redis_ca_file().as_deref())
+        .expect("a client of the test Redis")
+}
+
 /// A new, empty Postgres database for one test. Its name starts with
 /// `paygraph_test_` so the test script can sweep leftovers.
 pub async fn fresh_postgres_database() -> String {
@@ -110,6 +134,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
                 Config {
                     database_url: url,
                     redis_url: Some(redis_url()),
+                    redis_tls_ca_file: redis_ca_file(),
                     redis_key_prefix: format!("test:{}:", Uuid::new_v4().simple()),
                     jwt_secret: Some("test-secret-that-is-at-least-32-bytes-long".into()),
                     encryption_key: Some(base64_key()),

@@ -37,3 +37,4 @@ mod redis_outage;
 mod service;
 mod subscriptions;
 mod support;
+mod tls;

@@ -157,6 +157,7 @@ async fn app_on(
     let url = redis.url();
     spawn_app_with(Backend::Postgres, |c| {
         c.redis_url = Some(url);
+        c.redis_tls_ca_file = None;
         c.redis_pool_size = 4;
         adjust(c);
     })

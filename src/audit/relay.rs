@@ -195,6 +195,11 @@ impl Relay {
             .exec(&self.db)
             .await?;
         metrics::counter!("paygraph_audit_relay_events_total").increment(delivered.len() as u64);
+        for record in &records {
+            if let Record::Fraud(check) = record {
+                fraud::observe(check);
+            }
+        }
         Ok(delivered.len())
     }
 

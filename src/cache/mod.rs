@@ -91,6 +91,14 @@ impl Cache {
         })
     }
 
+    /// The Redis pool's connections, idle and in use (none in process).
+    pub fn pool_state(&self) -> Option<crate::db::PoolState> {
+        match &self.store {
+            Store::Memory(_) => None,
+            Store::Redis(r) => Some(r.pool_state()),
+        }
+    }
+
     /// Whether calls currently reach the store: false while Redis is
     /// skipped after a failure (`/readyz` says the cache is degraded).
     pub fn is_reachable(&self) -> bool {

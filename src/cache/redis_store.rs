@@ -95,6 +95,14 @@ impl RedisStore {
         }
     }
 
+    pub(super) fn pool_state(&self) -> crate::db::PoolState {
+        let state = self.pool.state();
+        crate::db::PoolState {
+            idle: state.idle_connections,
+            in_use: state.connections.saturating_sub(state.idle_connections),
+        }
+    }
+
     /// The client, for the event bus's own subscriber connection (a
     /// subscribed connection cannot serve other commands, so it is not
     /// taken from the pool).

@@ -140,3 +140,28 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
 pub fn is_sqlite(db: &DatabaseConnection) -> bool {
     db.get_database_backend() == DbBackend::Sqlite
 }
+
+/// A connection pool's connections at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    pub idle: u32,
+    pub in_use: u32,
+}
+
+/// The database pool's connections, idle and in use.
+pub fn pool_state(db: &DatabaseConnection) -> PoolState {
+    let (size, idle) = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle() as u32)
+        }
+        _ => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle() as u32)
+        }
+    };
+    PoolState {
+        idle,
+        in_use: size.saturating_sub(idle),
+    }
+}

@@ -36,6 +36,25 @@ pub struct FraudCheck {
     pub checked_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl Decision {
+    pub const ALL: [Self; 2] = [Self::Allow, Self::Review];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Review => "review",
+        }
+    }
+}
+
+/// Counts a check in the metrics, once its record is delivered (so once
+/// per committed check, whichever instance relays it).
+pub fn observe(check: &FraudCheck) {
+    metrics::histogram!("paygraph_fraud_score").record(f64::from(check.score));
+    metrics::counter!("paygraph_fraud_decisions_total", "decision" => check.decision.as_str())
+        .increment(1);
+}
+
 /// The check's record as an audit event, queued with the payment's other
 /// writes.
 pub fn audit_event(check: &FraudCheck) -> AuditEvent {

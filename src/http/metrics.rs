@@ -10,7 +10,11 @@ use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::HttpState;
-use crate::graphql::{errors::Code, observed};
+use crate::{
+    fraud::Decision,
+    graphql::{errors::Code, observed},
+    ledger::{Status, TxType},
+};
 
 /// Buckets of a GraphQL request's duration, in seconds.
 const REQUEST_BUCKETS: &[f64] = &[
@@ -20,6 +24,11 @@ const REQUEST_BUCKETS: &[f64] = &[
 /// Buckets of one database statement's duration, in seconds.
 const STATEMENT_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// Buckets of a fraud check's score (0 to 100).
+const FRAUD_SCORE_BUCKETS: &[f64] = &[
+    0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0,
 ];
 
 /// The process has one metrics recorder; every server built in it (tests
@@ -37,6 +46,12 @@ pub fn install_recorder() -> PrometheusHandle {
                     b.set_buckets_for_metric(
                         Matcher::Full("paygraph_db_statement_duration_seconds".into()),
                         STATEMENT_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("paygraph_fraud_score".into()),
+                        FRAUD_SCORE_BUCKETS,
                     )
                 })
                 .expect("non-empty buckets")
@@ -111,12 +126,24 @@ fn describe() {
         "Times Redis was found unreachable (its circuit breaker opened)"
     );
     describe_counter!(
-        "paygraph_rate_limit_fallback_total",
-        "Rate-limit checks counted by this instance alone because Redis was unreachable"
+        "paygraph_transactions_total",
+        "Transactions committed, by type and by the status they were committed in (a deposit counts once pending and once completed)"
+    );
+    describe_histogram!(
+        "paygraph_fraud_score",
+        "Scores (0 to 100) of the fraud checks delivered to the fraud store"
     );
     describe_counter!(
-        "paygraph_redis_breaker_opened_total",
-        "Times the Redis circuit breaker opened"
+        "paygraph_fraud_decisions_total",
+        "Fraud checks delivered to the fraud store, by decision (allow, review)"
+    );
+    describe_gauge!(
+        "paygraph_db_pool_connections",
+        "The database pool's connections, idle and in use, when scraped"
+    );
+    describe_gauge!(
+        "paygraph_redis_pool_connections",
+        "The Redis pool's connections, idle and in use, when scraped (absent without Redis)"
     );
     describe_counter!(
         "paygraph_transfer_batches_total",
@@ -157,6 +184,21 @@ fn register() {
         metrics::counter!(name).increment(0);
     }
     let _ = metrics::histogram!("paygraph_db_statement_duration_seconds");
+    let _ = metrics::histogram!("paygraph_fraud_score");
+    for kind in TxType::ALL {
+        for status in Status::ALL {
+            metrics::counter!(
+                "paygraph_transactions_total",
+                "type" => kind.as_str(),
+                "status" => status.as_str()
+            )
+            .increment(0);
+        }
+    }
+    for decision in Decision::ALL {
+        metrics::counter!("paygraph_fraud_decisions_total", "decision" => decision.as_str())
+            .increment(0);
+    }
     for name in [
         "paygraph_websocket_connections",
         "paygraph_audit_outbox_depth",
@@ -168,5 +210,21 @@ fn register() {
 }
 
 pub async fn render(State(state): State<HttpState>) -> String {
+    observe_pools(&state);
     state.metrics.render()
+}
+
+/// The pools' connections as this scrape finds them.
+fn observe_pools(state: &HttpState) {
+    let set = |name: &'static str, pool: crate::db::PoolState| {
+        metrics::gauge!(name, "state" => "idle").set(pool.idle);
+        metrics::gauge!(name, "state" => "in_use").set(pool.in_use);
+    };
+    set(
+        "paygraph_db_pool_connections",
+        crate::db::pool_state(&state.app.db),
+    );
+    if let Some(pool) = state.app.cache.pool_state() {
+        set("paygraph_redis_pool_connections", pool);
+    }
 }

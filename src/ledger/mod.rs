@@ -59,6 +59,13 @@ pub enum TxType {
 }
 
 impl TxType {
+    pub const ALL: [Self; 4] = [
+        Self::Transfer,
+        Self::Deposit,
+        Self::Withdrawal,
+        Self::Refund,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Transfer => "transfer",
@@ -69,14 +76,7 @@ impl TxType {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Transfer,
-            Self::Deposit,
-            Self::Withdrawal,
-            Self::Refund,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 
@@ -92,6 +92,16 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Self; 7] = [
+        Self::Pending,
+        Self::Processing,
+        Self::PendingReview,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Reversed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -105,17 +115,7 @@ impl Status {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Processing,
-            Self::PendingReview,
-            Self::Completed,
-            Self::Failed,
-            Self::Cancelled,
-            Self::Reversed,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
     fn is_final(self) -> bool {
@@ -196,12 +196,23 @@ impl Ledger {
         self.announce_batch(std::slice::from_ref(&posted.transaction), &posted.wallets);
     }
 
-    /// Tells subscribers, after the commit, what a batch changed.
+    /// Tells subscribers, after the commit, what a batch changed, and
+    /// counts each transaction in the status it was committed in.
     fn announce_batch(&self, transactions: &[transactions::Model], wallets: &[wallet_rows::Model]) {
         for w in wallets {
             self.notifier.wallet_changed(w);
         }
         for t in transactions {
+            if let (Some(kind), Some(status)) =
+                (TxType::parse(&t.transaction_type), Status::parse(&t.status))
+            {
+                metrics::counter!(
+                    "paygraph_transactions_total",
+                    "type" => kind.as_str(),
+                    "status" => status.as_str()
+                )
+                .increment(1);
+            }
             self.notifier.transaction_changed(t);
         }
     }

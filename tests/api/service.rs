@@ -104,6 +104,10 @@ const FAMILIES: &[(&str, &str)] = &[
     ("paygraph_transfer_batched_requests_total", "counter"),
     ("paygraph_rate_limit_fallback_total", "counter"),
     ("paygraph_redis_breaker_opened_total", "counter"),
+    ("paygraph_transactions_total", "counter"),
+    ("paygraph_fraud_score", "histogram"),
+    ("paygraph_fraud_decisions_total", "counter"),
+    ("paygraph_db_pool_connections", "gauge"),
 ];
 
 async fn every_metric_family_has_help_and_a_type_from_start(backend: Backend) {
@@ -237,6 +241,7 @@ async fn the_websocket_endpoint_speaks_graphql_transport_ws(backend: Backend) {
 }
 
 both_backends!(
+    the_seeds_custom_metrics_count_transactions_fraud_checks_and_pools,
     health_and_readiness_name_each_backend,
     metrics_count_requests_per_root_field_and_errors_per_code,
     client_chosen_operation_names_add_no_series,
@@ -246,3 +251,88 @@ both_backends!(
     introspection_and_graphiql_can_be_switched_off,
     the_websocket_endpoint_speaks_graphql_transport_ws,
 );
+
+/// The value of the series of `family` whose labels include every one of
+/// `labels` (`name="value"`), summed over the series that match.
+fn sample(text: &str, family: &str, labels: &[&str]) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let name = series.split('{').next().unwrap();
+        if name == family && labels.iter().all(|l| series.contains(l)) {
+            *found.get_or_insert(0.0) += value.parse::<f64>().unwrap();
+        }
+    }
+    found
+}
+
+async fn the_seeds_custom_metrics_count_transactions_fraud_checks_and_pools(backend: Backend) {
+    let app = spawn_app_with(backend, crate::dynamo::fast_relay).await;
+    let ada = app.register().await;
+    let bob = app.register().await;
+    app.funded_wallet(&ada.token, "USD", "100.00").await;
+    app.create_wallet(&bob.token, "USD").await;
+    let sent = app
+        .transfer(&ada.token, &bob.email, "5.00", "USD", "m-1")
+        .await;
+    assert_eq!(sent["data"]["transfer"]["status"], "COMPLETED", "{sent}");
+
+    // Fraud checks count once their records are delivered by the relay.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        let checks = sample(&text, "paygraph_fraud_decisions_total", &[]).unwrap_or(0.0);
+        if checks >= 1.0 || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let transfers = ["type=\"transfer\"", "status=\"completed\""];
+    assert_eq!(
+        sample(&text, "paygraph_transactions_total", &transfers),
+        Some(1.0),
+        "{text}"
+    );
+    let deposits = ["type=\"deposit\"", "status=\"completed\""];
+    assert_eq!(
+        sample(&text, "paygraph_transactions_total", &deposits),
+        Some(1.0),
+        "{text}"
+    );
+    let refunds = ["type=\"refund\""];
+    assert_eq!(
+        sample(&text, "paygraph_transactions_total", &refunds),
+        Some(0.0),
+        "{text}"
+    );
+    // The transfer was checked and let through.
+    let allowed = sample(
+        &text,
+        "paygraph_fraud_decisions_total",
+        &["decision=\"allow\""],
+    );
+    assert!(allowed >= Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "paygraph_fraud_decisions_total",
+            &["decision=\"review\""]
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "paygraph_fraud_score_count", &[]) >= Some(1.0),
+        "{text}"
+    );
+    // The pools, as this scrape found them.
+    let db = sample(&text, "paygraph_db_pool_connections", &[]);
+    assert!(db >= Some(1.0), "{text}");
+    let redis = sample(&text, "paygraph_redis_pool_connections", &[]);
+    match backend {
+        Backend::Postgres => assert!(redis >= Some(1.0), "{text}"),
+        Backend::Sqlite => assert_eq!(redis, None, "{text}"),
+    }
+}

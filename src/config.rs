@@ -186,6 +186,9 @@ pub struct Config {
     pub idempotency_purge_batch: u64,
     /// `PAYMENT_REQUEST_TTL_SECS`: how long a payment request stays payable.
     pub payment_request_ttl_secs: u64,
+    /// `SUPPORT_APPROVAL_AMOUNT`, per currency: refunds and holds at or
+    /// above it wait for a second agent.
+    pub support_approval_amount: String,
     /// `FEE_CARD_DEPOSIT_PERCENT`, e.g. `2.9`.
     pub fee_card_deposit_percent: String,
     /// `FEE_CARD_DEPOSIT_FIXED`, per currency: `USD:0.30,JPY:30`.
@@ -285,6 +288,7 @@ impl Default for Config {
             idempotency_purge_poll_ms: 60_000,
             idempotency_purge_batch: 500,
             payment_request_ttl_secs: 604_800,
+            support_approval_amount: "USD:1000,EUR:1000,GBP:800,JPY:150000".into(),
             fee_card_deposit_percent: "2.9".into(),
             fee_card_deposit_fixed: "USD:0.30,EUR:0.25,GBP:0.20,JPY:30,KWD:0.100".into(),
             fee_bank_deposit_percent: "0".into(),
@@ -326,6 +330,7 @@ const UNPREFIXED: &[&str] = &[
     "SESSION_TTL_SECS",
     "IDEMPOTENCY_RETENTION_DAYS",
     "PAYMENT_REQUEST_TTL_SECS",
+    "SUPPORT_APPROVAL_AMOUNT",
     "FEE_CARD_DEPOSIT_PERCENT",
     "FEE_CARD_DEPOSIT_FIXED",
     "FEE_BANK_DEPOSIT_PERCENT",
@@ -624,6 +629,7 @@ mod tests {
         ("PAYGRAPH_IDEMPOTENCY_PURGE_POLL_MS", "1000", Some("1000")),
         ("PAYGRAPH_IDEMPOTENCY_PURGE_BATCH", "50", Some("50")),
         ("PAYMENT_REQUEST_TTL_SECS", "3600", Some("3600")),
+        ("SUPPORT_APPROVAL_AMOUNT", "USD:5000", Some(r#""USD:5000""#)),
         ("FEE_CARD_DEPOSIT_PERCENT", "2.90", Some(r#""2.90""#)),
         ("FEE_BANK_DEPOSIT_PERCENT", "1", Some(r#""1""#)),
         ("FEE_TRANSFER_PERCENT", "1", Some(r#""1""#)),

@@ -9,6 +9,7 @@ pub mod context;
 pub mod crypto;
 pub mod customer;
 pub mod db;
+pub mod four_eyes;
 pub mod fraud;
 pub mod graphql;
 pub mod http;

@@ -231,7 +231,11 @@ impl Application {
         let processor_delay = Duration::from_millis(config.processor_delay_ms);
         let purge_poll = Duration::from_millis(config.idempotency_purge_poll_ms);
         let app = ApiContext {
-            support: crate::support::Support::new(database.clone(), auth.standings()),
+            support: crate::support::Support::new(
+                database.clone(),
+                auth.standings(),
+                ledger.clone(),
+            ),
             db: database,
             cache,
             auth,

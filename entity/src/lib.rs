@@ -23,6 +23,7 @@ pub mod outgoing_tallies;
 pub mod payment_methods;
 pub mod payment_requests;
 pub mod sessions;
+pub mod support_actions;
 pub mod transaction_events;
 pub mod transactions;
 pub mod user_profiles;

@@ -9,6 +9,7 @@ pub use super::outgoing_tallies::Entity as OutgoingTallies;
 pub use super::payment_methods::Entity as PaymentMethods;
 pub use super::payment_requests::Entity as PaymentRequests;
 pub use super::sessions::Entity as Sessions;
+pub use super::support_actions::Entity as SupportActions;
 pub use super::transaction_events::Entity as TransactionEvents;
 pub use super::transactions::Entity as Transactions;
 pub use super::user_profiles::Entity as UserProfiles;

@@ -14,6 +14,7 @@ use crate::{
     auth::AuthError,
     customer::CustomerError,
     db::retry::{Fault, Faulty},
+    four_eyes::FourEyesError,
     ledger::LedgerError,
     validation::InvalidInput,
 };
@@ -150,6 +151,14 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// APPROVAL_REQUIRED, naming the pending support action.
+    fn approval_required(message: String, action_id: uuid::Uuid) -> Self {
+        let id = super::ids::encode(super::ids::Kind::SupportAction, action_id);
+        Self::new(Code::ApprovalRequired, message).with("supportActionId", id.0.into())
+    }
+}
+
 impl From<InvalidInput> for ApiError {
     fn from(e: InvalidInput) -> Self {
         Self::new(Code::BadUserInput, format!("{}: {}", e.field, e.message)).on_field(e.field)
@@ -216,6 +225,10 @@ impl From<LedgerError> for ApiError {
             }
             LedgerError::UnknownPayer => Self::new(Code::NotFound, message).on_field("payerEmail"),
             LedgerError::Forbidden(_) => Self::new(Code::Forbidden, message),
+            LedgerError::ApprovalRequired { action_id } => {
+                Self::approval_required(message, action_id)
+            }
+            LedgerError::FourEyes(f) => f.into(),
             LedgerError::Db(_) | LedgerError::Unconfirmed(_) => Self::database(&e, e.fault()),
             LedgerError::WorkersStopped => Self::unavailable(RETRY_AFTER_UNAVAILABLE_SECS),
         }
@@ -240,6 +253,18 @@ impl From<AuditError> for ApiError {
     }
 }
 
+impl From<FourEyesError> for ApiError {
+    fn from(e: FourEyesError) -> Self {
+        match e {
+            FourEyesError::NotFound => Self::not_found(),
+            FourEyesError::OwnRequest => Self::new(Code::Forbidden, e.to_string()),
+            FourEyesError::Decided(state) => Self::new(Code::InvalidState, e.to_string())
+                .with("state", state.as_str().to_uppercase().into()),
+            FourEyesError::Db(ref d) => Self::database(&e, d.fault()),
+        }
+    }
+}
+
 impl From<SupportError> for ApiError {
     fn from(e: SupportError) -> Self {
         match e {
@@ -248,6 +273,11 @@ impl From<SupportError> for ApiError {
             SupportError::OwnAccount => Self::new(Code::Forbidden, e.to_string()),
             SupportError::Db(ref d) => Self::database(&e, d.fault()),
             SupportError::Standing(_) => Self::internal(&e),
+            SupportError::ApprovalRequired { action_id } => {
+                Self::approval_required(e.to_string(), action_id)
+            }
+            SupportError::FourEyes(f) => f.into(),
+            SupportError::Ledger(l) => l.into(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub enum Kind {
     Account,
     PaymentMethod,
     PaymentRequest,
+    SupportAction,
 }
 
 impl Kind {
@@ -26,6 +27,7 @@ impl Kind {
             Self::Account => "Account",
             Self::PaymentMethod => "PaymentMethod",
             Self::PaymentRequest => "PaymentRequest",
+            Self::SupportAction => "SupportAction",
         }
     }
 
@@ -37,6 +39,7 @@ impl Kind {
             Self::Account,
             Self::PaymentMethod,
             Self::PaymentRequest,
+            Self::SupportAction,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

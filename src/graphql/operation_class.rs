@@ -17,6 +17,7 @@ const MONEY_MOVEMENT: &[&str] = &[
     "holdFunds",
     "releaseHold",
     "refundTransaction",
+    "approveSupportAction",
     "requestPayment",
     "payPaymentRequest",
 ];

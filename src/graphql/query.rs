@@ -6,7 +6,9 @@ use super::{
     caller::{app, caller, require_user},
     errors::{ApiError, ApiResult},
     ids::{self, Kind},
-    types::{Account, Node, PaymentMethod, PaymentRequest, Transaction, User, Wallet},
+    types::{
+        Account, Node, PaymentMethod, PaymentRequest, SupportAction, Transaction, User, Wallet,
+    },
 };
 use crate::{auth::Caller, ledger};
 use entity::{transactions, users, wallets};
@@ -66,6 +68,13 @@ impl CustomerQuery {
                 .await?
                 .map(|r| Node::PaymentRequest(PaymentRequest(r)))
             }
+            // Support's own records: for anyone else they do not exist.
+            Kind::SupportAction => match crate::graphql::support::require_support(ctx) {
+                Ok(_) => Some(Node::SupportAction(SupportAction(
+                    app(ctx).support.action(key).await?,
+                ))),
+                Err(_) => None,
+            },
         };
         found.map(Some).ok_or_else(ApiError::not_found)
     }
@@ -107,7 +116,7 @@ async fn visible<T>(
     Ok(seen.then_some(row))
 }
 
-async fn visible_user(ctx: &Context<'_>, key: Uuid) -> ApiResult<Option<User>> {
+pub(super) async fn visible_user(ctx: &Context<'_>, key: Uuid) -> ApiResult<Option<User>> {
     let app = app(ctx);
     let user = app
         .retry
@@ -117,7 +126,7 @@ async fn visible_user(ctx: &Context<'_>, key: Uuid) -> ApiResult<Option<User>> {
     Ok(user.map(User))
 }
 
-async fn visible_wallet(ctx: &Context<'_>, key: Uuid) -> ApiResult<Option<Wallet>> {
+pub(super) async fn visible_wallet(ctx: &Context<'_>, key: Uuid) -> ApiResult<Option<Wallet>> {
     let app = app(ctx);
     let wallet = app
         .retry
@@ -134,7 +143,10 @@ async fn visible_wallet(ctx: &Context<'_>, key: Uuid) -> ApiResult<Option<Wallet
 }
 
 /// Through the transaction cache (status polling is the hottest read).
-async fn visible_transaction(ctx: &Context<'_>, key: Uuid) -> ApiResult<Option<Transaction>> {
+pub(super) async fn visible_transaction(
+    ctx: &Context<'_>,
+    key: Uuid,
+) -> ApiResult<Option<Transaction>> {
     let app = app(ctx);
     let row = app
         .retry

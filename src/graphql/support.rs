@@ -12,7 +12,7 @@ use super::{
     errors::{ApiError, ApiResult, Code},
     ids::{self, Kind},
     scalars::Decimal,
-    types::{Transaction, User, UserStatusValue, Wallet},
+    types::{SupportAction, SupportActionStatus, Transaction, User, UserStatusValue, Wallet},
 };
 use crate::{
     auth::{Caller, SupportAgent, UserStatus},
@@ -95,6 +95,25 @@ impl SupportQuery {
         let key = ids::decode("id", Kind::User, &id)?;
         Ok(User(app(ctx).support.customer(agent, key).await?))
     }
+
+    /// Support actions waiting for (or decided by) a second agent, newest
+    /// first.
+    #[graphql(visible = "visible_to_support")]
+    async fn support_actions(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<SupportActionStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, SupportAction>> {
+        require_support(ctx)?;
+        let page = PageRequest::parse(first, after.as_deref(), None, None)?;
+        let page = app(ctx)
+            .support
+            .actions(status.map(Into::into), page)
+            .await?;
+        Ok(SupportAction::connection(page))
+    }
 }
 
 #[derive(InputObject)]
@@ -139,6 +158,13 @@ pub struct RefundTransactionInput {
     pub transaction_id: ID,
     pub reason: String,
     pub idempotency_key: String,
+}
+
+#[derive(InputObject)]
+pub struct RejectSupportActionInput {
+    pub id: ID,
+    /// Why; kept in the audit log.
+    pub reason: String,
 }
 
 #[derive(Default)]
@@ -228,6 +254,28 @@ impl SupportMutations {
                 .support
                 .set_user_status(agent, id, status, &input.reason)
                 .await?,
+        ))
+    }
+
+    /// Approves another agent's pending action, which runs at once.
+    #[graphql(visible = "visible_to_support")]
+    async fn approve_support_action(&self, ctx: &Context<'_>, id: ID) -> ApiResult<SupportAction> {
+        let agent = require_support(ctx)?;
+        let key = ids::decode("id", Kind::SupportAction, &id)?;
+        Ok(SupportAction(app(ctx).support.approve(agent, key).await?))
+    }
+
+    /// Rejects another agent's pending action; nothing runs.
+    #[graphql(visible = "visible_to_support")]
+    async fn reject_support_action(
+        &self,
+        ctx: &Context<'_>,
+        input: RejectSupportActionInput,
+    ) -> ApiResult<SupportAction> {
+        let agent = require_support(ctx)?;
+        let key = ids::decode("id", Kind::SupportAction, &input.id)?;
+        Ok(SupportAction(
+            app(ctx).support.reject(agent, key, &input.reason).await?,
         ))
     }
 

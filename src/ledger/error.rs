@@ -48,6 +48,12 @@ pub enum LedgerError {
     /// not have been committed.
     #[error("the commit's outcome is unknown: {0}")]
     Unconfirmed(DbErr),
+    /// The action waits for a second agent: nothing changed yet.
+    #[error("a second support agent must approve this action")]
+    ApprovalRequired { action_id: uuid::Uuid },
+    /// A support action that cannot be decided (see `four_eyes`).
+    #[error(transparent)]
+    FourEyes(crate::four_eyes::FourEyesError),
     /// The instance is stopping and its transfer workers are gone: another
     /// instance can take the request.
     #[error("the transfer workers have stopped")]
@@ -75,6 +81,16 @@ impl LedgerError {
             Self::Db(e) => Some(Self::Db(e.clone())),
             Self::Unconfirmed(e) => Some(Self::Unconfirmed(e.clone())),
             _ => None,
+        }
+    }
+}
+
+impl From<crate::four_eyes::FourEyesError> for LedgerError {
+    /// A database failure stays one, so that it is retried as any other.
+    fn from(e: crate::four_eyes::FourEyesError) -> Self {
+        match e {
+            crate::four_eyes::FourEyesError::Db(e) => Self::Db(e),
+            other => Self::FourEyes(other),
         }
     }
 }

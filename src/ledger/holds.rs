@@ -11,6 +11,7 @@ use crate::{
     audit::{self, AuditEvent},
     auth::SupportAgent,
     db::{Writes, retry::Safe},
+    four_eyes::{self, ActionKind, Approval},
     validation::InvalidInput,
 };
 use entity::{transactions, wallets};
@@ -63,12 +64,91 @@ impl Ledger {
         change: HoldChange,
     ) -> Result<wallets::Model, LedgerError> {
         let reason = parse_reason("reason", reason)?;
+        if change == HoldChange::Hold
+            && let Some(action) = self
+                .hold_for_approval(agent, wallet_id, amount, &reason)
+                .await?
+        {
+            return Err(LedgerError::ApprovalRequired {
+                action_id: action.action_id,
+            });
+        }
         // No key decides a hold: after a commit whose outcome is unknown it
         // does not run again (it could hold the money twice).
         self.settings
             .retry
             .run(Safe::BeforeCommit, || {
-                self.change_hold_once(agent, wallet_id, amount, &reason, change)
+                self.change_hold_once(agent, wallet_id, amount, &reason, change, None)
+            })
+            .await
+    }
+
+    /// A large hold that could be placed waits for a second agent: its
+    /// pending action. `None` for one that needs no second agent, or that
+    /// could not be placed (it then gets its refusal as any hold).
+    async fn hold_for_approval(
+        &self,
+        agent: SupportAgent,
+        wallet_id: Uuid,
+        amount: &str,
+        reason: &str,
+    ) -> Result<Option<entity::support_actions::Model>, LedgerError> {
+        let Some(wallet) = wallets::Entity::find_by_id(wallet_id).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let Ok((amount, _)) = amount_in(&wallet, amount) else {
+            return Ok(None);
+        };
+        let m = amount.minor();
+        if wallet.user_id == agent.user_id()
+            || m > wallet.available_balance_minor
+            || !self.needs_second_agent(m, &wallet.currency)
+        {
+            return Ok(None);
+        }
+        let action = four_eyes::request(
+            &self.db,
+            four_eyes::Request {
+                kind: ActionKind::Hold,
+                requested_by: agent.user_id(),
+                customer_id: wallet.user_id,
+                reason,
+                payload: serde_json::json!({"wallet_id": wallet_id, "amount": amount.to_string(), "currency": wallet.currency}),
+            },
+        )
+        .await?;
+        Ok(Some(action))
+    }
+
+    /// Places a hold a second agent approved, as that agent.
+    pub async fn hold_approved(
+        &self,
+        approver: SupportAgent,
+        action: &entity::support_actions::Model,
+    ) -> Result<wallets::Model, LedgerError> {
+        let wallet_id = action.payload["wallet_id"]
+            .as_str()
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .ok_or(LedgerError::NotFound)?;
+        let amount = action.payload["amount"]
+            .as_str()
+            .ok_or(LedgerError::NotFound)?;
+        let approval = Approval {
+            action_id: action.action_id,
+            requested_by: action.requested_by,
+            approved_by: approver.user_id(),
+        };
+        self.settings
+            .retry
+            .run(Safe::BeforeCommit, || {
+                self.change_hold_once(
+                    approver,
+                    wallet_id,
+                    amount,
+                    &action.reason,
+                    HoldChange::Hold,
+                    Some(approval),
+                )
             })
             .await
     }
@@ -80,8 +160,14 @@ impl Ledger {
         amount: &str,
         reason: &str,
         change: HoldChange,
+        approval: Option<Approval>,
     ) -> Result<wallets::Model, LedgerError> {
         let txn = self.begin().await?;
+        // First, so that a second approval at once waits here and finds the
+        // action decided.
+        if let Some(approval) = approval {
+            four_eyes::settle_in(&txn, approval, wallet_id).await?;
+        }
         let mut locked = postings::lock(&txn, &[wallet_id]).await?;
         let wallet = locked.get(wallet_id).clone();
         if wallet.user_id == agent.user_id() {
@@ -109,13 +195,17 @@ impl Ledger {
             }
         };
         locked.post(wallet_id, d_available, d_frozen, None, "hold")?;
+        let mut data = serde_json::json!({"wallet_id": wallet_id, "amount_minor": m, "currency": wallet.currency, "reason": reason});
+        if let Some(approval) = approval {
+            data["approval"] = approval.audit_data();
+        }
         let audit = AuditEvent {
             service: "support",
             event_type: event,
             actor_id: Some(agent.user_id()),
             user_id: Some(wallet.user_id),
             transaction_id: None,
-            data: serde_json::json!({"wallet_id": wallet_id, "amount_minor": m, "currency": wallet.currency, "reason": reason}),
+            data,
         };
         let mut writes = Writes::default();
         audit::record_many(&mut writes, vec![audit]);

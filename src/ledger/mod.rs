@@ -187,6 +187,15 @@ impl Ledger {
         ledger
     }
 
+    /// Whether a support refund or hold of this much waits for a second
+    /// agent (`SUPPORT_APPROVAL_AMOUNT`; a currency it leaves out never does).
+    fn needs_second_agent(&self, amount_minor: i64, currency: &str) -> bool {
+        crate::money::Currency::parse(currency)
+            .ok()
+            .and_then(|c| self.settings.support_approval_amount.get(c))
+            .is_some_and(|threshold| amount_minor >= threshold)
+    }
+
     async fn begin(&self) -> Result<DatabaseTransaction, LedgerError> {
         Ok(crate::db::begin_write(&self.db).await?)
     }

@@ -16,9 +16,10 @@ use super::{
 use crate::{
     auth::SupportAgent,
     db::{Writes, retry::Safe},
+    four_eyes::{self, ActionKind, Approval},
     money::{Amount, Currency},
 };
-use entity::transactions;
+use entity::{support_actions, transactions};
 
 fn currency_of(row: &transactions::Model) -> Result<Currency, LedgerError> {
     Currency::parse(&row.currency).map_err(|_| LedgerError::NotFound)
@@ -132,8 +133,64 @@ impl Ledger {
         key: &IdempotencyKey,
     ) -> Result<transactions::Model, LedgerError> {
         let reason = parse_reason("reason", reason)?;
+        // A large refund that could run waits for a second agent; one that
+        // could not gets its refusal at once, below.
+        if let Some(original) = transactions::Entity::find_by_id(transaction_id)
+            .one(&self.db)
+            .await?
+            && original.transaction_type == TxType::Transfer.as_str()
+            && original.status == Status::Completed.as_str()
+            && original.sender_id != Some(agent.user_id())
+            && original.receiver_id != Some(agent.user_id())
+            && let Some(customer) = original.sender_id
+            && self.needs_second_agent(original.amount_minor, &original.currency)
+        {
+            let action = four_eyes::request(
+                &self.db,
+                four_eyes::Request {
+                    kind: ActionKind::Refund,
+                    requested_by: agent.user_id(),
+                    customer_id: customer,
+                    reason: &reason,
+                    payload: serde_json::json!({"transaction_id": transaction_id}),
+                },
+            )
+            .await?;
+            return Err(LedgerError::ApprovalRequired {
+                action_id: action.action_id,
+            });
+        }
         self.run(Safe::Keyed, || {
-            self.refund_once(agent, transaction_id, &reason, key)
+            self.refund_once(agent, transaction_id, &reason, key, None)
+        })
+        .await
+    }
+
+    /// Runs a refund a second agent approved, as that agent. Its key is
+    /// the action's, so the refund runs once however often it is tried.
+    pub async fn refund_approved(
+        &self,
+        approver: SupportAgent,
+        action: &support_actions::Model,
+    ) -> Result<transactions::Model, LedgerError> {
+        let transaction_id = action.payload["transaction_id"]
+            .as_str()
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .ok_or(LedgerError::NotFound)?;
+        let key = IdempotencyKey::parse(&format!("support-action:{}", action.action_id))?;
+        let approval = Approval {
+            action_id: action.action_id,
+            requested_by: action.requested_by,
+            approved_by: approver.user_id(),
+        };
+        self.run(Safe::Keyed, || {
+            self.refund_once(
+                approver,
+                transaction_id,
+                &action.reason,
+                &key,
+                Some(approval),
+            )
         })
         .await
     }
@@ -144,6 +201,7 @@ impl Ledger {
         transaction_id: Uuid,
         reason: &str,
         key: &IdempotencyKey,
+        approval: Option<Approval>,
     ) -> Result<Posted, LedgerError> {
         let now = Utc::now();
         let hash = idempotency::fingerprint(&["refund", &transaction_id.to_string()]);
@@ -154,6 +212,12 @@ impl Ledger {
                 transaction: refund,
                 wallets: vec![],
             });
+        }
+        let id = Uuid::now_v7();
+        // First, so that a second approval at once waits here and finds the
+        // action decided.
+        if let Some(approval) = approval {
+            four_eyes::settle_in(&txn, approval, id).await?;
         }
         let original = transactions::Entity::find_by_id(transaction_id)
             .lock(LockType::Update)
@@ -188,7 +252,6 @@ impl Ledger {
         if available < amount.minor() {
             return Err(LedgerError::insufficient(available, currency));
         }
-        let id = Uuid::now_v7();
         let mut writes = Writes::default();
         let refund = records::insert(
             &mut writes,
@@ -213,7 +276,10 @@ impl Ledger {
         );
         locked.post(payer_wallet, -amount.minor(), 0, Some(id), "refund_out")?;
         locked.post(payee_wallet, amount.minor(), 0, Some(id), "refund_in")?;
-        let data = serde_json::json!({"refund_transaction_id": id, "agent": agent.user_id(), "reason": reason});
+        let mut data = serde_json::json!({"refund_transaction_id": id, "agent": agent.user_id(), "reason": reason});
+        if let Some(approval) = approval {
+            data["approval"] = approval.audit_data();
+        }
         let reversed = records::set_status(
             &mut writes,
             original,

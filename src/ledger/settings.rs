@@ -88,6 +88,8 @@ pub struct LedgerSettings {
     pub idempotency_purge_batch: u64,
     /// How long a payment request stays payable.
     pub payment_request_ttl: chrono::Duration,
+    /// Refunds and holds at or above this wait for a second agent.
+    pub support_approval_amount: PerCurrency,
 }
 
 impl LedgerSettings {
@@ -134,6 +136,10 @@ impl LedgerSettings {
             payment_request_ttl: chrono::Duration::seconds(
                 i64::try_from(c.payment_request_ttl_secs).unwrap_or(i64::MAX / 1_000_000_000),
             ),
+            support_approval_amount: PerCurrency::parse(
+                "SUPPORT_APPROVAL_AMOUNT",
+                &c.support_approval_amount,
+            )?,
         })
     }
 }

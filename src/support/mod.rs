@@ -15,11 +15,12 @@ use crate::{
     audit::{self, AuditEvent},
     auth::{AuthError, Principal, Standings, SupportAgent, UserStatus},
     db,
-    ledger::{FEE_ACCOUNT_ID, parse_reason},
+    four_eyes::{self, ActionKind, ActionStatus, Approval, FourEyesError},
+    ledger::{FEE_ACCOUNT_ID, Ledger, LedgerError, parse_reason},
     pagination::{Page, PageRequest, keyset},
     validation::InvalidInput,
 };
-use entity::{user_profiles, users};
+use entity::{support_actions, user_profiles, users};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupportError {
@@ -35,6 +36,24 @@ pub enum SupportError {
     /// rewritten: trying again writes it.
     #[error("the change is saved, but sessions may not see it yet: {0}")]
     Standing(#[from] AuthError),
+    /// The action waits for a second agent: nothing changed yet.
+    #[error("a second support agent must approve this action")]
+    ApprovalRequired { action_id: Uuid },
+    #[error(transparent)]
+    FourEyes(FourEyesError),
+    /// An approved money action the ledger refused.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl From<FourEyesError> for SupportError {
+    /// A database failure stays one, so that it is retried as any other.
+    fn from(e: FourEyesError) -> Self {
+        match e {
+            FourEyesError::Db(e) => Self::Db(e),
+            other => Self::FourEyes(other),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +108,8 @@ pub fn sight(reader: &Principal, owners: &[Option<Uuid>]) -> Option<Sight> {
 pub struct Support {
     db: DatabaseConnection,
     standings: Standings,
+    /// Runs the money actions a second agent approves.
+    ledger: Ledger,
 }
 
 /// `%`, `_` and `\` match literally in a search.
@@ -108,8 +129,12 @@ fn ilike(column: Expr, pattern: &str) -> Expr {
 }
 
 impl Support {
-    pub fn new(db: DatabaseConnection, standings: Standings) -> Self {
-        Self { db, standings }
+    pub fn new(db: DatabaseConnection, standings: Standings, ledger: Ledger) -> Self {
+        Self {
+            db,
+            standings,
+            ledger,
+        }
     }
 
     /// Customers whose email, name or phone contains `query`
@@ -203,7 +228,8 @@ impl Support {
     }
 
     /// ACTIVE, SUSPENDED (may log in and read, moves no money) or CLOSED
-    /// (cannot log in; open sessions stop working).
+    /// (cannot log in; open sessions stop working). Closing an account
+    /// waits for a second agent.
     pub async fn set_user_status(
         &self,
         agent: SupportAgent,
@@ -215,7 +241,41 @@ impl Support {
         if user_id == agent.user_id() {
             return Err(SupportError::OwnAccount);
         }
+        if status == UserStatus::Closed {
+            let user = customer_row(&self.db, user_id).await?;
+            if user.status != UserStatus::Closed.as_str() {
+                let action = four_eyes::request(
+                    &self.db,
+                    four_eyes::Request {
+                        kind: ActionKind::CloseAccount,
+                        requested_by: agent.user_id(),
+                        customer_id: user_id,
+                        reason: &reason,
+                        payload: serde_json::json!({"user_id": user_id}),
+                    },
+                )
+                .await?;
+                return Err(SupportError::ApprovalRequired {
+                    action_id: action.action_id,
+                });
+            }
+        }
+        self.change_user_status(agent, user_id, status, &reason, None)
+            .await
+    }
+
+    async fn change_user_status(
+        &self,
+        agent: SupportAgent,
+        user_id: Uuid,
+        status: UserStatus,
+        reason: &str,
+        approval: Option<Approval>,
+    ) -> Result<users::Model, SupportError> {
         let txn = db::begin_write(&self.db).await?;
+        if let Some(approval) = approval {
+            four_eyes::settle_in(&txn, approval, user_id).await?;
+        }
         let user = customer_row(&txn, user_id).await?;
         let previous = user.status.clone();
         let mut active = user.into_active_model();
@@ -228,7 +288,7 @@ impl Support {
                 agent,
                 user_id,
                 "support.user_status_changed",
-                serde_json::json!({"from": previous, "to": status.as_str(), "reason": reason}),
+                serde_json::json!({"from": previous, "to": status.as_str(), "reason": reason, "approval": approval.map(|a| a.audit_data())}),
             ),
         )
         .await?;
@@ -240,6 +300,71 @@ impl Support {
             tracing::warn!(error = %e, "status changed; the cached standing follows when the cache answers");
         }
         Ok(user)
+    }
+
+    /// Approves another agent's pending action, which runs at once, as
+    /// this agent, exactly once whichever instance approves it.
+    pub async fn approve(
+        &self,
+        agent: SupportAgent,
+        action_id: Uuid,
+    ) -> Result<support_actions::Model, SupportError> {
+        let action = four_eyes::decidable(&self.db, action_id, agent.user_id()).await?;
+        match ActionKind::parse(&action.kind) {
+            Some(ActionKind::Refund) => {
+                self.ledger.refund_approved(agent, &action).await?;
+            }
+            Some(ActionKind::Hold) => {
+                self.ledger.hold_approved(agent, &action).await?;
+            }
+            Some(ActionKind::CloseAccount) => {
+                let approval = Approval {
+                    action_id,
+                    requested_by: action.requested_by,
+                    approved_by: agent.user_id(),
+                };
+                let customer = action.customer_id;
+                if customer == agent.user_id() {
+                    return Err(SupportError::OwnAccount);
+                }
+                self.change_user_status(
+                    agent,
+                    customer,
+                    UserStatus::Closed,
+                    &action.reason,
+                    Some(approval),
+                )
+                .await?;
+            }
+            None => return Err(SupportError::NotFound),
+        }
+        self.action(action_id).await
+    }
+
+    /// Rejects another agent's pending action; nothing runs.
+    pub async fn reject(
+        &self,
+        agent: SupportAgent,
+        action_id: Uuid,
+        reason: &str,
+    ) -> Result<support_actions::Model, SupportError> {
+        let reason = parse_reason("reason", reason)?;
+        Ok(four_eyes::reject(&self.db, action_id, agent.user_id(), &reason).await?)
+    }
+
+    pub async fn action(&self, action_id: Uuid) -> Result<support_actions::Model, SupportError> {
+        four_eyes::get(&self.db, action_id)
+            .await?
+            .ok_or(SupportError::NotFound)
+    }
+
+    /// Support actions newest first, of one status when given.
+    pub async fn actions(
+        &self,
+        status: Option<ActionStatus>,
+        page: PageRequest,
+    ) -> Result<Page<support_actions::Model>, SupportError> {
+        Ok(four_eyes::list(&self.db, status, page).await?)
     }
 
     /// PENDING, VERIFIED or REJECTED; the KYC limit follows at once.

@@ -19,6 +19,7 @@ mod cli;
 mod database;
 mod events;
 mod faults;
+mod four_eyes;
 mod graphiql;
 mod history;
 mod hostile_input;

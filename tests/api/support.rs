@@ -400,10 +400,25 @@ async fn status_and_kyc_changes_take_effect_at_once(backend: Backend) {
         app.login(&ada.email, PASSWORD).await["data"]["login"]["token"].is_string(),
         "suspended users log in"
     );
+    // Closing an account takes a second agent.
+    let asked = app
+        .gql(
+            STATUS,
+            json!({"i": {"userId": ada.id, "status": "CLOSED", "reason": "customer request"}}),
+            Some(&agent.token),
+        )
+        .await;
+    assert_eq!(error_code(&asked), "APPROVAL_REQUIRED", "{asked}");
+    assert!(
+        app.login(&ada.email, PASSWORD).await["data"]["login"]["token"].is_string(),
+        "closed before a second agent approved"
+    );
+    let second = app.support_agent().await;
+    let action = asked["errors"][0]["extensions"]["supportActionId"].clone();
     app.ok(
-        STATUS,
-        json!({"i": {"userId": ada.id, "status": "CLOSED", "reason": "customer request"}}),
-        &agent.token,
+        "mutation($id: ID!) { approveSupportAction(id: $id) { status } }",
+        json!({"id": action}),
+        &second.token,
     )
     .await;
     assert_eq!(
@@ -438,6 +453,7 @@ async fn status_and_kyc_changes_take_effect_at_once(backend: Backend) {
         [
             "support.kyc_status_changed",
             "support.user_status_changed",
+            "support.action_requested",
             "support.user_status_changed"
         ]
     );

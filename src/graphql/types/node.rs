@@ -1,6 +1,6 @@
 use async_graphql::Interface;
 
-use super::{Account, PaymentMethod, PaymentRequest, Transaction, User, Wallet};
+use super::{Account, PaymentMethod, PaymentRequest, SupportAction, Transaction, User, Wallet};
 
 /// An object with a globally unique, opaque ID, fetchable with `node(id)`.
 #[derive(Interface)]
@@ -12,4 +12,5 @@ pub enum Node {
     Account(Account),
     PaymentMethod(PaymentMethod),
     PaymentRequest(PaymentRequest),
+    SupportAction(SupportAction),
 }

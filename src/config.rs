@@ -62,6 +62,12 @@ pub struct Config {
     /// as by aws-config so that tests can point each app at its own
     /// endpoint; with it set, the SDK gets fixed dummy credentials.
     pub dynamodb_endpoint: Option<String>,
+    /// `AUDIT_SQS_QUEUE_URL`: every delivered audit event is sent to this
+    /// queue too; unset, none is.
+    pub audit_sqs_queue_url: Option<String>,
+    /// `AWS_ENDPOINT_URL_SQS`: a local emulator, say (as
+    /// `AWS_ENDPOINT_URL_DYNAMODB`).
+    pub sqs_endpoint: Option<String>,
     /// `PAYGRAPH_AUDIT_RELAY_POLL_MS`: how often the relay looks for due
     /// outbox rows when the last look found none.
     pub audit_relay_poll_ms: u64,
@@ -243,6 +249,8 @@ impl Default for Config {
             audit_store: AuditStoreKind::Embedded,
             dynamodb_table_prefix: String::new(),
             dynamodb_endpoint: None,
+            audit_sqs_queue_url: None,
+            sqs_endpoint: None,
             audit_relay_poll_ms: 1_000,
             audit_relay_batch: 500,
             transfer_workers: 1,
@@ -323,6 +331,8 @@ const UNPREFIXED: &[&str] = &[
     "AUDIT_STORE",
     "DYNAMODB_TABLE_PREFIX",
     "AWS_ENDPOINT_URL_DYNAMODB",
+    "AUDIT_SQS_QUEUE_URL",
+    "AWS_ENDPOINT_URL_SQS",
     "JWT_SECRET",
     "JWT_KEY_ID",
     "JWT_ISSUER",
@@ -359,6 +369,8 @@ impl Config {
             .merge(as_written(Env::raw().only(UNPREFIXED).map(|k| {
                 if k == "AWS_ENDPOINT_URL_DYNAMODB" {
                     "dynamodb_endpoint".into()
+                } else if k == "AWS_ENDPOINT_URL_SQS" {
+                    "sqs_endpoint".into()
                 } else {
                     k.as_str().to_lowercase().into()
                 }
@@ -567,6 +579,16 @@ mod tests {
             Some(r#""http://127.0.0.1:8000""#),
         ),
         ("AWS_REGION", "eu-west-1", None),
+        (
+            "AUDIT_SQS_QUEUE_URL",
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/paygraph-audit",
+            Some(r#""https://sqs.eu-west-1.amazonaws.com/123456789012/paygraph-audit""#),
+        ),
+        (
+            "AWS_ENDPOINT_URL_SQS",
+            "http://127.0.0.1:5055",
+            Some(r#""http://127.0.0.1:5055""#),
+        ),
         ("DYNAMODB_TABLE_PREFIX", "prod_", Some(r#""prod_""#)),
         ("PAYGRAPH_AUDIT_RELAY_POLL_MS", "200", Some("200")),
         ("PAYGRAPH_AUDIT_RELAY_BATCH", "100", Some("100")),

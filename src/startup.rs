@@ -9,6 +9,7 @@ use crate::{
         self, AuditLog, AuditStore, Bounded, EmbeddedStore,
         dynamodb::DynamoStore,
         relay::{Relay, RelaySettings},
+        sqs::AuditQueue,
     },
     auth::{Auth, PasswordHasher, TokenKeys},
     cache::{
@@ -222,7 +223,8 @@ impl Application {
             database.clone(),
             audit_store.clone(),
             RelaySettings::from_config(&config),
-        );
+        )
+        .with_queue(AuditQueue::from_config(&config).await);
         let audit = AuditLog::new(database.clone(), audit_store);
         let listener = TcpListener::bind(config.addr)
             .await

@@ -6,6 +6,7 @@ pub mod dead_letters;
 pub mod dynamodb;
 mod embedded;
 pub mod relay;
+pub mod sqs;
 pub mod store;
 pub mod tables;
 

@@ -44,6 +44,7 @@ use uuid::Uuid;
 
 use super::{
     dead_letters,
+    sqs::AuditQueue,
     store::{AuditEntry, AuditStore, Record, StoreError},
 };
 use crate::{config::Config, db, fraud};
@@ -96,6 +97,8 @@ pub enum RelayError {
 pub struct Relay {
     db: DatabaseConnection,
     store: Arc<dyn AuditStore>,
+    /// Where audit events go downstream as well, when configured.
+    queue: Option<AuditQueue>,
     settings: RelaySettings,
 }
 
@@ -108,8 +111,16 @@ impl Relay {
         Self {
             db,
             store,
+            queue: None,
             settings,
         }
+    }
+
+    /// Sends every delivered audit event to `queue` too; a row leaves the
+    /// outbox only once both have it.
+    pub fn with_queue(mut self, queue: Option<AuditQueue>) -> Self {
+        self.queue = queue;
+        self
     }
 
     /// Relays until `stop` turns true; the round in progress finishes first.
@@ -181,7 +192,13 @@ impl Relay {
         if records.is_empty() {
             return Ok(0);
         }
-        let put = self.store.put(&records);
+        let put = async {
+            self.store.put(&records).await?;
+            match &self.queue {
+                Some(queue) => queue.send(&records).await,
+                None => Ok(()),
+            }
+        };
         if let Err(e) = self.while_leased(&delivered, put).await {
             let rows: Vec<_> = claimed
                 .iter()

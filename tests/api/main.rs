@@ -12,6 +12,7 @@ mod access_log;
 mod audit;
 mod audit_dynamodb;
 mod audit_relay;
+mod audit_sqs;
 mod auth;
 mod browser;
 mod chaos;

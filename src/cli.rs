@@ -1,4 +1,5 @@
-//! The command line: serve, migrate, print-schema, users, dynamodb.
+//! The command line: serve, migrate, print-schema, users, dynamodb, audit,
+//! documents.
 
 use clap::{Parser, Subcommand};
 
@@ -44,6 +45,20 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Trusted documents (PAYGRAPH_TRUSTED_DOCUMENTS).
+    Documents {
+        #[command(subcommand)]
+        command: DocumentsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DocumentsCommand {
+    /// Check a persisted-query manifest before it ships: each operation
+    /// against the schema and the query limits (PAYGRAPH_MAX_* as set),
+    /// one line each with its complexity and depth; exits non-zero when
+    /// the manifest does not read or an operation would be refused.
+    Check { manifest: std::path::PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -140,6 +155,12 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 println!("created {}", created.join(", "));
             }
             Ok(())
+        }
+        Command::Documents {
+            command: DocumentsCommand::Check { manifest },
+        } => {
+            let config = Config::from_env()?;
+            check_documents(&config, &manifest).await
         }
         Command::Serve => serve(Config::from_env()?).await,
         Command::Migrate => {
@@ -262,4 +283,40 @@ async fn dead_letters(
             Ok(())
         }
     }
+}
+
+/// Prints each operation of the manifest with its cost, or why the server
+/// would refuse it.
+async fn check_documents(config: &Config, path: &std::path::Path) -> Result<(), String> {
+    use crate::graphql::{Limits, cost, trusted_documents::TrustedDocuments};
+    let documents = TrustedDocuments::load(path, false)?;
+    let limits = Limits::from(config);
+    let operations = documents.operations();
+    let mut refused = 0;
+    for op in operations {
+        let checked = cost::check(limits, &op.body).await;
+        let cost = match checked.cost {
+            Some(c) => format!(
+                "complexity {}/{}\tdepth {}/{}",
+                c.complexity, limits.max_complexity, c.depth, limits.max_depth
+            ),
+            None => "-\t-".to_owned(),
+        };
+        let verdict = if checked.errors.is_empty() {
+            "ok".to_owned()
+        } else {
+            refused += 1;
+            format!("REFUSED: {}", checked.errors.join("; "))
+        };
+        println!("{}\t{} {}\t{cost}\t{verdict}", op.id, op.kind, op.name);
+    }
+    if refused > 0 {
+        return Err(format!(
+            "{refused} of {} operations in {} would be refused",
+            operations.len(),
+            path.display()
+        ));
+    }
+    println!("{} operations, all valid", operations.len());
+    Ok(())
 }

@@ -131,6 +131,12 @@ pub struct Config {
     /// `PAYGRAPH_MAX_BATCH`: operations in one batched request (a JSON
     /// array); each is counted and limited as if sent alone.
     pub max_batch: usize,
+    /// `PAYGRAPH_TRUSTED_DOCUMENTS`: a persisted-query manifest (Apollo's
+    /// format); set, callers run only its operations. Read at start-up.
+    pub trusted_documents: Option<PathBuf>,
+    /// `PAYGRAPH_TRUSTED_DOCUMENTS_SUPPORT_ANY`: support agents may still
+    /// run any document (the support console's ad hoc queries).
+    pub trusted_documents_support_any: bool,
     /// `PAYGRAPH_MAX_DEPTH`
     pub max_depth: usize,
     /// `PAYGRAPH_MAX_COMPLEXITY`
@@ -271,6 +277,8 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             max_batch: 10,
             cors_origins: None,
+            trusted_documents: None,
+            trusted_documents_support_any: false,
             max_depth: 12,
             max_complexity: 2_000,
             max_aliases: 30,
@@ -625,6 +633,16 @@ mod tests {
             "PAYGRAPH_CORS_ORIGINS",
             "https://app.example.com,*.example.com",
             Some(r#""https://app.example.com,*.example.com""#),
+        ),
+        (
+            "PAYGRAPH_TRUSTED_DOCUMENTS",
+            "/etc/paygraph/documents.json",
+            Some(r#""/etc/paygraph/documents.json""#),
+        ),
+        (
+            "PAYGRAPH_TRUSTED_DOCUMENTS_SUPPORT_ANY",
+            "true",
+            Some("true"),
         ),
         ("PAYGRAPH_MAX_DEPTH", "10", Some("10")),
         ("PAYGRAPH_MAX_COMPLEXITY", "500", Some("500")),

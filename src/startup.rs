@@ -26,7 +26,7 @@ use crate::{
     crypto::{DevKeys, FieldCipher, check_jwt_secret, decode_encryption_key},
     customer::Customers,
     db::{self, retry::Retry},
-    graphql::{self, DocumentBounds, Limits},
+    graphql::{self, Limits, trusted_documents::TrustedDocuments},
     http::{self, HttpState},
     ledger::{self, Ledger, LedgerSettings},
     processor::Simulator,
@@ -56,6 +56,23 @@ pub enum StartError {
     Redis(crate::cache::CacheError),
     #[error("cannot listen on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
+}
+
+/// `PAYGRAPH_TRUSTED_DOCUMENTS`, read and checked: a manifest that does
+/// not read stops start-up, before anything else is opened.
+fn trusted_documents(config: &Config) -> Result<Option<Arc<TrustedDocuments>>, StartError> {
+    let Some(path) = &config.trusted_documents else {
+        return Ok(None);
+    };
+    let documents = TrustedDocuments::load(path, config.trusted_documents_support_any)
+        .map_err(|e| StartError::Config(format!("PAYGRAPH_TRUSTED_DOCUMENTS: {e}")))?;
+    tracing::info!(
+        path = %path.display(),
+        operations = documents.operations().len(),
+        support_any = config.trusted_documents_support_any,
+        "only trusted documents run"
+    );
+    Ok(Some(Arc::new(documents)))
 }
 
 /// The signing and encryption keys: configured, or for the embedded
@@ -153,6 +170,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         // First, so that every metric registered from here on is exported.
         let metrics = http::install_recorder();
+        let trusted = trusted_documents(&config)?;
         let (jwt_secret, encryption_key) = keys(&config)?;
         let retry = Retry::from_config(&config);
         let database = database(&config, &retry).await?;
@@ -211,13 +229,7 @@ impl Application {
             Arc::new(Simulator),
             ledger::Placement::OwnThreads(Box::new(config.clone())),
         );
-        let limits = Limits {
-            max_depth: config.max_depth,
-            max_complexity: config.max_complexity,
-            max_aliases: config.max_aliases,
-            document: DocumentBounds::from(&config),
-            introspection: config.introspection,
-        };
+        let limits = Limits::from(&config);
         let audit_store = audit_store(&config, &database).await;
         let relay = Relay::new(
             database.clone(),
@@ -250,7 +262,7 @@ impl Application {
             events,
             rate_limits,
         };
-        let schema = graphql::schema(limits, Some(app.clone()));
+        let schema = graphql::schema(limits, Some(app.clone()), trusted.clone());
         let origins = http::Origins::from_config(&app.config).map_err(StartError::Config)?;
         let persisted = PersistedQueries::new(app.cache.clone());
         let router = http::router(HttpState::new(http::Shared {
@@ -259,6 +271,7 @@ impl Application {
             metrics,
             origins,
             persisted,
+            trusted,
         }));
         Ok(Self {
             listener,

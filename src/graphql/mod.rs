@@ -1,6 +1,7 @@
 //! The GraphQL schema: types, resolvers, loaders and the error mapping.
 
 pub mod caller;
+pub mod cost;
 pub mod document_bounds;
 pub mod errors;
 mod guard_rails;
@@ -16,9 +17,10 @@ pub mod scalars;
 mod shape;
 pub mod subscription;
 pub mod support;
+pub mod trusted_documents;
 pub mod types;
 
-use async_graphql::Schema;
+use async_graphql::{Schema, SchemaBuilder};
 
 pub use document_bounds::DocumentBounds;
 pub use guard_rails::GuardRails;
@@ -39,9 +41,38 @@ pub struct Limits {
     pub introspection: bool,
 }
 
+impl From<&crate::config::Config> for Limits {
+    fn from(config: &crate::config::Config) -> Self {
+        Self {
+            max_depth: config.max_depth,
+            max_complexity: config.max_complexity,
+            max_aliases: config.max_aliases,
+            document: DocumentBounds::from(config),
+            introspection: config.introspection,
+        }
+    }
+}
+
 /// Builds the schema. `data` is shared by every request (the stores and
 /// services); per-request data (the caller, loaders) is added per request.
-pub fn schema(limits: Limits, data: Option<crate::context::ApiContext>) -> ApiSchema {
+/// With `trusted` documents, callers run only those (as the manifest says).
+pub fn schema(
+    limits: Limits,
+    data: Option<crate::context::ApiContext>,
+    trusted: Option<std::sync::Arc<trusted_documents::TrustedDocuments>>,
+) -> ApiSchema {
+    let mut builder = builder(limits);
+    if let Some(trusted) = trusted {
+        builder = builder.extension(trusted_documents::Guard(trusted));
+    }
+    if let Some(data) = data {
+        builder = builder.data(data);
+    }
+    builder.finish()
+}
+
+/// The schema as every request meets it: its limits and guard rails.
+fn builder(limits: Limits) -> SchemaBuilder<Query, Mutation, Subscription> {
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .register_output_type::<types::Node>()
         .limit_complexity(limits.max_complexity)
@@ -53,10 +84,7 @@ pub fn schema(limits: Limits, data: Option<crate::context::ApiContext>) -> ApiSc
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
-    if let Some(data) = data {
-        builder = builder.data(data);
-    }
-    builder.finish()
+    builder
 }
 
 /// The SDL exactly as `print-schema` writes it and `/schema.graphql` serves it.
@@ -71,5 +99,5 @@ pub fn sdl() -> String {
         },
         introspection: true,
     };
-    schema(limits, None).sdl()
+    schema(limits, None, None).sdl()
 }

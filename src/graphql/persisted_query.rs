@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 use super::{
     document_bounds::DocumentBounds,
     errors::{ApiError, Code},
+    trusted_documents::TrustedDocuments,
 };
-use crate::cache::persisted_queries::PersistedQueries;
+use crate::{auth::Caller, cache::persisted_queries::PersistedQueries};
 
 const EXTENSION: &str = "persistedQuery";
 
@@ -23,12 +24,23 @@ const NOT_FOUND: &str = "PersistedQueryNotFound";
 /// resolved, the request carries no `persistedQuery` any more: resolving
 /// it again does nothing; one that fails keeps it. Documents longer than `max_bytes` or past the document bounds
 /// are run (execution reports the latter) but never registered.
+///
+/// With trusted documents, a manifest id names its operation for every
+/// caller; for a caller the manifest restricts, nothing else resolves and
+/// nothing is registered: the schema's guard refuses what is left.
 pub async fn resolve(
     store: &PersistedQueries,
+    trusted: Option<&TrustedDocuments>,
+    caller: &Caller,
     request: &mut Request,
     bounds: &DocumentBounds,
     max_bytes: usize,
 ) -> Result<(), ApiError> {
+    if let Some(trusted) = trusted
+        && (trusted.resolve_id(request) || trusted.restricts(caller))
+    {
+        return Ok(());
+    }
     let Some(extension) = request.extensions.get(EXTENSION) else {
         return Ok(());
     };

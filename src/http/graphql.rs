@@ -33,10 +33,33 @@ pub async fn post_graphql(
     headers: HeaderMap,
     GraphQLBody(batch): GraphQLBody,
 ) -> Response {
-    serve(&state, address, &headers, batch).await
+    let caller = match authenticate(&state, &headers).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    serve(&state, &caller, address, &headers, batch).await
 }
 
-/// Authenticates the caller once, then runs each operation as any
+/// The caller the request's token names; `Err` with the answer when the
+/// token cannot be checked.
+async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Caller, Response> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    state
+        .app
+        .auth
+        .authenticate(authorization)
+        .await
+        .map_err(|e| {
+            // Only the database, the sessions' truth, can fail this: a token
+            // that cannot be checked is never let through.
+            tracing::error!(error = %e, "cannot check the session");
+            unavailable()
+        })
+}
+
+/// Runs each operation for the caller as any
 /// transport sends it: counted against the rate limits, executed, and
 /// answered in the media type the client accepts. The operations of a
 /// batch run one after another, each as if sent alone (its own rate-limit
@@ -45,23 +68,12 @@ pub async fn post_graphql(
 /// RATE_LIMITED error in its place, and the others still run.
 async fn serve(
     state: &HttpState,
+    caller: &Caller,
     address: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     batch: BatchRequest,
 ) -> Response {
     let media = accept::response_media(headers);
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let caller = match state.app.auth.authenticate(authorization).await {
-        Ok(caller) => caller,
-        // Only the database, the sessions' truth, can fail this: a token
-        // that cannot be checked is never let through.
-        Err(e) => {
-            tracing::error!(error = %e, "cannot check the session");
-            return unavailable();
-        }
-    };
     let client = ClientInfo {
         device_name: None,
         user_agent: headers
@@ -72,7 +84,7 @@ async fn serve(
     };
     let requests = match batch {
         BatchRequest::Single(request) => {
-            return match run(state, &caller, &client, address, request).await {
+            return match run(state, caller, &client, address, request).await {
                 Ok((executed, decision)) => single(media, &executed, decision),
                 Err(refused) => rate_limited(&refused),
             };
@@ -83,7 +95,7 @@ async fn serve(
     // The headers tell the tightest budget the batch left.
     let mut tightest: Option<Decision> = None;
     for request in requests {
-        let (result, decision) = match run(state, &caller, &client, address, request).await {
+        let (result, decision) = match run(state, caller, &client, address, request).await {
             Ok((executed, decision)) => (body_of(&executed), decision),
             Err(refused) => {
                 let error = ApiError::rate_limited(retry_after(&refused));
@@ -115,7 +127,7 @@ async fn run(
 ) -> Result<(async_graphql::Response, Option<Decision>), Decision> {
     // Before anything reads the document: a persisted query's hash may
     // stand for it.
-    let persisted = resolve_persisted(state, &mut request).await;
+    let persisted = resolve_persisted(state, caller, &mut request).await;
     let decision = rate_limit(state, caller, address, &mut request).await?;
     if let Err(error) = persisted {
         return Ok((error_body(error), decision));
@@ -132,11 +144,21 @@ async fn run(
 /// registering the one it carries (Apollo's automatic persisted queries).
 async fn resolve_persisted(
     state: &HttpState,
+    caller: &Caller,
     request: &mut async_graphql::Request,
 ) -> Result<(), ApiError> {
     let bounds = DocumentBounds::from(&*state.app.config);
     let max_bytes = state.app.config.max_body_bytes;
-    persisted_query::resolve(&state.persisted, request, &bounds, max_bytes).await
+    let trusted = state.trusted.as_deref();
+    persisted_query::resolve(
+        &state.persisted,
+        trusted,
+        caller,
+        request,
+        &bounds,
+        max_bytes,
+    )
+    .await
 }
 
 /// The answer to a request of one operation.
@@ -311,10 +333,14 @@ pub async fn get_graphql(
         Ok(r) => r,
         Err(e) => return bad_request(e),
     };
+    let caller = match authenticate(&state, &parts.headers).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
     // A hash may stand for a mutation: resolved first, it is refused as
     // any mutation over GET. A hash that does not resolve is answered
     // when the request runs (it keeps its `persistedQuery`).
-    let _ = resolve_persisted(&state, &mut request).await;
+    let _ = resolve_persisted(&state, &caller, &mut request).await;
     let bounds = DocumentBounds::from(&*state.app.config);
     if operation_class::operation_type(&mut request, &bounds) == Some(OperationType::Mutation) {
         let mut response = error_response(
@@ -331,6 +357,7 @@ pub async fn get_graphql(
     }
     serve(
         &state,
+        &caller,
         address,
         &parts.headers,
         BatchRequest::Single(request),

@@ -41,6 +41,8 @@ pub struct Shared {
     pub origins: Origins,
     /// The documents of automatic persisted queries.
     pub persisted: crate::cache::persisted_queries::PersistedQueries,
+    /// `PAYGRAPH_TRUSTED_DOCUMENTS`, read (the schema enforces them).
+    pub trusted: Option<Arc<crate::graphql::trusted_documents::TrustedDocuments>>,
 }
 
 impl HttpState {

@@ -28,6 +28,23 @@ pub enum Backend {
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The operations the helpers below send, named so that a test can list
+/// them (in a trusted-documents manifest, say).
+pub mod ops {
+    pub const REGISTER: &str =
+        "mutation($i: RegisterInput!) { register(input: $i) { token user { id email } } }";
+    pub const LOGIN: &str = "mutation($i: LoginInput!) { login(input: $i) { token user { id } } }";
+    pub const ME: &str = "{ me { id email } }";
+    pub const CREATE_WALLET: &str =
+        "mutation($c: CurrencyCode!) { createWallet(input: {currency: $c}) { id } }";
+    pub const ADD_CARD: &str = "mutation($n: String!) { addPaymentMethod(input: {card: {number: $n, expiryMonth: 12, expiryYear: 2035}}) { id } }";
+    pub const DEPOSIT: &str = "mutation($i: DepositInput!) { deposit(input: $i) { id status amount { amount currency } fees { amount } } }";
+    pub const TRANSACTION_STATUS: &str =
+        "query($id: ID!) { transaction(id: $id) { id status events { eventType } } }";
+    pub const TRANSFER: &str = "mutation($i: TransferInput!) { transfer(input: $i) { id status amount { amount currency } fees { amount } } }";
+    pub const BALANCES: &str = "query($id: ID!) { wallet(id: $id) { balance { amount } availableBalance { amount } frozenBalance { amount } } }";
+}
+
 pub fn admin_database_url() -> String {
     std::env::var("PAYGRAPH_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
@@ -212,7 +229,7 @@ impl TestApp {
     pub async fn register_as(&self, email: &str, first: &str, last: &str) -> Registered {
         let body = self
             .gql(
-                "mutation($i: RegisterInput!) { register(input: $i) { token user { id email } } }",
+                ops::REGISTER,
                 json!({"i": {"email": email, "password": PASSWORD, "firstName": first, "lastName": last}}),
                 None,
             )
@@ -233,7 +250,7 @@ impl TestApp {
 
     pub async fn login(&self, email: &str, password: &str) -> Value {
         self.gql(
-            "mutation($i: LoginInput!) { login(input: $i) { token user { id } } }",
+            ops::LOGIN,
             json!({"i": {"email": email, "password": password}}),
             None,
         )
@@ -241,8 +258,7 @@ impl TestApp {
     }
 
     pub async fn me(&self, token: &str) -> Value {
-        self.gql("{ me { id email } }", json!({}), Some(token))
-            .await
+        self.gql(ops::ME, json!({}), Some(token)).await
     }
 
     /// A server this test started some other way (as a process of its
@@ -324,23 +340,13 @@ impl TestApp {
 
     pub async fn create_wallet(&self, token: &str, currency: &str) -> String {
         let data = self
-            .ok(
-                "mutation($c: CurrencyCode!) { createWallet(input: {currency: $c}) { id } }",
-                json!({"c": currency}),
-                token,
-            )
+            .ok(ops::CREATE_WALLET, json!({"c": currency}), token)
             .await;
         data["createWallet"]["id"].as_str().unwrap().to_owned()
     }
 
     pub async fn add_card(&self, token: &str, number: &str) -> String {
-        let data = self
-            .ok(
-                "mutation($n: String!) { addPaymentMethod(input: {card: {number: $n, expiryMonth: 12, expiryYear: 2035}}) { id } }",
-                json!({"n": number}),
-                token,
-            )
-            .await;
+        let data = self.ok(ops::ADD_CARD, json!({"n": number}), token).await;
         data["addPaymentMethod"]["id"].as_str().unwrap().to_owned()
     }
 
@@ -354,7 +360,7 @@ impl TestApp {
         key: &str,
     ) -> Value {
         self.gql(
-            "mutation($i: DepositInput!) { deposit(input: $i) { id status amount { amount currency } fees { amount } } }",
+            ops::DEPOSIT,
             json!({"i": {"walletId": wallet, "paymentMethodId": method, "amount": amount, "idempotencyKey": key}}),
             Some(token),
         )
@@ -366,11 +372,7 @@ impl TestApp {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
             let data = self
-                .ok(
-                    "query($id: ID!) { transaction(id: $id) { id status events { eventType } } }",
-                    json!({"id": id}),
-                    token,
-                )
+                .ok(ops::TRANSACTION_STATUS, json!({"id": id}), token)
                 .await;
             let status = data["transaction"]["status"].as_str().unwrap().to_owned();
             if status != "PENDING" && status != "PROCESSING" {
@@ -415,7 +417,7 @@ impl TestApp {
         key: &str,
     ) -> Value {
         self.gql(
-            "mutation($i: TransferInput!) { transfer(input: $i) { id status amount { amount currency } fees { amount } } }",
+            ops::TRANSFER,
             json!({"i": {"recipientEmail": to, "amount": amount, "currency": currency, "idempotencyKey": key}}),
             Some(token),
         )
@@ -424,13 +426,7 @@ impl TestApp {
 
     /// `(balance, available, frozen)` of a wallet, as the API writes them.
     pub async fn balances(&self, token: &str, wallet: &str) -> (String, String, String) {
-        let data = self
-            .ok(
-                "query($id: ID!) { wallet(id: $id) { balance { amount } availableBalance { amount } frozenBalance { amount } } }",
-                json!({"id": wallet}),
-                token,
-            )
-            .await;
+        let data = self.ok(ops::BALANCES, json!({"id": wallet}), token).await;
         let w = &data["wallet"];
         let s = |k: &str| w[k]["amount"].as_str().unwrap().to_owned();
         (s("balance"), s("availableBalance"), s("frozenBalance"))

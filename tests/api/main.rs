@@ -40,3 +40,4 @@ mod service;
 mod subscriptions;
 mod support;
 mod tls;
+mod trusted_documents;

@@ -17,6 +17,7 @@ mod auth;
 mod browser;
 mod chaos;
 mod cli;
+mod clients;
 mod database;
 mod events;
 mod faults;

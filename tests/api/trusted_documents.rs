@@ -128,6 +128,26 @@ async fn a_manifest_operation_runs_by_id_over_post_get_a_batch_and_a_websocket(b
         user.email.as_str(),
         "{by_get}"
     );
+    // A query in the URL is held to the manifest like a POST's.
+    let res = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .query(&[("query", "{ me { id } }")])
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap();
+    assert_not_allowed(&res.json().await.unwrap());
+    let res = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .query(&[("query", ME_NAMED)])
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap();
+    let by_body: Value = res.json().await.unwrap();
+    assert_eq!(by_body["data"]["me"]["id"], user.id.as_str(), "{by_body}");
     // An id standing for a mutation is still a mutation over GET.
     let transfer = json!({"i": {"recipientEmail": user.email, "amount": "1.00", "currency": "USD", "idempotencyKey": "get"}});
     let res = get(&app, &sha256_hex(ops::TRANSFER), transfer, &user.token).await;

@@ -267,6 +267,12 @@ impl Locked {
         }
         let before = wallet.balance_minor;
         let after = available + frozen;
+        // A wallet's changes are stamped in the order they were made: never
+        // before the wallet's last change, even by an instance whose clock
+        // runs behind, so a time (a statement's month, `balanceAt`) cuts a
+        // wallet's history at one point of its sequence.
+        let stamp = db_time(Utc::now()).max(wallet.updated_at);
+        wallet.updated_at = stamp;
         wallet.available_balance_minor = available;
         wallet.frozen_balance_minor = frozen;
         wallet.balance_minor = after;
@@ -285,7 +291,7 @@ impl Locked {
                 balance_before_minor: Set(before),
                 balance_after_minor: Set(after),
                 operation_type: Set(operation.to_owned()),
-                created_at: Set(db_time(Utc::now())),
+                created_at: Set(stamp),
             });
         }
         Ok(())
@@ -318,8 +324,22 @@ impl Locked {
             by_id(wallets::Column::BalanceMinor, |w| w.balance_minor),
             by_id(wallets::Column::Version, |w| w.version),
         ];
+        // Never backwards (see `post`): a wallet last changed by an
+        // instance whose clock runs ahead keeps that time.
+        let mut updated_at = CaseStatement::new();
+        for w in &changed {
+            updated_at = updated_at.case(
+                wallets::Column::WalletId.eq(w.wallet_id),
+                now.max(w.updated_at),
+            );
+        }
         let mut update = wallets::Entity::update_many()
-            .col_expr(wallets::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                wallets::Column::UpdatedAt,
+                updated_at
+                    .finally(Expr::col(wallets::Column::UpdatedAt))
+                    .into(),
+            )
             .filter(wallets::Column::WalletId.is_in(self.changed.iter().copied()));
         for (column, case) in columns {
             update = update.col_expr(column, case.into());
@@ -332,7 +352,7 @@ impl Locked {
         }
         for id in &self.changed {
             if let Some(w) = self.wallets.get_mut(id) {
-                w.updated_at = now;
+                w.updated_at = now.max(w.updated_at);
             }
         }
     }

@@ -6,11 +6,13 @@
 
 mod bank_accounts;
 mod card;
+mod display_name;
 mod payment_methods;
 mod profile;
 
 pub use bank_accounts::{AccountType, NewBankAccount, accounts_of};
 pub use card::{CardExpiry, CardNumber};
+pub use display_name::display_name;
 pub use payment_methods::{NewPaymentMethod, payment_methods_of};
 pub use profile::{Address, ProfileChange, profiles_of};
 

@@ -322,9 +322,8 @@ impl Party {
     }
 
     pub fn of(user: &users::Model) -> Self {
-        let initial: String = user.last_name.chars().take(1).collect();
         Self {
-            display_name: format!("{} {}.", user.first_name, initial),
+            display_name: crate::customer::display_name(user),
         }
     }
 }

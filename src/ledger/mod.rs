@@ -17,6 +17,7 @@ mod retention;
 mod review;
 mod settings;
 pub mod settlement;
+mod statements;
 mod status_reads;
 mod tallies;
 mod transfer;
@@ -42,6 +43,7 @@ pub use payment_requests::{
 pub use postings::{FEE_ACCOUNT_ID, ensure_system_accounts};
 pub use reads::{TransactionFilter, history_of, transactions_of, wallet_by_id, wallets_of};
 pub use settings::{FraudSettings, LedgerSettings};
+pub use statements::{Month, Statement, balance_at, fee_paid, lines_of, statement_of};
 pub use status_reads::transaction_by_id;
 pub use transfer::{TransferRequest, parse_description};
 pub use transfer_queue::Placement;

@@ -38,6 +38,7 @@ mod rate_limits;
 mod reads;
 mod redis_outage;
 mod service;
+mod statements;
 mod subscriptions;
 mod support;
 mod tls;

@@ -4,7 +4,10 @@ use async_graphql::{
     connection::{Connection, Edge},
 };
 
-use super::{Money, Transaction};
+use super::{
+    Money, Transaction,
+    statement::{self, Statement},
+};
 use crate::{
     graphql::{
         caller::app,
@@ -74,21 +77,23 @@ impl Wallet {
             .read(|| ledger::history_of(&app.db, self.0.wallet_id, page))
             .await?;
         let mut connection = Connection::new(page.has_newer, page.has_older);
-        connection.edges.extend(page.rows.into_iter().map(|row| {
-            let cursor = Cursor {
-                key: row.sequence,
-                id: row.history_id,
-            }
-            .encode();
-            Edge::new(
-                cursor,
-                BalanceChange {
-                    row,
-                    currency: self.0.currency.clone(),
-                },
-            )
-        }));
+        connection.edges.extend(
+            page.rows
+                .into_iter()
+                .map(|row| BalanceChange::edge(row, &self.0.currency)),
+        );
         Ok(connection)
+    }
+
+    /// One calendar month (UTC) of this wallet: its balances at the start
+    /// and end, its totals, and its balance changes. `month` is `YYYY-MM`.
+    async fn statement(&self, ctx: &Context<'_>, month: String) -> ApiResult<Statement> {
+        Statement::load(ctx, &self.0, &month).await
+    }
+
+    /// The balance after every change at or before `at`.
+    async fn balance_at(&self, ctx: &Context<'_>, at: Timestamp) -> ApiResult<Money> {
+        statement::balance_at(ctx, &self.0, at).await
     }
 }
 
@@ -96,6 +101,28 @@ impl Wallet {
 pub struct BalanceChange {
     row: balance_history::Model,
     currency: String,
+}
+
+impl BalanceChange {
+    /// The change as an edge of a connection, its cursor its place in the
+    /// wallet's sequence.
+    pub(super) fn edge(
+        row: balance_history::Model,
+        currency: &str,
+    ) -> Edge<String, Self, async_graphql::connection::EmptyFields> {
+        let cursor = Cursor {
+            key: row.sequence,
+            id: row.history_id,
+        }
+        .encode();
+        Edge::new(
+            cursor,
+            Self {
+                row,
+                currency: currency.to_owned(),
+            },
+        )
+    }
 }
 
 #[Object]

@@ -17,6 +17,7 @@ mod retention;
 mod review;
 mod settings;
 pub mod settlement;
+mod statement_export;
 mod statements;
 mod status_reads;
 mod tallies;
@@ -43,6 +44,9 @@ pub use payment_requests::{
 pub use postings::{FEE_ACCOUNT_ID, ensure_system_accounts};
 pub use reads::{TransactionFilter, history_of, transactions_of, wallet_by_id, wallets_of};
 pub use settings::{FraudSettings, LedgerSettings};
+pub use statement_export::{
+    CSV_COLUMNS, EXPORT_LINK_TTL_SECS, StatementExports, StatementLine, statement_lines, write_csv,
+};
 pub use statements::{Month, Statement, balance_at, fee_paid, lines_of, statement_of};
 pub use status_reads::transaction_by_id;
 pub use transfer::{TransferRequest, parse_description};

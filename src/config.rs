@@ -128,6 +128,10 @@ pub struct Config {
     /// (http::cors reads the list); unset, the embedded default allows
     /// `http://localhost:*` and `http://127.0.0.1:*`, others none.
     pub cors_origins: Option<String>,
+    /// `PAYGRAPH_PUBLIC_URL`: where clients reach this service
+    /// (`https://api.example.com`), for the links it hands out (statement
+    /// exports); unset, the address it listens on.
+    pub public_url: Option<String>,
     /// `PAYGRAPH_MAX_BATCH`: operations in one batched request (a JSON
     /// array); each is counted and limited as if sent alone.
     pub max_batch: usize,
@@ -279,6 +283,7 @@ impl Default for Config {
             cors_origins: None,
             trusted_documents: None,
             trusted_documents_support_any: false,
+            public_url: None,
             max_depth: 12,
             max_complexity: 2_000,
             max_aliases: 30,
@@ -407,6 +412,11 @@ impl Config {
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
             return bad("REDIS_URL", "must start with redis:// or rediss://");
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return bad("PAYGRAPH_PUBLIC_URL", "must start with http:// or https://");
         }
         if self.database_max_connections == 0
             || self.database_min_connections > self.database_max_connections
@@ -643,6 +653,11 @@ mod tests {
             "PAYGRAPH_TRUSTED_DOCUMENTS_SUPPORT_ANY",
             "true",
             Some("true"),
+        ),
+        (
+            "PAYGRAPH_PUBLIC_URL",
+            "https://api.example.com",
+            Some(r#""https://api.example.com""#),
         ),
         ("PAYGRAPH_MAX_DEPTH", "10", Some("10")),
         ("PAYGRAPH_MAX_COMPLEXITY", "500", Some("500")),

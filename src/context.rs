@@ -9,7 +9,7 @@ use crate::{
     config::Config,
     customer::Customers,
     db::retry::Retry,
-    ledger::Ledger,
+    ledger::{Ledger, StatementExports},
     support::Support,
 };
 
@@ -30,4 +30,6 @@ pub struct ApiContext {
     pub rate_limits: RateLimiter,
     /// How reads run again after a lost connection.
     pub retry: Retry,
+    /// Signs and reads the links of statement exports.
+    pub exports: StatementExports,
 }

@@ -244,6 +244,11 @@ impl Application {
         let settlement_poll = Duration::from_millis(config.settlement_poll_ms);
         let processor_delay = Duration::from_millis(config.processor_delay_ms);
         let purge_poll = Duration::from_millis(config.idempotency_purge_poll_ms);
+        let public_url = match &config.public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{}", listener.local_addr().unwrap_or(config.addr)),
+        };
+        let exports = ledger::StatementExports::new(jwt_secret.as_bytes(), &public_url);
         let app = ApiContext {
             support: crate::support::Support::new(
                 database.clone(),
@@ -261,6 +266,7 @@ impl Application {
             transactions,
             events,
             rate_limits,
+            exports,
         };
         let schema = graphql::schema(limits, Some(app.clone()), trusted.clone());
         let origins = http::Origins::from_config(&app.config).map_err(StartError::Config)?;

@@ -12,6 +12,7 @@ use crate::support::SupportError;
 use crate::{
     audit::AuditError,
     auth::AuthError,
+    crypto::LinkError,
     customer::CustomerError,
     db::retry::{Fault, Faulty},
     four_eyes::FourEyesError,
@@ -91,6 +92,10 @@ impl ApiError {
             field: None,
             extra: Vec::new(),
         }
+    }
+
+    pub fn code(&self) -> Code {
+        self.code
     }
 
     pub fn with(mut self, key: &'static str, value: serde_json::Value) -> Self {
@@ -279,6 +284,19 @@ impl From<SupportError> for ApiError {
             SupportError::FourEyes(f) => f.into(),
             SupportError::Ledger(l) => l.into(),
         }
+    }
+}
+
+/// A signed link (a statement export's) that does not grant anything:
+/// `extensions.reason` says whether it expired or was never valid, and
+/// either way the client asks for a new one.
+impl From<LinkError> for ApiError {
+    fn from(e: LinkError) -> Self {
+        let reason = match e {
+            LinkError::Invalid => "LINK_INVALID",
+            LinkError::Expired => "LINK_EXPIRED",
+        };
+        Self::new(Code::Forbidden, e.to_string()).with("reason", reason.into())
     }
 }
 

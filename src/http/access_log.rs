@@ -14,7 +14,7 @@ use crate::graphql::observed::{self, Operation};
 pub async fn record(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let path = super::exports::loggable_path(request.uri().path()).to_owned();
     let request_id = header(&request, REQUEST_ID.as_str()).map(str::to_owned);
     let trace_id = header(&request, "traceparent")
         .and_then(trace_id)

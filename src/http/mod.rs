@@ -5,6 +5,7 @@ mod access_log;
 mod client_address;
 mod cors;
 mod error_response;
+mod exports;
 mod graphiql;
 mod graphql;
 mod health;
@@ -78,6 +79,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
         .route("/graphiql/{*asset}", get(graphiql::asset))
         .route("/schema.graphql", get(graphql::schema_sdl))
+        .route("/exports/{token}", get(exports::download))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
@@ -92,7 +94,7 @@ pub fn router(state: HttpState) -> Router {
                 .get(&REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            tracing::info_span!("request", method = %req.method(), path = %exports::loggable_path(req.uri().path()), request_id = %id)
         }))
         .layer(axum::middleware::from_fn(access_log::record))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

@@ -187,13 +187,25 @@ impl Support {
         customer: Uuid,
         what: &str,
     ) -> Result<(), SupportError> {
+        self.record_read_of(agent, customer, serde_json::json!({"what": what}))
+            .await
+    }
+
+    /// Records an agent's read of a customer's data that `data` describes
+    /// (`what`, and whatever else names it).
+    async fn record_read_of(
+        &self,
+        agent: SupportAgent,
+        customer: Uuid,
+        data: serde_json::Value,
+    ) -> Result<(), SupportError> {
         let event = AuditEvent {
             service: "support",
             event_type: "support.read",
             actor_id: Some(agent.user_id()),
             user_id: Some(customer),
             transaction_id: None,
-            data: serde_json::json!({"what": what}),
+            data,
         };
         audit::record(&self.db, event).await?;
         Ok(())
@@ -207,11 +219,37 @@ impl Support {
         owners: &[Option<Uuid>],
         what: &str,
     ) -> Result<bool, SupportError> {
+        self.may_see_as(reader, owners, serde_json::json!({"what": what}))
+            .await
+    }
+
+    /// Whether `reader` may export a month's statement of a wallet of
+    /// `owner`: its owner may; an agent's export of a customer's statement
+    /// is recorded first, with the wallet and the month, since the file
+    /// leaves the service.
+    pub async fn may_export_statement(
+        &self,
+        reader: &Principal,
+        owner: Uuid,
+        wallet_id: Uuid,
+        month: &str,
+    ) -> Result<bool, SupportError> {
+        let data =
+            serde_json::json!({"what": "statement_export", "wallet_id": wallet_id, "month": month});
+        self.may_see_as(reader, &[Some(owner)], data).await
+    }
+
+    async fn may_see_as(
+        &self,
+        reader: &Principal,
+        owners: &[Option<Uuid>],
+        data: serde_json::Value,
+    ) -> Result<bool, SupportError> {
         match sight(reader, owners) {
             None => Ok(false),
             Some(Sight::Own) => Ok(true),
             Some(Sight::Customer(agent, customer)) => {
-                self.record_read(agent, customer, what).await?;
+                self.record_read_of(agent, customer, data).await?;
                 Ok(true)
             }
         }

@@ -6,6 +6,7 @@ mod money;
 mod payment_methods;
 mod payment_requests;
 mod profile;
+mod statements;
 
 use async_graphql::MergedObject;
 
@@ -17,5 +18,6 @@ pub struct Mutation(
     payment_methods::PaymentMethodMutations,
     money::MoneyMutations,
     payment_requests::PaymentRequestMutations,
+    statements::StatementMutations,
     crate::graphql::support::SupportMutations,
 );

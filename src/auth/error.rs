@@ -14,6 +14,9 @@ pub enum AuthError {
     Unauthenticated,
     #[error("no user has this email")]
     UnknownUser,
+    /// Not one of the caller's open sessions.
+    #[error("not found")]
+    UnknownSession,
     #[error(transparent)]
     Cache(#[from] CacheError),
     #[error(transparent)]

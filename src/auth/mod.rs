@@ -1,6 +1,7 @@
 //! Who is calling: registration, login, sessions, tokens and roles.
 
 mod credentials;
+mod devices;
 mod error;
 mod jwt;
 mod password;

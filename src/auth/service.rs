@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::{
-    AuthError, Email, NewUser, PasswordHasher, Role, Standings, TokenKeys, UserStatus,
+    AuthError, Email, NewUser, PasswordHasher, Role, Standings, TokenKeys, UserStatus, devices,
     sessions::{self, ClientInfo, Sessions},
 };
 use crate::{
@@ -20,8 +20,8 @@ use entity::{user_profiles, user_roles, users};
 /// Registration, login, logout, and turning a bearer token into a caller.
 #[derive(Clone)]
 pub struct Auth {
-    db: DatabaseConnection,
-    sessions: Sessions,
+    pub(super) db: DatabaseConnection,
+    pub(super) sessions: Sessions,
     standings: Standings,
     hasher: PasswordHasher,
     keys: TokenKeys,
@@ -182,6 +182,9 @@ impl Auth {
             AuditEvent::by_user("auth", "user.login", user.user_id),
         )
         .await?;
+        if devices::is_new_device(&txn, user.user_id, client).await? {
+            audit::record(&txn, devices::new_device_event(user.user_id, client)).await?;
+        }
         let session = sessions::insert(&txn, user.user_id, self.session_ttl, client).await?;
         txn.commit().await?;
         Ok(self.logged_in(user, session).await)

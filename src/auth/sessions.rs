@@ -71,6 +71,15 @@ fn truncated(text: Option<&str>, max: usize) -> Option<String> {
     text.map(|t| t.chars().take(max).collect())
 }
 
+/// The device name and user agent as a session's row keeps them (cut to
+/// the columns' lengths), so that a device is recognised by what was stored.
+pub(super) fn stored_device(client: &ClientInfo) -> (Option<String>, Option<String>) {
+    (
+        truncated(client.device_name.as_deref(), 100),
+        truncated(client.user_agent.as_deref(), 512),
+    )
+}
+
 /// A new session's row for `user_id`, open for `ttl`.
 pub(super) async fn insert<C: ConnectionTrait>(
     db: &C,
@@ -80,6 +89,7 @@ pub(super) async fn insert<C: ConnectionTrait>(
 ) -> Result<sessions::Model, DbErr> {
     let now = Utc::now();
     let expires_at = now + chrono::Duration::from_std(ttl).expect("TTL fits chrono");
+    let (device_name, user_agent) = stored_device(client);
     let row = sessions::ActiveModel {
         session_id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
@@ -87,8 +97,8 @@ pub(super) async fn insert<C: ConnectionTrait>(
         expires_at: Set(expires_at),
         last_seen_at: Set(now),
         revoked_at: Set(None),
-        device_name: Set(truncated(client.device_name.as_deref(), 100)),
-        user_agent: Set(truncated(client.user_agent.as_deref(), 512)),
+        device_name: Set(device_name),
+        user_agent: Set(user_agent),
         client_address: Set(client.address.map(mask_address)),
     };
     sessions::Entity::insert(row).exec_with_returning(db).await

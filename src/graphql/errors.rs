@@ -179,7 +179,7 @@ impl From<AuthError> for ApiError {
                 Self::new(Code::Unauthenticated, e.to_string())
             }
             AuthError::AccountClosed => Self::new(Code::AccountRestricted, e.to_string()),
-            AuthError::UnknownUser => Self::not_found(),
+            AuthError::UnknownUser | AuthError::UnknownSession => Self::not_found(),
             AuthError::Db(ref d) => Self::database(&e, d.fault()),
             AuthError::Cache(_) | AuthError::Hashing(_) => Self::internal(&e),
         }

@@ -16,6 +16,7 @@ pub enum Kind {
     PaymentMethod,
     PaymentRequest,
     SupportAction,
+    Session,
 }
 
 impl Kind {
@@ -28,6 +29,7 @@ impl Kind {
             Self::PaymentMethod => "PaymentMethod",
             Self::PaymentRequest => "PaymentRequest",
             Self::SupportAction => "SupportAction",
+            Self::Session => "Session",
         }
     }
 
@@ -40,6 +42,7 @@ impl Kind {
             Self::PaymentMethod,
             Self::PaymentRequest,
             Self::SupportAction,
+            Self::Session,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -75,6 +75,8 @@ impl CustomerQuery {
                 ))),
                 Err(_) => None,
             },
+            // A session is not a Node: it is read through `User.sessions`.
+            Kind::Session => None,
         };
         found.map(Some).ok_or_else(ApiError::not_found)
     }

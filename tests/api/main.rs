@@ -19,6 +19,7 @@ mod chaos;
 mod cli;
 mod clients;
 mod database;
+mod devices;
 mod events;
 mod faults;
 mod four_eyes;

@@ -1,5 +1,5 @@
 use crate::graphql::scalars::Timestamp;
-use async_graphql::{Context, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use secrecy::SecretString;
 
 use crate::{
@@ -7,6 +7,7 @@ use crate::{
     graphql::{
         caller::{app, require_user},
         errors::ApiResult,
+        ids::{self, Kind},
         types::User,
     },
 };
@@ -26,6 +27,8 @@ pub struct RegisterInput {
 pub struct LoginInput {
     pub email: String,
     pub password: String,
+    /// A name for this device in the user's list of sessions ("Ada's phone").
+    pub device_name: Option<String>,
 }
 
 #[derive(SimpleObject)]
@@ -72,11 +75,31 @@ impl AuthMutations {
     /// Opens a session. Wrong email and wrong password give the same error.
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> ApiResult<AuthPayload> {
         let password = SecretString::from(input.password);
-        let logged_in = app(ctx)
-            .auth
-            .login(&input.email, password, &client(ctx))
-            .await?;
+        let client = ClientInfo {
+            device_name: input
+                .device_name
+                .map(|name| name.trim().to_owned())
+                .filter(|name| !name.is_empty()),
+            ..client(ctx)
+        };
+        let logged_in = app(ctx).auth.login(&input.email, password, &client).await?;
         Ok(logged_in.into())
+    }
+
+    /// Ends one of the caller's own sessions (`User.sessions`) at once, on
+    /// every instance. Another user's session is `NOT_FOUND`.
+    async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
+        let who = require_user(ctx)?;
+        let session_id = ids::decode("id", Kind::Session, &id)?;
+        app(ctx).auth.revoke_session(who, session_id).await?;
+        Ok(true)
+    }
+
+    /// Ends every session of the caller but this one.
+    async fn logout_everywhere(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        let who = require_user(ctx)?;
+        app(ctx).auth.logout_everywhere(who).await?;
+        Ok(true)
     }
 
     /// Ends this session at once: the token stops working on every instance.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Account, AuditEntry, FraudCheck, PaymentMethod, PaymentRequest, PaymentRequestDirection,
-    PaymentRequestStatus, Transaction, TransactionFilterInput, Wallet,
+    PaymentRequestStatus, Session, Transaction, TransactionFilterInput, Wallet,
 };
 use crate::{
     auth::UserStatus,
@@ -193,6 +193,26 @@ impl User {
             })
             .await?;
         Ok(PaymentRequest::connection(rows))
+    }
+
+    /// The user's signed-in devices (open sessions), newest first. The
+    /// user sees their own; support agents anyone's (each such read is
+    /// audited).
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity + 1")]
+    async fn sessions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, Session>> {
+        audit_read(ctx, self.0.user_id, "sessions").await?;
+        let page = PageRequest::parse(first, after.as_deref(), None, None)?;
+        let app = app(ctx);
+        let rows = app
+            .retry
+            .read(|| app.auth.sessions_of(self.0.user_id, page))
+            .await?;
+        Ok(Session::connection(rows))
     }
 
     /// What happened to this user's account, newest first (the audit store's

@@ -167,6 +167,11 @@ pub struct Config {
     /// `createWallet`, `holdFunds`, `releaseHold`, `refundTransaction`.
     pub rate_limit_money_limit: u32,
     pub rate_limit_money_window_secs: u64,
+    /// `PAYGRAPH_RATE_LIMIT_SECOND_FACTOR_*`: wrong passwords and wrong
+    /// second-factor codes, counted per account and per client address;
+    /// past the limit each further try lengthens the wait.
+    pub rate_limit_second_factor_limit: u32,
+    pub rate_limit_second_factor_window_secs: u64,
     /// `PAYGRAPH_TRUST_PROXY`: take the client address from the rightmost
     /// `X-Forwarded-For` entry (the one our own proxy appended). Off, the
     /// header is ignored: anyone can write it.
@@ -297,6 +302,8 @@ impl Default for Config {
             rate_limit_read_window_secs: 60,
             rate_limit_money_limit: 30,
             rate_limit_money_window_secs: 60,
+            rate_limit_second_factor_limit: 5,
+            rate_limit_second_factor_window_secs: 900,
             trust_proxy: false,
             ws_ping_secs: 20,
             ws_send_timeout_secs: 10,
@@ -483,6 +490,11 @@ impl Config {
                 "PAYGRAPH_RATE_LIMIT_MONEY",
                 r.rate_limit_money_limit,
                 r.rate_limit_money_window_secs,
+            ),
+            (
+                "PAYGRAPH_RATE_LIMIT_SECOND_FACTOR",
+                r.rate_limit_second_factor_limit,
+                r.rate_limit_second_factor_window_secs,
             ),
         ] {
             if limit == 0 || window == 0 {
@@ -672,6 +684,12 @@ mod tests {
         ("PAYGRAPH_RATE_LIMIT_READ_WINDOW_SECS", "30", Some("30")),
         ("PAYGRAPH_RATE_LIMIT_MONEY_LIMIT", "10", Some("10")),
         ("PAYGRAPH_RATE_LIMIT_MONEY_WINDOW_SECS", "90", Some("90")),
+        ("PAYGRAPH_RATE_LIMIT_SECOND_FACTOR_LIMIT", "3", Some("3")),
+        (
+            "PAYGRAPH_RATE_LIMIT_SECOND_FACTOR_WINDOW_SECS",
+            "600",
+            Some("600"),
+        ),
         ("PAYGRAPH_TRUST_PROXY", "true", Some("true")),
         ("PAYGRAPH_WS_PING_SECS", "15", Some("15")),
         ("PAYGRAPH_WS_SEND_TIMEOUT_SECS", "5", Some("5")),

@@ -11,7 +11,7 @@ use crate::{
         relay::{Relay, RelaySettings},
         sqs::AuditQueue,
     },
-    auth::{Auth, PasswordHasher, TokenKeys},
+    auth::{Auth, PasswordHasher, SecondFactor, TokenKeys},
     cache::{
         Cache, RedisLimits,
         events::EventBus,
@@ -206,6 +206,7 @@ impl Application {
             &config.jwt_issuer,
             &config.jwt_audience,
         );
+        let cipher = FieldCipher::new(&config.encryption_key_id, &encryption_key);
         let auth = Auth::new(
             database.clone(),
             cache.clone(),
@@ -213,8 +214,8 @@ impl Application {
             keys,
             config.session_ttl(),
             retry,
+            SecondFactor::new(database.clone(), cipher.clone(), rate_limits.clone()),
         );
-        let cipher = FieldCipher::new(&config.encryption_key_id, &encryption_key);
         let customers = Customers::new(database.clone(), cipher.clone());
         let settings = LedgerSettings::from_config(&config).map_err(StartError::Config)?;
         retry
@@ -398,6 +399,10 @@ fn rate_limit_rules(config: &Config) -> Rules {
         money_movement: rule(
             config.rate_limit_money_limit,
             config.rate_limit_money_window_secs,
+        ),
+        second_factor: rule(
+            config.rate_limit_second_factor_limit,
+            config.rate_limit_second_factor_window_secs,
         ),
     }
 }

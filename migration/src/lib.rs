@@ -21,6 +21,7 @@ mod m20261203_000002_create_sessions;
 mod m20261204_000001_create_audit_dead_letters;
 mod m20261204_000005_idempotency_keys_created_at_index;
 mod m20261204_000010_create_payment_requests;
+mod m20261204_000020_create_second_factor;
 mod m20261204_000090_create_support_actions;
 mod timestamp;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_create_audit_dead_letters::Migration),
             Box::new(m20261204_000005_idempotency_keys_created_at_index::Migration),
             Box::new(m20261204_000010_create_payment_requests::Migration),
+            Box::new(m20261204_000020_create_second_factor::Migration),
             Box::new(m20261204_000090_create_support_actions::Migration),
         ]
     }

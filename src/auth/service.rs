@@ -7,7 +7,8 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::{
-    AuthError, Email, NewUser, PasswordHasher, Role, Standings, TokenKeys, UserStatus, devices,
+    AuthError, Email, NewUser, PasswordHasher, Role, SecondFactor, SecondFactorInput, Standings,
+    TokenKeys, UserStatus, devices,
     sessions::{self, ClientInfo, Sessions},
 };
 use crate::{
@@ -27,6 +28,7 @@ pub struct Auth {
     keys: TokenKeys,
     session_ttl: Duration,
     retry: Retry,
+    pub(super) second_factor: SecondFactor,
 }
 
 /// What a successful login or registration hands back.
@@ -87,6 +89,7 @@ impl Auth {
         keys: TokenKeys,
         session_ttl: Duration,
         retry: Retry,
+        second_factor: SecondFactor,
     ) -> Self {
         let standings = Standings::new(cache.clone());
         Self {
@@ -97,6 +100,7 @@ impl Auth {
             keys,
             session_ttl,
             retry,
+            second_factor,
         }
     }
 
@@ -151,10 +155,14 @@ impl Auth {
         Ok(self.logged_in(user, session).await)
     }
 
+    /// Opens a session for the right password and, with two-factor on, a
+    /// code taken once. Wrong passwords and codes count per account and
+    /// per address; over the limit the attempt is refused unchecked.
     pub async fn login(
         &self,
         email: &str,
         password: SecretString,
+        second: &SecondFactorInput,
         client: &ClientInfo,
     ) -> Result<LoggedIn, AuthError> {
         // A malformed email is treated like an unknown one: the same work,
@@ -168,14 +176,20 @@ impl Auth {
             }
             Err(_) => None,
         };
+        let account = user.as_ref().map(|u| u.user_id);
+        self.second_factor.guard(account, client.address).await?;
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         if !self.hasher.verify(password, stored).await {
+            self.second_factor.failed(account, client.address).await;
             return Err(AuthError::InvalidCredentials);
         }
         let user = user.ok_or(AuthError::InvalidCredentials)?;
         if UserStatus::from_db(&user.status) == UserStatus::Closed {
             return Err(AuthError::AccountClosed);
         }
+        self.second_factor
+            .check_login(user.user_id, second, client.address)
+            .await?;
         let txn = db::begin_write(&self.db).await?;
         audit::record(
             &txn,
@@ -203,6 +217,38 @@ impl Auth {
             expires_at: session.expires_at,
             user,
         }
+    }
+
+    /// Starts two-factor enrolment for the caller: the secret and its
+    /// `otpauth://` URI.
+    pub async fn begin_totp_enrollment(
+        &self,
+        who: &Principal,
+    ) -> Result<(String, String), AuthError> {
+        let user = users::Entity::find_by_id(who.user_id)
+            .one(&self.db)
+            .await?
+            .ok_or(AuthError::Unauthenticated)?;
+        self.second_factor.begin(who.user_id, &user.email).await
+    }
+
+    pub async fn confirm_totp_enrollment(
+        &self,
+        who: &Principal,
+        code: &str,
+    ) -> Result<Vec<SecretString>, AuthError> {
+        self.second_factor.confirm(who.user_id, code).await
+    }
+
+    pub async fn disable_totp(
+        &self,
+        who: &Principal,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        self.second_factor
+            .disable(who.user_id, code, client.address)
+            .await
     }
 
     /// The standings this service reads, for the code that changes them.

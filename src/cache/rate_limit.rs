@@ -36,6 +36,9 @@ pub enum Class {
     Read,
     /// Mutations that move or reserve money.
     MoneyMovement,
+    /// Wrong passwords and second-factor codes, per account and per
+    /// address: counted only when they fail (see [`RateLimiter::charge`]).
+    SecondFactor,
 }
 
 impl Class {
@@ -44,6 +47,7 @@ impl Class {
             Self::Auth => "auth",
             Self::Read => "read",
             Self::MoneyMovement => "money_movement",
+            Self::SecondFactor => "second_factor",
         }
     }
 }
@@ -59,6 +63,7 @@ pub struct Rules {
     pub auth: Rule,
     pub read: Rule,
     pub money_movement: Rule,
+    pub second_factor: Rule,
 }
 
 impl Rules {
@@ -67,6 +72,7 @@ impl Rules {
             Class::Auth => self.auth,
             Class::Read => self.read,
             Class::MoneyMovement => self.money_movement,
+            Class::SecondFactor => self.second_factor,
         }
     }
 }
@@ -85,6 +91,18 @@ impl Subject {
             Self::Address(ip) => format!("rate_limit:ip:{ip}:{}", class.as_str()),
         }
     }
+}
+
+/// What a count does to the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Counts the request unless that would exceed the limit.
+    Spend = 0,
+    /// Decides as `Spend` would and counts nothing.
+    Peek = 1,
+    /// Counts the request whatever the decision: past the limit each one
+    /// pushes the next allowed time further out.
+    Charge = 2,
 }
 
 /// The outcome, with what the client is told in headers.
@@ -125,11 +143,27 @@ impl RateLimiter {
     /// three `transfer` fields costs three), unless that would exceed the
     /// limit, in which case nothing is counted.
     pub async fn check(&self, subject: &Subject, class: Class, cost: u32) -> Decision {
+        self.count(subject, class, cost, Mode::Spend).await
+    }
+
+    /// Whether one more request of `class` would be allowed now, counting
+    /// nothing: for failures, which are counted only once they happen.
+    pub async fn peek(&self, subject: &Subject, class: Class) -> Decision {
+        self.count(subject, class, 1, Mode::Peek).await
+    }
+
+    /// Counts one failure even past the limit, so that an attacker who
+    /// keeps guessing while refused is told to wait longer each time.
+    pub async fn charge(&self, subject: &Subject, class: Class) -> Decision {
+        self.count(subject, class, 1, Mode::Charge).await
+    }
+
+    async fn count(&self, subject: &Subject, class: Class, cost: u32, mode: Mode) -> Decision {
         let rule = self.rules.of(class);
         let key = self.cache.key(&subject.key(class));
         match self.cache.store() {
-            Store::Memory(m) => local(m, &key, rule, cost),
-            Store::Redis(r) => match shared(r, &key, rule, cost).await {
+            Store::Memory(m) => local(m, &key, rule, cost, mode),
+            Store::Redis(r) => match shared(r, &key, rule, cost, mode).await {
                 Ok(decision) => {
                     if self.falling_back.swap(false, Ordering::Relaxed) {
                         tracing::info!("rate limits are shared through Redis again");
@@ -141,7 +175,7 @@ impl RateLimiter {
                         tracing::warn!(error = %e, "Redis unreachable; rate limits count per instance");
                     }
                     metrics::counter!(FALLBACK_METRIC).increment(1);
-                    local(&self.fallback, &key, rule, cost)
+                    local(&self.fallback, &key, rule, cost, mode)
                 }
             },
         }
@@ -149,12 +183,19 @@ impl RateLimiter {
 }
 
 /// GCRA on this instance's own counters.
-fn local(m: &MemoryStore, key: &str, rule: Rule, cost: u32) -> Decision {
+fn local(m: &MemoryStore, key: &str, rule: Rule, cost: u32, mode: Mode) -> Decision {
     let window_ms = rule.window.as_millis() as f64;
     let now = now_ms();
     m.update(key, |current| {
         let tat = current.and_then(|v| v.parse::<f64>().ok());
         let (decision, new_tat) = gcra(now, tat, rule.limit, window_ms, cost);
+        let new_tat = match mode {
+            Mode::Spend => new_tat,
+            Mode::Peek => None,
+            Mode::Charge => Some(
+                tat.unwrap_or(now).max(now) + f64::from(cost) * window_ms / f64::from(rule.limit),
+            ),
+        };
         let write = new_tat.map(|t| {
             let ttl = Duration::from_millis((t - now).ceil().max(1.0) as u64);
             (format!("{t:.3}"), ttl)
@@ -164,7 +205,13 @@ fn local(m: &MemoryStore, key: &str, rule: Rule, cost: u32) -> Decision {
 }
 
 /// GCRA in Redis, shared by every instance.
-async fn shared(r: &RedisStore, key: &str, rule: Rule, cost: u32) -> Result<Decision, CacheError> {
+async fn shared(
+    r: &RedisStore,
+    key: &str,
+    rule: Rule,
+    cost: u32,
+    mode: Mode,
+) -> Result<Decision, CacheError> {
     let window_ms = rule.window.as_millis() as f64;
     let reply: Vec<i64> = r
         .call(async |c| {
@@ -173,6 +220,7 @@ async fn shared(r: &RedisStore, key: &str, rule: Rule, cost: u32) -> Result<Deci
                 .arg(rule.limit)
                 .arg(window_ms)
                 .arg(cost)
+                .arg(mode as u8)
                 .invoke_async(c)
                 .await
         })
@@ -232,6 +280,7 @@ const GCRA: &str = r"
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
+local mode = tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval = window / limit
@@ -240,10 +289,15 @@ if tat < now then tat = now end
 local new_tat = tat + cost * interval
 local allow_at = new_tat - window
 local function budget(x) return math.max(0, math.floor((window - (x - now)) / interval)) end
+if mode == 2 then
+  redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
+end
 if allow_at > now then
   return {0, budget(tat), math.ceil(tat - now), math.ceil(allow_at - now)}
 end
-redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
+if mode == 0 then
+  redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
+end
 return {1, budget(new_tat), math.ceil(new_tat - now), 0}
 ";
 
@@ -308,6 +362,7 @@ mod tests {
                 auth: rule,
                 read: rule,
                 money_movement: rule,
+                second_factor: rule,
             },
         );
         let alice = Subject::User(uuid::Uuid::from_u128(1));

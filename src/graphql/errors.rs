@@ -181,7 +181,14 @@ impl From<AuthError> for ApiError {
             AuthError::AccountClosed => Self::new(Code::AccountRestricted, e.to_string()),
             AuthError::UnknownUser | AuthError::UnknownSession => Self::not_found(),
             AuthError::Db(ref d) => Self::database(&e, d.fault()),
-            AuthError::Cache(_) | AuthError::Hashing(_) => Self::internal(&e),
+            AuthError::SecondFactorRequired => Self::new(Code::SecondFactorRequired, e.to_string()),
+            AuthError::RateLimited { retry_after_secs } => Self::rate_limited(retry_after_secs),
+            AuthError::TotpState { state } => {
+                Self::new(Code::InvalidState, e.to_string()).with("state", state.into())
+            }
+            AuthError::Cache(_) | AuthError::Hashing(_) | AuthError::Secret(_) => {
+                Self::internal(&e)
+            }
         }
     }
 }

@@ -44,3 +44,4 @@ mod subscriptions;
 mod support;
 mod tls;
 mod trusted_documents;
+mod two_factor;

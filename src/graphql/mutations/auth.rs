@@ -3,7 +3,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use secrecy::SecretString;
 
 use crate::{
-    auth::{ClientInfo, LoggedIn, NewUser},
+    auth::{ClientInfo, LoggedIn, NewUser, SecondFactorInput},
     graphql::{
         caller::{app, require_user},
         errors::ApiResult,
@@ -27,6 +27,11 @@ pub struct RegisterInput {
 pub struct LoginInput {
     pub email: String,
     pub password: String,
+    /// With two-factor on: the code the authenticator app shows now.
+    pub totp_code: Option<String>,
+    /// With two-factor on, instead of `totpCode`: one of the recovery
+    /// codes, each good once.
+    pub recovery_code: Option<String>,
     /// A name for this device in the user's list of sessions ("Ada's phone").
     pub device_name: Option<String>,
 }
@@ -51,7 +56,7 @@ impl From<LoggedIn> for AuthPayload {
 
 /// Where the request comes from, as the transport put it in the request
 /// data (none over a WebSocket).
-fn client(ctx: &Context<'_>) -> ClientInfo {
+pub(super) fn client(ctx: &Context<'_>) -> ClientInfo {
     ctx.data_opt::<ClientInfo>().cloned().unwrap_or_default()
 }
 
@@ -73,6 +78,9 @@ impl AuthMutations {
     }
 
     /// Opens a session. Wrong email and wrong password give the same error.
+    /// With two-factor on, no code is `SECOND_FACTOR_REQUIRED`; a wrong,
+    /// replayed or spent code is `UNAUTHENTICATED`. Wrong passwords and
+    /// codes count per account and per address (`RATE_LIMITED`).
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> ApiResult<AuthPayload> {
         let password = SecretString::from(input.password);
         let client = ClientInfo {
@@ -82,7 +90,14 @@ impl AuthMutations {
                 .filter(|name| !name.is_empty()),
             ..client(ctx)
         };
-        let logged_in = app(ctx).auth.login(&input.email, password, &client).await?;
+        let second = SecondFactorInput {
+            totp_code: input.totp_code,
+            recovery_code: input.recovery_code,
+        };
+        let logged_in = app(ctx)
+            .auth
+            .login(&input.email, password, &second, &client)
+            .await?;
         Ok(logged_in.into())
     }
 

@@ -210,6 +210,11 @@ pub struct Config {
     /// `SUPPORT_APPROVAL_AMOUNT`, per currency: refunds and holds at or
     /// above it wait for a second agent.
     pub support_approval_amount: String,
+    /// `STEP_UP_AMOUNT`, per currency: `transfer`, `withdraw` and
+    /// `payPaymentRequest` at or above it need a step-up of the session.
+    pub step_up_amount: String,
+    /// `STEP_UP_TTL_SECS`: how long a step-up lasts.
+    pub step_up_ttl_secs: u64,
     /// `FEE_CARD_DEPOSIT_PERCENT`, e.g. `2.9`.
     pub fee_card_deposit_percent: String,
     /// `FEE_CARD_DEPOSIT_FIXED`, per currency: `USD:0.30,JPY:30`.
@@ -316,6 +321,8 @@ impl Default for Config {
             idempotency_purge_poll_ms: 60_000,
             idempotency_purge_batch: 500,
             payment_request_ttl_secs: 604_800,
+            step_up_amount: "USD:500,EUR:500,GBP:400,JPY:75000".into(),
+            step_up_ttl_secs: 300,
             support_approval_amount: "USD:1000,EUR:1000,GBP:800,JPY:150000".into(),
             fee_card_deposit_percent: "2.9".into(),
             fee_card_deposit_fixed: "USD:0.30,EUR:0.25,GBP:0.20,JPY:30,KWD:0.100".into(),
@@ -361,6 +368,8 @@ const UNPREFIXED: &[&str] = &[
     "IDEMPOTENCY_RETENTION_DAYS",
     "PAYMENT_REQUEST_TTL_SECS",
     "SUPPORT_APPROVAL_AMOUNT",
+    "STEP_UP_AMOUNT",
+    "STEP_UP_TTL_SECS",
     "FEE_CARD_DEPOSIT_PERCENT",
     "FEE_CARD_DEPOSIT_FIXED",
     "FEE_BANK_DEPOSIT_PERCENT",
@@ -464,6 +473,9 @@ impl Config {
                 "PAYMENT_REQUEST_TTL_SECS",
                 "must be from 1 to ten years of seconds",
             );
+        }
+        if self.step_up_ttl_secs == 0 || self.step_up_ttl_secs > 86_400 {
+            return bad("STEP_UP_TTL_SECS", "must be from 1 to 86400");
         }
         if self.idempotency_retention_days == 0 {
             return bad("IDEMPOTENCY_RETENTION_DAYS", "must be at least 1");
@@ -702,6 +714,8 @@ mod tests {
         ("PAYGRAPH_IDEMPOTENCY_PURGE_POLL_MS", "1000", Some("1000")),
         ("PAYGRAPH_IDEMPOTENCY_PURGE_BATCH", "50", Some("50")),
         ("PAYMENT_REQUEST_TTL_SECS", "3600", Some("3600")),
+        ("STEP_UP_AMOUNT", "USD:100", Some(r#""USD:100""#)),
+        ("STEP_UP_TTL_SECS", "60", Some("60")),
         ("SUPPORT_APPROVAL_AMOUNT", "USD:5000", Some(r#""USD:5000""#)),
         ("FEE_CARD_DEPOSIT_PERCENT", "2.90", Some(r#""2.90""#)),
         ("FEE_BANK_DEPOSIT_PERCENT", "1", Some(r#""1""#)),

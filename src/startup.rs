@@ -215,7 +215,8 @@ impl Application {
             config.session_ttl(),
             retry,
             SecondFactor::new(database.clone(), cipher.clone(), rate_limits.clone()),
-        );
+        )
+        .with_step_up_ttl(std::time::Duration::from_secs(config.step_up_ttl_secs));
         let customers = Customers::new(database.clone(), cipher.clone());
         let settings = LedgerSettings::from_config(&config).map_err(StartError::Config)?;
         retry

@@ -18,6 +18,8 @@ pub struct Model {
     pub user_agent: Option<String>,
     /// Coarse and masked: an IPv4 /24 or an IPv6 /48, never the address.
     pub client_address: Option<String>,
+    /// Until when large payments from this session need no new step-up.
+    pub step_up_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ mod second_factor;
 mod service;
 mod sessions;
 mod standing;
+mod step_up;
 mod totp;
 
 pub use credentials::{Email, NewUser, parse_name, parse_phone};

@@ -18,17 +18,22 @@ use crate::{
 };
 use entity::{user_profiles, user_roles, users};
 
+/// `STEP_UP_TTL_SECS`'s default.
+const DEFAULT_STEP_UP_TTL: Duration = Duration::from_secs(300);
+
 /// Registration, login, logout, and turning a bearer token into a caller.
 #[derive(Clone)]
 pub struct Auth {
     pub(super) db: DatabaseConnection,
     pub(super) sessions: Sessions,
     standings: Standings,
-    hasher: PasswordHasher,
+    pub(super) hasher: PasswordHasher,
     keys: TokenKeys,
     session_ttl: Duration,
     retry: Retry,
     pub(super) second_factor: SecondFactor,
+    /// How long a step-up (`confirmIdentity`) lasts.
+    pub(super) step_up_ttl: Duration,
 }
 
 /// What a successful login or registration hands back.
@@ -101,7 +106,14 @@ impl Auth {
             session_ttl,
             retry,
             second_factor,
+            step_up_ttl: DEFAULT_STEP_UP_TTL,
         }
+    }
+
+    /// How long a step-up (`confirmIdentity`) lasts: `STEP_UP_TTL_SECS`.
+    pub fn with_step_up_ttl(mut self, ttl: Duration) -> Self {
+        self.step_up_ttl = ttl;
+        self
     }
 
     pub async fn register(&self, new: NewUser, client: &ClientInfo) -> Result<LoggedIn, AuthError> {

@@ -100,6 +100,7 @@ pub(super) async fn insert<C: ConnectionTrait>(
         device_name: Set(device_name),
         user_agent: Set(user_agent),
         client_address: Set(client.address.map(mask_address)),
+        step_up_until: Set(None),
     };
     sessions::Entity::insert(row).exec_with_returning(db).await
 }

@@ -237,6 +237,13 @@ impl From<LedgerError> for ApiError {
             }
             LedgerError::UnknownPayer => Self::new(Code::NotFound, message).on_field("payerEmail"),
             LedgerError::Forbidden(_) => Self::new(Code::Forbidden, message),
+            LedgerError::StepUpRequired {
+                ref amount,
+                currency,
+            } => Self::new(Code::StepUpRequired, message.clone()).with(
+                "threshold",
+                serde_json::json!({"amount": amount, "currency": currency}),
+            ),
             LedgerError::ApprovalRequired { action_id } => {
                 Self::approval_required(message, action_id)
             }

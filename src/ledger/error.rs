@@ -42,6 +42,13 @@ pub enum LedgerError {
     UnknownPayer,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A payment at or above the step-up threshold from a session without
+    /// a fresh step-up: `amount` and `currency` are the threshold.
+    #[error("payments of {amount} {currency} or more need a fresh confirmIdentity")]
+    StepUpRequired {
+        amount: String,
+        currency: &'static str,
+    },
     #[error(transparent)]
     Db(#[from] DbErr),
     /// The connection was lost while committing: the operation may or may

@@ -20,6 +20,7 @@ pub mod settlement;
 mod statement_export;
 mod statements;
 mod status_reads;
+mod step_up;
 mod tallies;
 mod transfer;
 mod transfer_queue;
@@ -49,6 +50,7 @@ pub use statement_export::{
 };
 pub use statements::{Month, Statement, balance_at, fee_paid, lines_of, statement_of};
 pub use status_reads::transaction_by_id;
+pub use step_up::PayingSession;
 pub use transfer::{TransferRequest, parse_description};
 pub use transfer_queue::Placement;
 pub use withdraw::WithdrawRequest;

@@ -15,7 +15,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Ledger, LedgerError, TransferRequest, checks, commit,
+    Ledger, LedgerError, PayingSession, TransferRequest, checks, commit,
     idempotency::{self, IdempotencyKey},
     postings::{FEE_ACCOUNT_ID, db_time},
 };
@@ -396,6 +396,7 @@ impl Ledger {
     pub async fn pay_payment_request(
         &self,
         payer_id: Uuid,
+        session: PayingSession,
         id: Uuid,
         key: IdempotencyKey,
     ) -> Result<requests::Model, LedgerError> {
@@ -423,6 +424,7 @@ impl Ledger {
                 payment_request_id: id,
                 requester_id: row.requester_id,
             }),
+            session,
         })
         .await?;
         let row = self.party_row(id, payer_id).await?;

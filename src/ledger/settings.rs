@@ -90,6 +90,8 @@ pub struct LedgerSettings {
     pub payment_request_ttl: chrono::Duration,
     /// Refunds and holds at or above this wait for a second agent.
     pub support_approval_amount: PerCurrency,
+    /// Payments at or above this need a step-up of the session.
+    pub step_up_amount: PerCurrency,
 }
 
 impl LedgerSettings {
@@ -133,6 +135,7 @@ impl LedgerSettings {
             retry: Retry::from_config(c),
             idempotency_retention: chrono::Duration::days(i64::from(c.idempotency_retention_days)),
             idempotency_purge_batch: c.idempotency_purge_batch,
+            step_up_amount: PerCurrency::parse("STEP_UP_AMOUNT", &c.step_up_amount)?,
             payment_request_ttl: chrono::Duration::seconds(
                 i64::try_from(c.payment_request_ttl_secs).unwrap_or(i64::MAX / 1_000_000_000),
             ),

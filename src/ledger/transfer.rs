@@ -20,6 +20,7 @@ use super::{
     payment_requests::{self, Pays},
     postings::{self, FEE_ACCOUNT_ID, Locked, WALLET_FROZEN, db_time},
     records::{self, NewTransaction},
+    step_up::{self, PayingSession},
 };
 use crate::{
     auth::Email,
@@ -38,6 +39,8 @@ pub struct TransferRequest {
     pub idempotency_key: IdempotencyKey,
     /// The payment request this transfer pays, if it pays one.
     pub pays: Option<Pays>,
+    /// Large transfers need this session stepped up.
+    pub session: PayingSession,
 }
 
 impl TransferRequest {
@@ -103,6 +106,7 @@ impl Ledger {
     /// Sends money to another user by email: `COMPLETED`, or
     /// `PENDING_REVIEW` with the funds frozen when the fraud rules hold it.
     pub async fn transfer(&self, req: TransferRequest) -> Result<transactions::Model, LedgerError> {
+        step_up::require(&self.db, &self.settings, req.session, &req.amount).await?;
         self.transfers.submit(req).await
     }
 

@@ -12,6 +12,7 @@ use super::{
     idempotency::{self, IdempotencyKey},
     postings::{self, WALLET_FROZEN},
     records::{self, NewTransaction},
+    step_up::{self, PayingSession},
     wallets::{amount_in, owned_wallet},
 };
 use crate::{
@@ -26,6 +27,8 @@ pub struct WithdrawRequest {
     pub account_id: Uuid,
     pub amount: String,
     pub idempotency_key: IdempotencyKey,
+    /// Large withdrawals need this session stepped up.
+    pub session: PayingSession,
 }
 
 impl Ledger {
@@ -62,6 +65,7 @@ impl Ledger {
             .filter(|a| a.user_id == req.user_id && a.status == "active")
             .ok_or(LedgerError::NotFound)?;
         let (amount, currency) = amount_in(&wallet, &req.amount)?;
+        step_up::require(&txn, &self.settings, req.session, &amount).await?;
         let fee = fee_for(&self.settings.fees, FeeKind::Withdrawal, &amount);
         let mut locked = postings::lock(&txn, &[wallet.wallet_id]).await?;
         let wallet = locked.get(wallet.wallet_id).clone();

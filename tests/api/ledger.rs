@@ -226,7 +226,7 @@ async fn refused_transfers_each_say_why_and_change_nothing(backend: Backend) {
         "{nobody}"
     );
     let broke = app
-        .transfer(&ada.token, &bob.email, "500.00", "USD", "broke")
+        .transfer(&ada.token, &bob.email, "400.00", "USD", "broke")
         .await;
     assert_eq!(error_code(&broke), "INSUFFICIENT_FUNDS");
     let no_eur = app

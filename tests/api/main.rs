@@ -40,6 +40,7 @@ mod reads;
 mod redis_outage;
 mod service;
 mod statements;
+mod step_up;
 mod subscriptions;
 mod support;
 mod tls;

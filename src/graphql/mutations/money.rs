@@ -11,7 +11,10 @@ use crate::{
         scalars::{CurrencyCode, Decimal},
         types::{Transaction, Wallet},
     },
-    ledger::{DepositRequest, IdempotencyKey, TransferRequest, WithdrawRequest, parse_description},
+    ledger::{
+        DepositRequest, IdempotencyKey, PayingSession, TransferRequest, WithdrawRequest,
+        parse_description,
+    },
     money::{Amount, Currency},
     validation::InvalidInput,
 };
@@ -111,6 +114,7 @@ impl MoneyMutations {
             description: parse_description(input.description)?,
             idempotency_key: IdempotencyKey::parse(&input.idempotency_key)?,
             pays: None,
+            session: PayingSession(who.session_id),
         };
         Ok(Transaction(app(ctx).ledger.transfer(req).await?))
     }
@@ -125,6 +129,7 @@ impl MoneyMutations {
             account_id: ids::decode("accountId", Kind::Account, &input.account_id)?,
             amount: input.amount.0,
             idempotency_key: IdempotencyKey::parse(&input.idempotency_key)?,
+            session: PayingSession(who.session_id),
         };
         Ok(Transaction(app(ctx).ledger.withdraw(&req).await?))
     }

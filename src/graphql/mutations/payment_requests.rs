@@ -12,7 +12,7 @@ use crate::{
         scalars::{CurrencyCode, Decimal},
         types::PaymentRequest,
     },
-    ledger::{IdempotencyKey, PaymentRequestInput, payment_requests::parse_text},
+    ledger::{IdempotencyKey, PayingSession, PaymentRequestInput, payment_requests::parse_text},
     validation::InvalidInput,
 };
 
@@ -90,7 +90,7 @@ impl PaymentRequestMutations {
         Ok(PaymentRequest(
             app(ctx)
                 .ledger
-                .pay_payment_request(who.user_id, id, key)
+                .pay_payment_request(who.user_id, PayingSession(who.session_id), id, key)
                 .await?,
         ))
     }

@@ -1,13 +1,28 @@
-//! Two-factor enrolment: begin, confirm with a code, disable.
+//! Two-factor enrolment (begin, confirm with a code, disable) and the
+//! step-up a large payment needs.
 
-use async_graphql::{Context, Object, SimpleObject};
-use secrecy::ExposeSecret;
+use async_graphql::{Context, InputObject, Object, SimpleObject};
+use secrecy::{ExposeSecret, SecretString};
 
 use super::auth::client;
 use crate::graphql::{
     caller::{app, require_user},
     errors::ApiResult,
+    scalars::Timestamp,
 };
+
+#[derive(InputObject)]
+pub struct ConfirmIdentityInput {
+    pub password: String,
+    /// Required when two-factor is on.
+    pub totp_code: Option<String>,
+}
+
+/// The session may make large payments until `validUntil`.
+#[derive(SimpleObject)]
+pub struct StepUp {
+    pub valid_until: Timestamp,
+}
 
 /// A new TOTP secret, not in force until confirmed with a code from it.
 #[derive(SimpleObject)]
@@ -51,6 +66,30 @@ impl TwoFactorMutations {
         let codes = app(ctx).auth.confirm_totp_enrollment(who, &code).await?;
         Ok(RecoveryCodes {
             codes: codes.iter().map(|c| c.expose_secret().to_owned()).collect(),
+        })
+    }
+
+    /// Confirms the caller's identity again (password; with two-factor on,
+    /// a current code too) so that this session may make payments at or
+    /// above `STEP_UP_AMOUNT` for `STEP_UP_TTL_SECS`. A wrong password or
+    /// code is `BAD_USER_INPUT` on its field.
+    async fn confirm_identity(
+        &self,
+        ctx: &Context<'_>,
+        input: ConfirmIdentityInput,
+    ) -> ApiResult<StepUp> {
+        let who = require_user(ctx)?;
+        let until = app(ctx)
+            .auth
+            .confirm_identity(
+                who,
+                SecretString::from(input.password),
+                input.totp_code.as_deref(),
+                &client(ctx),
+            )
+            .await?;
+        Ok(StepUp {
+            valid_until: until.into(),
         })
     }
 

@@ -215,6 +215,10 @@ pub struct Config {
     pub step_up_amount: String,
     /// `STEP_UP_TTL_SECS`: how long a step-up lasts.
     pub step_up_ttl_secs: u64,
+    /// `CHANGE_FEED_RETENTION_SECS`: how long the change feed keeps a
+    /// change; a cursor older than this is refused (`CURSOR_EXPIRED`), and
+    /// older changes are purged with the idempotency keys.
+    pub change_feed_retention_secs: u64,
     /// `FEE_CARD_DEPOSIT_PERCENT`, e.g. `2.9`.
     pub fee_card_deposit_percent: String,
     /// `FEE_CARD_DEPOSIT_FIXED`, per currency: `USD:0.30,JPY:30`.
@@ -324,6 +328,7 @@ impl Default for Config {
             step_up_amount: "USD:500,EUR:500,GBP:400,JPY:75000".into(),
             step_up_ttl_secs: 300,
             support_approval_amount: "USD:1000,EUR:1000,GBP:800,JPY:150000".into(),
+            change_feed_retention_secs: 604_800,
             fee_card_deposit_percent: "2.9".into(),
             fee_card_deposit_fixed: "USD:0.30,EUR:0.25,GBP:0.20,JPY:30,KWD:0.100".into(),
             fee_bank_deposit_percent: "0".into(),
@@ -370,6 +375,7 @@ const UNPREFIXED: &[&str] = &[
     "SUPPORT_APPROVAL_AMOUNT",
     "STEP_UP_AMOUNT",
     "STEP_UP_TTL_SECS",
+    "CHANGE_FEED_RETENTION_SECS",
     "FEE_CARD_DEPOSIT_PERCENT",
     "FEE_CARD_DEPOSIT_FIXED",
     "FEE_BANK_DEPOSIT_PERCENT",
@@ -476,6 +482,14 @@ impl Config {
         }
         if self.step_up_ttl_secs == 0 || self.step_up_ttl_secs > 86_400 {
             return bad("STEP_UP_TTL_SECS", "must be from 1 to 86400");
+        }
+        if self.change_feed_retention_secs == 0
+            || self.change_feed_retention_secs > 10 * 365 * 86_400
+        {
+            return bad(
+                "CHANGE_FEED_RETENTION_SECS",
+                "must be from 1 to ten years of seconds",
+            );
         }
         if self.idempotency_retention_days == 0 {
             return bad("IDEMPOTENCY_RETENTION_DAYS", "must be at least 1");
@@ -717,6 +731,7 @@ mod tests {
         ("STEP_UP_AMOUNT", "USD:100", Some(r#""USD:100""#)),
         ("STEP_UP_TTL_SECS", "60", Some("60")),
         ("SUPPORT_APPROVAL_AMOUNT", "USD:5000", Some(r#""USD:5000""#)),
+        ("CHANGE_FEED_RETENTION_SECS", "86400", Some("86400")),
         ("FEE_CARD_DEPOSIT_PERCENT", "2.90", Some(r#""2.90""#)),
         ("FEE_BANK_DEPOSIT_PERCENT", "1", Some(r#""1""#)),
         ("FEE_TRANSFER_PERCENT", "1", Some(r#""1""#)),

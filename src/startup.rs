@@ -297,12 +297,12 @@ impl Application {
     }
 
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
-    /// Beside the server run the settlement worker and the idempotency key
-    /// purge, which stop with it, and the audit relay, which finishes its
+    /// Beside the server run the settlement worker and the purge of
+    /// idempotency keys and change feed entries, which stop with it, and the audit relay, which finishes its
     /// round and stops after it. A worker that dies (a panic) stops the
     /// instance the same way and makes this an error: an instance without
     /// them would accept money that never settles, audit events that never
-    /// leave the outbox, or keys that are never forgotten.
+    /// leave the outbox, or keys and changes that are never forgotten.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(port = self.port(), "paygraph listening");
         let stop = Arc::new(watch::channel(false).0);
@@ -327,8 +327,8 @@ impl Application {
         let purge_poll = self.purge_poll;
         let purge_stop = stopped(&stop);
         let purge = supervise(
-            "idempotency key purge",
-            async move { ledger.run_idempotency_purge(purge_poll, purge_stop).await },
+            "retention purge",
+            async move { ledger.run_purges(purge_poll, purge_stop).await },
             stop.clone(),
         );
         // The peer address is what anonymous traffic is rate-limited by.

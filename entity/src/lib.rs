@@ -17,6 +17,8 @@ pub mod audit_dead_letters;
 pub mod audit_logs;
 pub mod audit_outbox;
 pub mod balance_history;
+pub mod change_heads;
+pub mod changes;
 pub mod fraud_detection;
 pub mod idempotency_keys;
 pub mod outgoing_tallies;

@@ -3,6 +3,8 @@ pub use super::audit_dead_letters::Entity as AuditDeadLetters;
 pub use super::audit_logs::Entity as AuditLogs;
 pub use super::audit_outbox::Entity as AuditOutbox;
 pub use super::balance_history::Entity as BalanceHistory;
+pub use super::change_heads::Entity as ChangeHeads;
+pub use super::changes::Entity as Changes;
 pub use super::fraud_detection::Entity as FraudDetection;
 pub use super::idempotency_keys::Entity as IdempotencyKeys;
 pub use super::outgoing_tallies::Entity as OutgoingTallies;

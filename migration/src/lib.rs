@@ -23,6 +23,7 @@ mod m20261204_000005_idempotency_keys_created_at_index;
 mod m20261204_000010_create_payment_requests;
 mod m20261204_000020_create_second_factor;
 mod m20261204_000021_sessions_step_up;
+mod m20261204_000030_create_change_feed;
 mod m20261204_000090_create_support_actions;
 mod timestamp;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_create_payment_requests::Migration),
             Box::new(m20261204_000020_create_second_factor::Migration),
             Box::new(m20261204_000021_sessions_step_up::Migration),
+            Box::new(m20261204_000030_create_change_feed::Migration),
             Box::new(m20261204_000090_create_support_actions::Migration),
         ]
     }

@@ -11,17 +11,27 @@
 //! The parts of one PostgreSQL statement all see the database as it was
 //! before it, so no part may read what another writes. The only reads here
 //! are of the table a part itself writes (an upsert's conflict, an update's
-//! filter), and a table that comes back starts a new statement.
+//! filter), and a table that comes back starts a new statement. A part
+//! that must read what the parts before it wrote is added with
+//! [`Writes::insert_reading`], which starts a new statement too.
 
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, DeleteMany, EntityTrait, InsertMany,
     QueryTrait, UpdateMany,
-    sea_query::{Alias, CommonTableExpression, SubQueryStatement, WithClause},
+    sea_query::{Alias, CommonTableExpression, InsertStatement, SubQueryStatement, WithClause},
 };
+
+/// A part, the table it writes, and whether it reads what earlier parts
+/// write (and so may not share their statement).
+struct Part {
+    table: &'static str,
+    reads_earlier: bool,
+    statement: SubQueryStatement,
+}
 
 #[derive(Default)]
 pub struct Writes {
-    parts: Vec<(&'static str, SubQueryStatement)>,
+    parts: Vec<Part>,
 }
 
 impl Writes {
@@ -38,15 +48,30 @@ impl Writes {
         self.add::<E>(delete.into_query().into());
     }
 
+    /// Adds an insert of `E` rows whose values read what the parts added
+    /// before it write (a number another part just moved forward): it
+    /// runs after them, as a statement of its own.
+    pub fn insert_reading<E: EntityTrait>(&mut self, insert: InsertStatement) {
+        self.parts.push(Part {
+            table: E::default().table_name(),
+            reads_earlier: true,
+            statement: insert.into(),
+        });
+    }
+
     fn add<E: EntityTrait>(&mut self, part: SubQueryStatement) {
-        self.parts.push((E::default().table_name(), part));
+        self.parts.push(Part {
+            table: E::default().table_name(),
+            reads_earlier: false,
+            statement: part,
+        });
     }
 
     /// Runs every write, in as few statements as the backend allows.
     pub async fn run<C: ConnectionTrait>(self, db: &C) -> Result<(), DbErr> {
         if db.get_database_backend() != DbBackend::Postgres {
-            for (_, part) in self.parts {
-                execute(db, part).await?;
+            for part in self.parts {
+                execute(db, part.statement).await?;
             }
             return Ok(());
         }
@@ -57,16 +82,22 @@ impl Writes {
     }
 }
 
-/// Splits the parts, in order, where a table comes back.
-fn groups(parts: Vec<(&'static str, SubQueryStatement)>) -> Vec<Vec<SubQueryStatement>> {
+/// Splits the parts, in order, where a table comes back or a part reads
+/// what earlier ones write.
+fn groups(parts: Vec<Part>) -> Vec<Vec<SubQueryStatement>> {
     let mut groups: Vec<(Vec<&'static str>, Vec<SubQueryStatement>)> = Vec::new();
-    for (table, part) in parts {
+    for Part {
+        table,
+        reads_earlier,
+        statement,
+    } in parts
+    {
         match groups.last_mut() {
-            Some((tables, group)) if !tables.contains(&table) => {
+            Some((tables, group)) if !reads_earlier && !tables.contains(&table) => {
                 tables.push(table);
-                group.push(part);
+                group.push(statement);
             }
-            _ => groups.push((vec![table], vec![part])),
+            _ => groups.push((vec![table], vec![statement])),
         }
     }
     groups.into_iter().map(|(_, group)| group).collect()

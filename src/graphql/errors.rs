@@ -16,7 +16,7 @@ use crate::{
     customer::CustomerError,
     db::retry::{Fault, Faulty},
     four_eyes::FourEyesError,
-    ledger::LedgerError,
+    ledger::{CursorProblem, LedgerError},
     validation::InvalidInput,
 };
 
@@ -248,6 +248,16 @@ impl From<LedgerError> for ApiError {
                 Self::approval_required(message, action_id)
             }
             LedgerError::FourEyes(f) => f.into(),
+            LedgerError::Cursor(problem) => Self::new(Code::BadUserInput, message)
+                .on_field("after")
+                .with(
+                    "reason",
+                    match problem {
+                        CursorProblem::Invalid => "CURSOR_INVALID",
+                        CursorProblem::Expired => "CURSOR_EXPIRED",
+                    }
+                    .into(),
+                ),
             LedgerError::Db(_) | LedgerError::Unconfirmed(_) => Self::database(&e, e.fault()),
             LedgerError::WorkersStopped => Self::unavailable(RETRY_AFTER_UNAVAILABLE_SECS),
         }

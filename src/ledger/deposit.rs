@@ -4,7 +4,9 @@
 use uuid::Uuid;
 
 use super::{
-    Ledger, LedgerError, Posted, Status, TxType, checks, commit,
+    Ledger, LedgerError, Posted, Status, TxType,
+    changes::Feed,
+    checks, commit,
     fees::{FeeKind, fee_for},
     idempotency::{self, IdempotencyKey},
     postings::WALLET_FROZEN,
@@ -99,6 +101,7 @@ impl Ledger {
             &req.idempotency_key,
             row.transaction_id,
         );
+        Feed::of(std::slice::from_ref(&row), &[]).write(&mut writes, now);
         writes.run(&txn).await?;
         commit(txn).await?;
         Ok(Posted {

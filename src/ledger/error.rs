@@ -1,5 +1,6 @@
 use sea_orm::{DatabaseTransaction, DbErr};
 
+use super::feed::CursorProblem;
 use crate::{
     db::retry::{Fault, Faulty, fault_of},
     money::Amount,
@@ -49,6 +50,12 @@ pub enum LedgerError {
         amount: String,
         currency: &'static str,
     },
+    /// A change feed cursor that cannot be read from.
+    #[error("{}", match .0 {
+        CursorProblem::Invalid => "after: is not a cursor of your change feed",
+        CursorProblem::Expired => "after: this cursor is older than the change feed keeps; reload",
+    })]
+    Cursor(CursorProblem),
     #[error(transparent)]
     Db(#[from] DbErr),
     /// The connection was lost while committing: the operation may or may

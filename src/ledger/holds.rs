@@ -6,7 +6,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Ledger, LedgerError, Status, commit, postings, wallets::amount_in};
+use super::{Ledger, LedgerError, Status, changes::Feed, commit, postings, wallets::amount_in};
 use crate::{
     audit::{self, AuditEvent},
     auth::SupportAgent,
@@ -210,9 +210,10 @@ impl Ledger {
         let mut writes = Writes::default();
         audit::record_many(&mut writes, vec![audit]);
         locked.save(&mut writes);
+        let wallet = locked.get(wallet_id).clone();
+        Feed::of(&[], std::slice::from_ref(&wallet)).write(&mut writes, chrono::Utc::now());
         writes.run(&txn).await?;
         commit(txn).await?;
-        let wallet = locked.get(wallet_id).clone();
         self.notifier.wallet_changed(&wallet);
         Ok(wallet)
     }

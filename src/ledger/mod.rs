@@ -2,9 +2,11 @@
 //! reviews, refunds and fees. No GraphQL or HTTP here; every operation is
 //! one database transaction, and subscribers hear of it after the commit.
 
+mod changes;
 mod checks;
 mod deposit;
 mod error;
+pub mod feed;
 mod fees;
 mod holds;
 pub mod idempotency;
@@ -34,6 +36,7 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 pub use deposit::DepositRequest;
 pub use error::LedgerError;
 use error::commit;
+pub use feed::{Changed, CursorProblem, FeedCursor, FeedEntry, FeedPage, Start};
 pub use fees::{FeeKind, fee_for, percentage_minor};
 pub use holds::{HoldChange, parse_reason};
 pub use idempotency::IdempotencyKey;

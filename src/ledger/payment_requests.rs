@@ -15,7 +15,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Ledger, LedgerError, PayingSession, TransferRequest, checks, commit,
+    Ledger, LedgerError, PayingSession, TransferRequest,
+    changes::Feed,
+    checks, commit,
     idempotency::{self, IdempotencyKey},
     postings::{FEE_ACCOUNT_ID, db_time},
 };
@@ -386,6 +388,7 @@ impl Ledger {
             .one(&txn)
             .await?
             .ok_or(LedgerError::NotFound)?;
+        record_change(&txn, &row, now).await?;
         commit(txn).await?;
         Ok(row)
     }
@@ -535,9 +538,23 @@ impl Ledger {
             .one(&txn)
             .await?
             .ok_or(LedgerError::NotFound)?;
+        record_change(&txn, &row, now).await?;
         commit(txn).await?;
         Ok(row)
     }
+}
+
+/// Adds the request's change to both parties' feeds.
+async fn record_change<C: ConnectionTrait>(
+    txn: &C,
+    row: &requests::Model,
+    now: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    let mut writes = Writes::default();
+    let mut feed = Feed::default();
+    feed.payment_request(row);
+    feed.write(&mut writes, now);
+    Ok(writes.run(txn).await?)
 }
 
 enum Decision {

@@ -6,7 +6,9 @@ use sea_orm::{EntityTrait, QuerySelect, sea_query::LockType};
 use uuid::Uuid;
 
 use super::{
-    Ledger, LedgerError, Posted, Status, TxType, commit,
+    Ledger, LedgerError, Posted, Status, TxType,
+    changes::Feed,
+    commit,
     holds::parse_reason,
     idempotency::{self, IdempotencyKey},
     payment_requests,
@@ -111,6 +113,12 @@ impl Ledger {
         };
         let row = records::set_status(&mut writes, row, status, Some(agent.user_id()), data, now);
         locked.save(&mut writes);
+        let wallets = locked.into_wallets();
+        let mut feed = Feed::of(std::slice::from_ref(&row), &wallets);
+        if let Some(request) = &given_back {
+            feed.payment_request(request);
+        }
+        feed.write(&mut writes, now);
         writes.run(&txn).await?;
         commit(txn).await?;
         if let Some(request) = &given_back {
@@ -118,7 +126,7 @@ impl Ledger {
         }
         Ok(Posted {
             transaction: row,
-            wallets: locked.into_wallets(),
+            wallets,
         })
     }
 
@@ -290,12 +298,14 @@ impl Ledger {
         );
         idempotency::bind(&mut writes, agent.user_id(), key, id);
         locked.save(&mut writes);
+        let wallets = locked.into_wallets();
+        Feed::of(&[refund.clone(), reversed.clone()], &wallets).write(&mut writes, now);
         writes.run(&txn).await?;
         commit(txn).await?;
         self.notifier.transaction_changed(&reversed);
         Ok(Posted {
             transaction: refund,
-            wallets: locked.into_wallets(),
+            wallets,
         })
     }
 }

@@ -92,6 +92,8 @@ pub struct LedgerSettings {
     pub support_approval_amount: PerCurrency,
     /// Payments at or above this need a step-up of the session.
     pub step_up_amount: PerCurrency,
+    /// How long the change feed keeps a change.
+    pub change_feed_retention: chrono::Duration,
 }
 
 impl LedgerSettings {
@@ -143,6 +145,9 @@ impl LedgerSettings {
                 "SUPPORT_APPROVAL_AMOUNT",
                 &c.support_approval_amount,
             )?,
+            change_feed_retention: chrono::Duration::seconds(
+                i64::try_from(c.change_feed_retention_secs).unwrap_or(i64::MAX / 1_000_000_000),
+            ),
         })
     }
 }

@@ -16,7 +16,7 @@ use sea_orm::{
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use super::{Ledger, LedgerError, Posted, Status, TxType, postings, records};
+use super::{Ledger, LedgerError, Posted, Status, TxType, changes::Feed, postings, records};
 use crate::{
     db::Writes,
     processor::{Direction, Outcome, SettlementRequest},
@@ -116,6 +116,7 @@ impl Ledger {
                 )
             })
             .collect();
+        Feed::of(&changed, &[]).write(&mut writes, now);
         writes.run(&txn).await?;
         txn.commit().await?;
         for row in &changed {
@@ -225,11 +226,13 @@ impl Ledger {
         let mut writes = Writes::default();
         let row = records::set_status(&mut writes, row, status, None, data, now);
         locked.save(&mut writes);
+        let wallets = locked.into_wallets();
+        Feed::of(std::slice::from_ref(&row), &wallets).write(&mut writes, now);
         writes.run(&txn).await?;
         txn.commit().await?;
         Ok(Some(Posted {
             transaction: row,
-            wallets: locked.into_wallets(),
+            wallets,
         }))
     }
 }

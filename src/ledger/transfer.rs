@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::{
     Ledger, LedgerError, Status, TxType,
+    changes::Feed,
     checks::{self, Outgoing},
     commit,
     fees::{FeeKind, fee_for},
@@ -147,6 +148,17 @@ impl Ledger {
             .map(|&i| (reqs[i].sender_id, &reqs[i].idempotency_key))
             .collect();
         idempotency::release_many(&mut writes, &refused);
+        let mut feed = Feed::of(&created, &wallets);
+        for &i in &going {
+            if let (Some(pays), Some(Ok(_))) = (reqs[i].pays, &answers[i]) {
+                feed.request(
+                    pays.payment_request_id,
+                    pays.requester_id,
+                    reqs[i].sender_id,
+                );
+            }
+        }
+        feed.write(&mut writes, now);
         writes.run(&txn).await?;
         commit(txn).await?;
         Ok(Batch {

@@ -1,10 +1,10 @@
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, SqlErr};
 use uuid::Uuid;
 
-use super::{Ledger, LedgerError, commit, postings};
+use super::{Ledger, LedgerError, changes::Feed, commit, postings};
 use crate::{
     audit::{self, AuditEvent},
-    db::retry::Safe,
+    db::{Writes, retry::Safe},
     money::{Amount, Currency},
     validation::InvalidInput,
 };
@@ -46,6 +46,9 @@ impl Ledger {
             serde_json::json!({"wallet_id": wallet.wallet_id, "currency": currency.code()}),
         );
         audit::record(&txn, event).await?;
+        let mut writes = Writes::default();
+        Feed::of(&[], std::slice::from_ref(&wallet)).write(&mut writes, wallet.created_at);
+        writes.run(&txn).await?;
         commit(txn).await?;
         self.notifier.wallet_changed(&wallet);
         Ok(wallet)

@@ -7,7 +7,9 @@ use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use super::{
-    Ledger, LedgerError, Posted, Status, TxType, checks, commit,
+    Ledger, LedgerError, Posted, Status, TxType,
+    changes::Feed,
+    checks, commit,
     fees::{FeeKind, fee_for},
     idempotency::{self, IdempotencyKey},
     postings::{self, WALLET_FROZEN},
@@ -118,11 +120,13 @@ impl Ledger {
         locked.post(wallet.wallet_id, -debit, debit, Some(id), "reserve")?;
         idempotency::bind(&mut writes, user.user_id, &req.idempotency_key, id);
         locked.save(&mut writes);
+        let wallets = locked.into_wallets();
+        Feed::of(std::slice::from_ref(&row), &wallets).write(&mut writes, now);
         writes.run(&txn).await?;
         commit(txn).await?;
         Ok(Posted {
             transaction: row,
-            wallets: locked.into_wallets(),
+            wallets,
         })
     }
 }

@@ -254,6 +254,16 @@ impl BusReceiver {
     pub async fn recv(&mut self) -> Result<BusMessage, broadcast::error::RecvError> {
         self.rx.as_mut().expect("held until dropped").recv().await
     }
+
+    /// Discards what is already waiting: for a subscriber that reads the
+    /// current state after any wake-up, one read covers them all.
+    pub fn skip_waiting(&mut self) {
+        let rx = self.rx.as_mut().expect("held until dropped");
+        while !matches!(
+            rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed)
+        ) {}
+    }
 }
 
 impl Drop for BusReceiver {

@@ -1,4 +1,4 @@
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, Object, connection::Connection};
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
@@ -7,10 +7,11 @@ use super::{
     errors::{ApiError, ApiResult},
     ids::{self, Kind},
     types::{
-        Account, Node, PaymentMethod, PaymentRequest, SupportAction, Transaction, User, Wallet,
+        Account, Change, Node, PaymentMethod, PaymentRequest, SupportAction, Transaction, User,
+        Wallet,
     },
 };
-use crate::{auth::Caller, ledger};
+use crate::{auth::Caller, ledger, pagination::PageRequest};
 use entity::{transactions, users, wallets};
 
 /// Everything a customer may ask, plus the support console's queries.
@@ -87,6 +88,29 @@ impl CustomerQuery {
         visible_wallet(ctx, key)
             .await?
             .ok_or_else(ApiError::not_found)
+    }
+
+    /// The caller's change feed, oldest first: every change of their
+    /// transactions, wallets and payment requests, in the order it
+    /// committed. Without `after`, from the oldest change still kept
+    /// (`CHANGE_FEED_RETENTION_SECS`); an older or malformed cursor is
+    /// `BAD_USER_INPUT` with `extensions.reason` `CURSOR_EXPIRED` or
+    /// `CURSOR_INVALID`.
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        first: Option<i32>,
+    ) -> ApiResult<Connection<String, Change>> {
+        let who = require_user(ctx)?.user_id;
+        let limit = PageRequest::<i64>::parse(first, None, None, None)?.limit;
+        let ledger = &app(ctx).ledger;
+        let start = match &after {
+            Some(cursor) => ledger.feed_from(who, cursor).await?,
+            None => ledger::Start::After(0),
+        };
+        let page = ledger.feed_page(who, start, limit).await?;
+        Ok(Change::connection(page.entries, after.is_some(), page.more))
     }
 
     async fn transaction(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Transaction> {

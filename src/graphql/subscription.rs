@@ -1,6 +1,8 @@
-//! Subscriptions: `transactionUpdated` and `walletUpdated`, fed by the
-//! event bus. Every event is authorised against the socket's user before
-//! it is sent, whatever the subscription asked for.
+//! Subscriptions: `transactionUpdated`, `walletUpdated` and
+//! `paymentRequestUpdated`, fed by the event bus; every event is authorised
+//! against the socket's user before it is sent, whatever the subscription
+//! asked for. And `changes`, the caller's change feed, read from the
+//! database: the bus only wakes it up.
 
 use std::{
     collections::HashMap,
@@ -8,6 +10,7 @@ use std::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
+    time::Duration,
 };
 
 use async_graphql::{Context, ID, Subscription as SubscriptionRoot};
@@ -19,11 +22,11 @@ use super::{
     caller::{app, require_user},
     errors::{ApiError, ApiResult, Code},
     ids::{self, Kind},
-    types::{PaymentRequest, Transaction, Wallet},
+    types::{Change as FeedChange, PaymentRequest, Transaction, Wallet},
 };
 use crate::{
     cache::events::{BusMessage, BusReceiver, Change},
-    ledger,
+    ledger::{self, Ledger},
     support::{Sight, sight},
 };
 
@@ -197,8 +200,89 @@ impl Subscriber {
     }
 }
 
+/// How long a live change feed waits for a wake-up before it reads anyway:
+/// a wake-up lost past the bus's own recovery delays a change by this
+/// much, never loses it.
+const FEED_IDLE_READ: Duration = Duration::from_secs(30);
+
+/// Changes read per statement while a feed catches up.
+const FEED_PAGE: u64 = 100;
+
+impl Subscriber {
+    /// The caller's feed after `start`: what is there now, then, at each
+    /// wake-up from the bus (any message for this user, a gap or falling
+    /// behind included), what was added after the last change sent. Each
+    /// read starts after the last change read, so nothing is sent twice
+    /// or skipped, whichever instance made the change.
+    fn feed(
+        self,
+        ledger: Ledger,
+        start: ledger::Start,
+    ) -> impl Stream<Item = async_graphql::Result<FeedChange>> {
+        let Self {
+            who, slot, mut rx, ..
+        } = self;
+        async_stream::stream! {
+            let _slot = slot;
+            let mut next = start;
+            loop {
+                // What is waiting now is covered by the read that follows.
+                rx.skip_waiting();
+                loop {
+                    match ledger.feed_page(who, next, FEED_PAGE).await {
+                        Ok(page) => {
+                            next = page.next;
+                            for entry in page.entries {
+                                yield Ok(FeedChange(entry));
+                            }
+                            if !page.more {
+                                break;
+                            }
+                        }
+                        // The client subscribes again from its last cursor.
+                        Err(e) => {
+                            yield Err(ApiError::from(e).into());
+                            return;
+                        }
+                    }
+                }
+                tokio::select! {
+                    woken = rx.recv() => {
+                        if matches!(woken, Err(RecvError::Closed)) {
+                            return;
+                        }
+                    }
+                    _ = tokio::time::sleep(FEED_IDLE_READ) => {}
+                }
+            }
+        }
+    }
+}
+
 #[SubscriptionRoot]
 impl Subscription {
+    /// The caller's change feed. With `after` (a `Change.cursor`): every
+    /// change since, then each new one as it commits; without: new ones
+    /// only. The order is the order the changes committed in; none is
+    /// skipped or repeated, across reconnects and instances. An old or
+    /// malformed cursor is `BAD_USER_INPUT` (`extensions.reason`
+    /// `CURSOR_EXPIRED` or `CURSOR_INVALID`).
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<FeedChange>> + use<>> {
+        // On the bus before the first read, so no wake-up is missed.
+        let subscriber = Subscriber::new(ctx)?;
+        let ledger = app(ctx).ledger.clone();
+        let start = match after {
+            Some(cursor) => ledger.feed_from(subscriber.who, &cursor).await,
+            None => ledger.feed_head(subscriber.who).await,
+        }
+        .map_err(ApiError::from)?;
+        Ok(subscriber.feed(ledger, start))
+    }
+
     /// With `id`: that transaction's current state first, then each of its
     /// status changes. Without: every change of any transaction the caller
     /// sends or receives (no initial state). Drop an event whose `version`

@@ -3,6 +3,7 @@
 
 mod account;
 mod audit;
+mod change;
 mod money;
 mod node;
 mod payment_method;
@@ -16,6 +17,7 @@ mod wallet;
 
 pub use account::{Account, AccountType};
 pub use audit::{AuditEntry, FraudCheck, FraudDecision};
+pub use change::Change;
 pub use money::Money;
 pub use node::Node;
 pub use payment_method::PaymentMethod;

@@ -15,6 +15,7 @@ mod audit_relay;
 mod audit_sqs;
 mod auth;
 mod browser;
+mod change_feed;
 mod chaos;
 mod cli;
 mod clients;

@@ -303,6 +303,8 @@ pub struct Violations {
     pub transactions_sharing_a_key: i64,
     pub transactions_without_a_key: i64,
     pub tally_drift: i64,
+    pub feed_gaps: i64,
+    pub changes_missing_from_feeds: i64,
 }
 
 pub async fn ledger_violations(app: &TestApp) -> Violations {
@@ -361,6 +363,31 @@ pub async fn ledger_violations(app: &TestApp) -> Violations {
             &format!("SELECT COUNT(*) AS n FROM ({tallied} EXCEPT {recount}) AS d"),
         )
         .await;
+    // 7. Each user's change feed is numbered 1 to its head with no gap,
+    //    and holds every transaction the user sent or received (the fee
+    //    account has no feed).
+    let feed_gaps = scalar(
+        app,
+        "SELECT COUNT(*) AS n FROM change_heads h
+         WHERE h.last_sequence <> (SELECT COUNT(*) FROM changes c WHERE c.user_id = h.user_id)
+            OR h.last_sequence <> (SELECT COALESCE(MAX(c.sequence), 0) FROM changes c WHERE c.user_id = h.user_id)",
+    )
+    .await
+        + scalar(
+            app,
+            "SELECT COUNT(*) AS n FROM changes c WHERE NOT EXISTS (SELECT 1 FROM change_heads h WHERE h.user_id = c.user_id)",
+        )
+        .await;
+    let missing = |party: &str| {
+        format!(
+            "SELECT COUNT(*) AS n FROM transactions t
+             WHERE t.{party} IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = t.{party} AND u.status = 'system')
+               AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.user_id = t.{party} AND c.transaction_id = t.transaction_id)"
+        )
+    };
+    let changes_missing_from_feeds =
+        scalar(app, &missing("sender_id")).await + scalar(app, &missing("receiver_id")).await;
     Violations {
         conservation_drift: drift,
         negative,
@@ -370,6 +397,8 @@ pub async fn ledger_violations(app: &TestApp) -> Violations {
         transactions_sharing_a_key: shared,
         transactions_without_a_key: unkeyed,
         tally_drift,
+        feed_gaps,
+        changes_missing_from_feeds,
     }
 }
 

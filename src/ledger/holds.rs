@@ -93,7 +93,12 @@ impl Ledger {
         amount: &str,
         reason: &str,
     ) -> Result<Option<entity::support_actions::Model>, LedgerError> {
-        let Some(wallet) = wallets::Entity::find_by_id(wallet_id).one(&self.db).await? else {
+        let wallet = self
+            .settings
+            .retry
+            .read(|| wallets::Entity::find_by_id(wallet_id).one(&self.db))
+            .await?;
+        let Some(wallet) = wallet else {
             return Ok(None);
         };
         let Ok((amount, _)) = amount_in(&wallet, amount) else {

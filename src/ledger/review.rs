@@ -143,9 +143,12 @@ impl Ledger {
         let reason = parse_reason("reason", reason)?;
         // A large refund that could run waits for a second agent; one that
         // could not gets its refusal at once, below.
-        if let Some(original) = transactions::Entity::find_by_id(transaction_id)
-            .one(&self.db)
-            .await?
+        let original = self
+            .settings
+            .retry
+            .read(|| transactions::Entity::find_by_id(transaction_id).one(&self.db))
+            .await?;
+        if let Some(original) = original
             && original.transaction_type == TxType::Transfer.as_str()
             && original.status == Status::Completed.as_str()
             && original.sender_id != Some(agent.user_id())

@@ -4,7 +4,6 @@ use std::{collections::HashMap, time::Duration};
 
 use aws_sdk_dynamodb::{
     Client,
-    config::{Credentials, Region},
     error::{DisplayErrorContext, ProvideErrorMetadata},
     types::{
         AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
@@ -36,43 +35,12 @@ const BATCH_LIMIT: usize = 25;
 /// the batch counts as failed; the relay then retries it later.
 const UNPROCESSED_ROUNDS: u32 = 8;
 
-/// A client for the configured endpoint. Without `AWS_ENDPOINT_URL_DYNAMODB`
-/// everything (region, credentials, endpoint) comes from aws-config's own
-/// chain, as in production. With it, the endpoint is a local emulator, which
-/// takes any credentials: fixed dummy ones keep a developer's real AWS
-/// credentials out of it, and a default region spares them setting one.
+/// A client for the configured endpoint (see `aws::sdk_config`), each
+/// call bounded by `PAYGRAPH_AUDIT_STORE_TIMEOUT_MS`; the store's callers
+/// bound each of their calls by it too (`store::Bounded`).
 pub async fn client(config: &Config) -> Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(endpoint) = &config.dynamodb_endpoint {
-        let region = aws_config::meta::region::RegionProviderChain::default_provider()
-            .or_else(Region::new("us-east-1"));
-        loader = loader
-            .endpoint_url(endpoint)
-            .region(region)
-            .credentials_provider(Credentials::new(
-                "test",
-                "test",
-                None,
-                None,
-                "paygraph-local",
-            ));
-    }
-    let sdk = loader.load().await;
-    // Bounded waits: a DynamoDB that does not answer must fail a relay
-    // round (which is retried later) or a read (UNAVAILABLE) rather than
-    // hang it. `PAYGRAPH_AUDIT_STORE_TIMEOUT_MS` bounds a whole operation,
-    // retries included; the store's callers bound each of their calls by
-    // it too (`store::Bounded`).
     let bound = Duration::from_millis(config.audit_store_timeout_ms);
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(bound.min(Duration::from_secs(3)))
-        .operation_attempt_timeout(bound)
-        .operation_timeout(bound)
-        .build();
-    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
-        .timeout_config(timeouts)
-        .build();
-    Client::from_conf(conf)
+    Client::new(&super::aws::sdk_config(config.dynamodb_endpoint.as_deref(), bound).await)
 }
 
 /// Creates the tables of `tables::all()` under the prefix, skipping any

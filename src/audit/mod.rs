@@ -2,6 +2,7 @@
 //! same database transaction as the change it describes, so a committed
 //! change always has its event; the relay copies events to the audit store.
 
+mod aws;
 pub mod dead_letters;
 pub mod dynamodb;
 mod embedded;

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use aws_sdk_sqs::{
     Client,
-    config::{Credentials, Region},
     error::DisplayErrorContext,
     types::{MessageAttributeValue, SendMessageBatchRequestEntry},
 };
@@ -29,40 +28,16 @@ pub struct AuditQueue {
 }
 
 impl AuditQueue {
-    /// The configured queue, if any. With `AWS_ENDPOINT_URL_SQS` the
-    /// endpoint is a local emulator, with dummy credentials (as for
-    /// DynamoDB); otherwise everything comes from aws-config's chain.
+    /// The configured queue, if any; `AWS_ENDPOINT_URL_SQS` names a local
+    /// emulator (see `aws::sdk_config`).
     pub async fn from_config(config: &Config) -> Option<Self> {
         let url = config.audit_sqs_queue_url.clone()?;
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(endpoint) = &config.sqs_endpoint {
-            let region = aws_config::meta::region::RegionProviderChain::default_provider()
-                .or_else(Region::new("us-east-1"));
-            loader = loader
-                .endpoint_url(endpoint)
-                .region(region)
-                .credentials_provider(Credentials::new(
-                    "test",
-                    "test",
-                    None,
-                    None,
-                    "paygraph-local",
-                ));
-        }
-        let sdk = loader.load().await;
         // Bounded as the audit store's calls are: a queue that does not
         // answer fails the relay's round, which is retried later.
         let bound = Duration::from_millis(config.audit_store_timeout_ms);
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(bound.min(Duration::from_secs(3)))
-            .operation_attempt_timeout(bound)
-            .operation_timeout(bound)
-            .build();
-        let conf = aws_sdk_sqs::config::Builder::from(&sdk)
-            .timeout_config(timeouts)
-            .build();
+        let sdk = super::aws::sdk_config(config.sqs_endpoint.as_deref(), bound).await;
         Some(Self {
-            client: Client::from_conf(conf),
+            client: Client::new(&sdk),
             url,
         })
     }

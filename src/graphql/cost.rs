@@ -13,7 +13,7 @@ use async_graphql::{
     parser::types::ExecutableDocument,
 };
 
-use super::{DocumentBounds, Limits, builder, shape};
+use super::{Limits, builder, shape};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cost {
@@ -36,7 +36,14 @@ pub struct Checked {
 /// absent: what depends on their values is not known before a client
 /// sends them.
 pub async fn check(limits: Limits, document: &str) -> Checked {
-    let (measured, errors) = validate(unlimited(limits), document).await;
+    let (measured, errors) = validate(
+        Limits {
+            introspection: limits.introspection,
+            ..Limits::NONE
+        },
+        document,
+    )
+    .await;
     if !errors.is_empty() {
         return Checked { cost: None, errors };
     }
@@ -44,20 +51,6 @@ pub async fn check(limits: Limits, document: &str) -> Checked {
     Checked {
         cost: measured,
         errors,
-    }
-}
-
-/// The limits lifted, so that the cost of an operation past them is known.
-fn unlimited(limits: Limits) -> Limits {
-    Limits {
-        max_depth: usize::MAX,
-        max_complexity: usize::MAX,
-        max_aliases: usize::MAX,
-        document: DocumentBounds {
-            max_nesting: usize::MAX,
-            max_tokens: usize::MAX,
-        },
-        ..limits
     }
 }
 

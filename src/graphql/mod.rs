@@ -41,6 +41,21 @@ pub struct Limits {
     pub introspection: bool,
 }
 
+impl Limits {
+    /// No limit at all, for what must parse and validate whatever its size:
+    /// the SDL, the cost of an operation past the limits.
+    pub const NONE: Self = Self {
+        max_depth: usize::MAX,
+        max_complexity: usize::MAX,
+        max_aliases: usize::MAX,
+        document: DocumentBounds {
+            max_nesting: usize::MAX,
+            max_tokens: usize::MAX,
+        },
+        introspection: true,
+    };
+}
+
 impl From<&crate::config::Config> for Limits {
     fn from(config: &crate::config::Config) -> Self {
         Self {
@@ -89,15 +104,5 @@ fn builder(limits: Limits) -> SchemaBuilder<Query, Mutation, Subscription> {
 
 /// The SDL exactly as `print-schema` writes it and `/schema.graphql` serves it.
 pub fn sdl() -> String {
-    let limits = Limits {
-        max_depth: usize::MAX,
-        max_complexity: usize::MAX,
-        max_aliases: usize::MAX,
-        document: DocumentBounds {
-            max_nesting: usize::MAX,
-            max_tokens: usize::MAX,
-        },
-        introspection: true,
-    };
-    schema(limits, None, None).sdl()
+    schema(Limits::NONE, None, None).sdl()
 }

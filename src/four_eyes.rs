@@ -97,6 +97,15 @@ pub struct Approval {
 }
 
 impl Approval {
+    /// `approver`'s approval of `action`.
+    pub fn of(action: &support_actions::Model, approver: Uuid) -> Self {
+        Self {
+            action_id: action.action_id,
+            requested_by: action.requested_by,
+            approved_by: approver,
+        }
+    }
+
     /// What the audit event of the action that ran says of its approval.
     pub fn audit_data(&self) -> serde_json::Value {
         serde_json::json!({
@@ -105,6 +114,13 @@ impl Approval {
             "approved_by": self.approved_by,
         })
     }
+}
+
+/// The id the action's payload keeps under `key` (its target).
+pub fn payload_id(action: &support_actions::Model, key: &str) -> Option<Uuid> {
+    action.payload[key]
+        .as_str()
+        .and_then(|id| Uuid::parse_str(id).ok())
 }
 
 /// What one agent asks a second to approve.

@@ -131,18 +131,11 @@ impl Ledger {
         approver: SupportAgent,
         action: &entity::support_actions::Model,
     ) -> Result<wallets::Model, LedgerError> {
-        let wallet_id = action.payload["wallet_id"]
-            .as_str()
-            .and_then(|id| Uuid::parse_str(id).ok())
-            .ok_or(LedgerError::NotFound)?;
+        let wallet_id = four_eyes::payload_id(action, "wallet_id").ok_or(LedgerError::NotFound)?;
         let amount = action.payload["amount"]
             .as_str()
             .ok_or(LedgerError::NotFound)?;
-        let approval = Approval {
-            action_id: action.action_id,
-            requested_by: action.requested_by,
-            approved_by: approver.user_id(),
-        };
+        let approval = Approval::of(action, approver.user_id());
         self.settings
             .retry
             .run(Safe::BeforeCommit, || {

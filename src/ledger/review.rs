@@ -184,16 +184,10 @@ impl Ledger {
         approver: SupportAgent,
         action: &support_actions::Model,
     ) -> Result<transactions::Model, LedgerError> {
-        let transaction_id = action.payload["transaction_id"]
-            .as_str()
-            .and_then(|id| Uuid::parse_str(id).ok())
-            .ok_or(LedgerError::NotFound)?;
+        let transaction_id =
+            four_eyes::payload_id(action, "transaction_id").ok_or(LedgerError::NotFound)?;
         let key = IdempotencyKey::parse(&format!("support-action:{}", action.action_id))?;
-        let approval = Approval {
-            action_id: action.action_id,
-            requested_by: action.requested_by,
-            approved_by: approver.user_id(),
-        };
+        let approval = Approval::of(action, approver.user_id());
         self.run(Safe::Keyed, || {
             self.refund_once(
                 approver,

@@ -356,11 +356,7 @@ impl Support {
                 self.ledger.hold_approved(agent, &action).await?;
             }
             Some(ActionKind::CloseAccount) => {
-                let approval = Approval {
-                    action_id,
-                    requested_by: action.requested_by,
-                    approved_by: agent.user_id(),
-                };
+                let approval = Approval::of(&action, agent.user_id());
                 let customer = action.customer_id;
                 if customer == agent.user_id() {
                     return Err(SupportError::OwnAccount);

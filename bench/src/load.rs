@@ -61,7 +61,20 @@ impl Tally {
 
 const TRANSFER: &str = "mutation($i: TransferInput!) { transfer(input: $i) { id status } }";
 
-pub const NESTED_READ: &str = "query($n: Int!) { me { wallets { balance { amount } } transactions(first: $n) { edges { node { amount { amount } status sender { displayName } receiver { displayName } } } } } }";
+pub const NESTED_READ: &str = "query($n: Int!) { me { wallets { balance { amount } } transactions(first: $n) { edges { node { amount { amount } status createdAt sender { displayName } receiver { displayName } } } } } }";
+
+/// The same read in PostGraphile's schema (bench/postgraphile): the user by
+/// id, as PostGraphile runs with no authentication; `transactions` and
+/// `displayName` are the computed columns of `computed-columns.sql`.
+pub const NESTED_READ_POSTGRAPHILE: &str = "query($id: UUID!, $n: Int!) { userByUserId(userId: $id) { walletsByUserId { nodes { balanceMinor } } transactions(first: $n) { nodes { amountMinor status createdAt userBySenderId { displayName } userByReceiverId { displayName } } } } }";
+
+/// Whose server benchmark 4 reads from.
+pub enum ReadTarget {
+    /// paygraph, each user with their own token.
+    Paygraph { metrics_url: String },
+    /// PostGraphile, each user by id (`user_ids[i]` is `users[i]`'s).
+    Postgraphile { user_ids: Vec<String> },
+}
 
 /// Runs `clients` loops of `step` and summarises them as one JSON result.
 async fn drive<F, Fut>(label: &str, plan: &Plan, step: F) -> (Tally, Value)
@@ -235,18 +248,28 @@ pub async fn nested_reads(
     users: Arc<Vec<User>>,
     plan: &Plan,
     page: u32,
-    metrics_url: &str,
+    target: &ReadTarget,
     label: &str,
 ) -> anyhow::Result<Value> {
     let (warmup, end) = (plan.warmup, plan.warmup + plan.measure);
-    let before = gql
-        .counter(metrics_url, "paygraph_db_statements_total")
-        .await?;
+    let statements = async || match target {
+        ReadTarget::Paygraph { metrics_url } => gql
+            .counter(metrics_url, "paygraph_db_statements_total")
+            .await
+            .map(Some),
+        ReadTarget::Postgraphile { .. } => Ok(None),
+    };
+    let before = statements().await?;
+    let target = Arc::new(match target {
+        ReadTarget::Paygraph { .. } => None,
+        ReadTarget::Postgraphile { user_ids } => Some(user_ids.clone()),
+    });
     let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (_, mut result) = drive(label, plan, |c, start| {
         let gql = gql.clone();
         let users = users.clone();
         let counted = counted.clone();
+        let target = target.clone();
         async move {
             let mut rng = StdRng::seed_from_u64(c as u64 + 1000);
             let mut tally = Tally::default();
@@ -256,10 +279,17 @@ pub async fn nested_reads(
                 if since >= end {
                     break;
                 }
-                let u = &users[rng.gen_range(0..users.len())];
-                let reply = gql
-                    .call(Some(&u.token), NESTED_READ, json!({"n": page}))
-                    .await;
+                let i = rng.gen_range(0..users.len());
+                let reply = match target.as_ref() {
+                    None => {
+                        gql.call(Some(&users[i].token), NESTED_READ, json!({"n": page}))
+                            .await
+                    }
+                    Some(ids) => {
+                        let vars = json!({"id": ids[i], "n": page});
+                        gql.call(None, NESTED_READ_POSTGRAPHILE, vars).await
+                    }
+                };
                 counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if since >= warmup {
                     tally.latencies.record(t0.elapsed());
@@ -277,13 +307,13 @@ pub async fn nested_reads(
         }
     })
     .await;
-    let after = gql
-        .counter(metrics_url, "paygraph_db_statements_total")
-        .await?;
+    let after = statements().await?;
     let requests = counted.load(std::sync::atomic::Ordering::Relaxed);
     result["page_size"] = json!(page);
     result["requests_all"] = json!(requests);
-    result["statements"] = json!(after - before);
-    result["statements_per_request"] = json!((after - before) / requests.max(1) as f64);
+    if let (Some(before), Some(after)) = (before, after) {
+        result["statements"] = json!(after - before);
+        result["statements_per_request"] = json!((after - before) / requests.max(1) as f64);
+    }
     Ok(result)
 }

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     client::Gql,
-    load::{Mode, Plan},
+    load::{Mode, Plan, ReadTarget},
     seed::User,
 };
 
@@ -85,6 +85,10 @@ enum Command {
         load: Load,
         #[arg(long, default_value_t = 50)]
         page: u32,
+        /// Read from PostGraphile (bench/postgraphile) instead of paygraph:
+        /// a JSON array of the users' ids, in the order of `--users`.
+        #[arg(long)]
+        postgraphile_ids: Option<PathBuf>,
     },
     /// K graphql-transport-ws sockets and a stream of transfers (benchmark 5).
     Subscriptions {
@@ -152,18 +156,27 @@ async fn main() -> anyhow::Result<()> {
             .await;
             println!("{result}");
         }
-        Command::Reads { load, page } => {
+        Command::Reads {
+            load,
+            page,
+            postgraphile_ids,
+        } => {
             let users = read_users(&load.users)?;
+            let target = match postgraphile_ids {
+                None => ReadTarget::Paygraph {
+                    metrics_url: load.metrics_url.clone(),
+                },
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {path:?}"))?;
+                    let user_ids: Vec<String> = serde_json::from_str(&text)?;
+                    anyhow::ensure!(user_ids.len() == users.len(), "one id per user");
+                    ReadTarget::Postgraphile { user_ids }
+                }
+            };
             let gql = Gql::new(&cli.url, load.clients);
-            let result = load::nested_reads(
-                &gql,
-                users,
-                &plan(&load),
-                page,
-                &load.metrics_url,
-                &load.label,
-            )
-            .await?;
+            let result =
+                load::nested_reads(&gql, users, &plan(&load), page, &target, &load.label).await?;
             println!("{result}");
         }
         Command::Subscriptions {

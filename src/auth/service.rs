@@ -1,8 +1,6 @@
 use std::time::Duration;
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, SqlErr,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -14,9 +12,16 @@ use super::{
 use crate::{
     audit::{self, AuditEvent},
     cache::Cache,
-    db::{self, retry::Retry},
+    db::{self, UniqueIndex, retry::Retry},
 };
 use entity::{user_profiles, user_roles, users};
+
+/// One account per (lower-cased) email.
+const ONE_ACCOUNT_PER_EMAIL: UniqueIndex = UniqueIndex {
+    name: "uq_users_email",
+    table: "users",
+    columns: &["email"],
+};
 
 /// `STEP_UP_TTL_SECS`'s default.
 const DEFAULT_STEP_UP_TTL: Duration = Duration::from_secs(300);
@@ -134,9 +139,12 @@ impl Auth {
         }
         .insert(&txn)
         .await
-        .map_err(|e| match e.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => AuthError::EmailTaken,
-            _ => AuthError::Db(e),
+        .map_err(|e| {
+            if ONE_ACCOUNT_PER_EMAIL.violated_by(&e) {
+                AuthError::EmailTaken
+            } else {
+                AuthError::Db(e)
+            }
         })?;
         user_profiles::ActiveModel {
             profile_id: Set(Uuid::now_v7()),

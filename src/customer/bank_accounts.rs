@@ -1,14 +1,21 @@
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::{CustomerError, Customers, last_four};
 use crate::{
     audit::{self, AuditEvent},
-    db,
+    db::{self, UniqueIndex},
     validation::InvalidInput,
 };
 use entity::accounts;
+
+/// A bank account (by its number's fingerprint) is linked once per user.
+const ONE_LINK_PER_ACCOUNT: UniqueIndex = UniqueIndex {
+    name: "uq_accounts_user_fingerprint",
+    table: "accounts",
+    columns: &["user_id", "account_number_fingerprint"],
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountType {
@@ -107,11 +114,12 @@ impl Customers {
         }
         .insert(&txn)
         .await
-        .map_err(|e| match e.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => {
+        .map_err(|e| {
+            if ONE_LINK_PER_ACCOUNT.violated_by(&e) {
                 InvalidInput::new("accountNumber", "this account is already linked").into()
+            } else {
+                CustomerError::Db(e)
             }
-            _ => CustomerError::Db(e),
         })?;
         let event = AuditEvent::by_user("customer", "bank_account.linked", user_id).with_data(
             serde_json::json!({"account_id": account.account_id, "last_four": account.account_number_last_four}),

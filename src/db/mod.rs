@@ -14,8 +14,10 @@ use crate::config::Config;
 
 pub mod nodelay;
 pub mod retry;
+mod unique;
 mod writes;
 
+pub use unique::UniqueIndex;
 pub use writes::Writes;
 
 const PING_IF_IDLE_SECS: u64 = 10;

@@ -1,14 +1,21 @@
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, SqlErr};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait};
 use uuid::Uuid;
 
 use super::{Ledger, LedgerError, changes::Feed, commit, postings};
 use crate::{
     audit::{self, AuditEvent},
-    db::{Writes, retry::Safe},
+    db::{UniqueIndex, Writes, retry::Safe},
     money::{Amount, Currency},
     validation::InvalidInput,
 };
 use entity::wallets;
+
+/// One wallet per user and currency.
+const ONE_WALLET_PER_CURRENCY: UniqueIndex = UniqueIndex {
+    name: "uq_wallets_user_currency",
+    table: "wallets",
+    columns: &["user_id", "currency"],
+};
 
 impl Ledger {
     /// Opens the user's wallet in `currency`; one per user and currency.
@@ -36,11 +43,13 @@ impl Ledger {
         let wallet = postings::new_wallet(user_id, currency, chrono::Utc::now())
             .insert(&txn)
             .await
-            .map_err(|e| match e.sql_err() {
-                Some(SqlErr::UniqueConstraintViolation(_)) => LedgerError::Invalid(
-                    InvalidInput::new("currency", format!("you already have a {currency} wallet")),
-                ),
-                _ => LedgerError::Db(e),
+            .map_err(|e| {
+                if ONE_WALLET_PER_CURRENCY.violated_by(&e) {
+                    let message = format!("you already have a {currency} wallet");
+                    LedgerError::Invalid(InvalidInput::new("currency", message))
+                } else {
+                    LedgerError::Db(e)
+                }
             })?;
         let event = AuditEvent::by_user("ledger", "wallet.created", user_id).with_data(
             serde_json::json!({"wallet_id": wallet.wallet_id, "currency": currency.code()}),

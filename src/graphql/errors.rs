@@ -186,9 +186,12 @@ impl From<AuthError> for ApiError {
             AuthError::TotpState { state } => {
                 Self::new(Code::InvalidState, e.to_string()).with("state", state.into())
             }
-            AuthError::Cache(_) | AuthError::Hashing(_) | AuthError::Secret(_) => {
-                Self::internal(&e)
+            // The shared cache is a dependency: its fault is never a bug.
+            AuthError::Cache(_) => {
+                tracing::warn!(error = %e, "cache unavailable");
+                Self::unavailable(RETRY_AFTER_UNAVAILABLE_SECS)
             }
+            AuthError::Hashing(_) | AuthError::Secret(_) => Self::internal(&e),
         }
     }
 }
@@ -301,7 +304,9 @@ impl From<SupportError> for ApiError {
             SupportError::NotFound => Self::not_found(),
             SupportError::OwnAccount => Self::new(Code::Forbidden, e.to_string()),
             SupportError::Db(ref d) => Self::database(&e, d.fault()),
-            SupportError::Standing(_) => Self::internal(&e),
+            // A change committed whose cached standing is not rewritten: the
+            // cache's (or the database's) fault, which trying again repairs.
+            SupportError::Standing(a) => a.into(),
             SupportError::ApprovalRequired { action_id } => {
                 Self::approval_required(e.to_string(), action_id)
             }
@@ -360,5 +365,22 @@ impl From<ApiError> for async_graphql::Error {
                 );
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::CacheError;
+
+    #[test]
+    fn a_cache_fault_is_unavailable_never_internal() {
+        let login: ApiError = AuthError::Cache(CacheError::TimedOut).into();
+        assert_eq!(login.code(), Code::Unavailable);
+        let suspension: ApiError =
+            SupportError::Standing(AuthError::Cache(CacheError::CircuitOpen)).into();
+        assert_eq!(suspension.code(), Code::Unavailable);
+        let hashing: ApiError = AuthError::Hashing("bug".into()).into();
+        assert_eq!(hashing.code(), Code::Internal);
     }
 }

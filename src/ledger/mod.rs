@@ -203,8 +203,12 @@ impl Ledger {
     fn needs_second_agent(&self, amount_minor: i64, currency: &str) -> bool {
         crate::money::Currency::parse(currency)
             .ok()
-            .and_then(|c| self.settings.support_approval_amount.get(c))
-            .is_some_and(|threshold| amount_minor >= threshold)
+            .and_then(|c| {
+                self.settings
+                    .support_approval_amount
+                    .reached(amount_minor, c)
+            })
+            .is_some()
     }
 
     async fn begin(&self) -> Result<DatabaseTransaction, LedgerError> {

@@ -41,6 +41,12 @@ impl PerCurrency {
     pub fn get(&self, currency: Currency) -> Option<i64> {
         self.0.get(currency.code()).copied()
     }
+
+    /// The threshold of `currency` when `minor` of it is at or above it;
+    /// `None` below it, and for a currency with no threshold.
+    pub fn reached(&self, minor: i64, currency: Currency) -> Option<i64> {
+        self.get(currency).filter(|threshold| minor >= *threshold)
+    }
 }
 
 fn percent(setting: &str, text: &str) -> Result<Decimal, String> {
@@ -168,5 +174,15 @@ mod tests {
                 .contains("X")
         );
         assert!(PerCurrency::parse("X", "usd").is_err());
+    }
+
+    #[test]
+    fn a_threshold_is_reached_at_its_amount_and_above_it() {
+        let p = PerCurrency::parse("X", "USD:100").unwrap();
+        let usd = Currency::parse("USD").unwrap();
+        assert_eq!(p.reached(9_999, usd), None);
+        assert_eq!(p.reached(10_000, usd), Some(10_000));
+        assert_eq!(p.reached(10_001, usd), Some(10_000));
+        assert_eq!(p.reached(i64::MAX, Currency::parse("EUR").unwrap()), None);
     }
 }

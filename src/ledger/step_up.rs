@@ -24,12 +24,9 @@ pub async fn require<C: ConnectionTrait>(
     amount: &Amount,
 ) -> Result<(), LedgerError> {
     let currency = amount.currency();
-    let Some(threshold) = settings.step_up_amount.get(currency) else {
+    let Some(threshold) = settings.step_up_amount.reached(amount.minor(), currency) else {
         return Ok(());
     };
-    if amount.minor() < threshold {
-        return Ok(());
-    }
     let until: Option<Option<DateTime<Utc>>> = sessions::Entity::find_by_id(session.0)
         .select_only()
         .column(sessions::Column::StepUpUntil)

@@ -38,6 +38,7 @@ pub struct Application {
     /// Runs beside the server in every instance; see `audit::relay`.
     relay: Relay,
     ledger: Ledger,
+    transfer_workers: ledger::Workers,
     settlement_poll: Duration,
     processor_delay: Duration,
     purge_poll: Duration,
@@ -223,7 +224,7 @@ impl Application {
             .read(|| ledger::ensure_system_accounts(&database))
             .await
             .map_err(StartError::Database)?;
-        let ledger = Ledger::new(
+        let (ledger, transfer_workers) = Ledger::new(
             database.clone(),
             settings,
             notifier,
@@ -286,6 +287,7 @@ impl Application {
             router,
             relay,
             ledger,
+            transfer_workers,
             settlement_poll,
             processor_delay,
             purge_poll,
@@ -297,12 +299,14 @@ impl Application {
     }
 
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
-    /// Beside the server run the settlement worker and the purge of
-    /// idempotency keys and change feed entries, which stop with it, and the audit relay, which finishes its
-    /// round and stops after it. A worker that dies (a panic) stops the
-    /// instance the same way and makes this an error: an instance without
-    /// them would accept money that never settles, audit events that never
-    /// leave the outbox, or keys and changes that are never forgotten.
+    /// Beside the server run the transfer workers, the settlement worker
+    /// and the purge of idempotency keys and change feed entries, which
+    /// stop with it, and the audit relay, which finishes its round and
+    /// stops after it. A worker that dies (a panic) stops the instance the
+    /// same way and makes this an error: an instance without them would
+    /// answer transfers UNAVAILABLE, accept money that never settles, keep
+    /// audit events in the outbox, or never forget keys and changes. The
+    /// orchestrator starts a new instance in its place.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(port = self.port(), "paygraph listening");
         let stop = Arc::new(watch::channel(false).0);
@@ -315,6 +319,11 @@ impl Application {
         });
         let (stop_relay, relay_stopped) = watch::channel(false);
         let relay = supervise("audit relay", self.relay.run(relay_stopped), stop.clone());
+        let transfers = supervise(
+            "transfer workers",
+            self.transfer_workers.watch(),
+            stop.clone(),
+        );
         let ledger = self.ledger.clone();
         let (poll, delay) = (self.settlement_poll, self.processor_delay);
         let settlement_stop = stopped(&stop);
@@ -342,8 +351,16 @@ impl Application {
         let purged = purge.await.unwrap_or_else(|e| Err(e.to_string()));
         let _ = stop_relay.send(true);
         let relayed = relay.await.unwrap_or_else(|e| Err(e.to_string()));
+        // The transfer workers end once the ledger's last copy is dropped,
+        // after this returns: only a death already seen is an error here.
+        let transferred = if transfers.is_finished() {
+            transfers.await.unwrap_or_else(|e| Err(e.to_string()))
+        } else {
+            Ok(())
+        };
         served?;
-        settled
+        transferred
+            .and(settled)
             .and(purged)
             .and(relayed)
             .map_err(std::io::Error::other)

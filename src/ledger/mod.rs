@@ -55,7 +55,7 @@ pub use statements::{Month, Statement, balance_at, fee_paid, lines_of, statement
 pub use status_reads::transaction_by_id;
 pub use step_up::PayingSession;
 pub use transfer::{TransferRequest, parse_description};
-pub use transfer_queue::Placement;
+pub use transfer_queue::{Placement, Workers};
 pub use withdraw::WithdrawRequest;
 
 use crate::{crypto::FieldCipher, db::retry::Safe, processor::PaymentProcessor};
@@ -168,7 +168,7 @@ pub struct Posted {
 
 impl Ledger {
     /// The ledger, with its transfer workers started (so: inside a Tokio
-    /// runtime) where `placement` says.
+    /// runtime) where `placement` says, and those workers, to supervise.
     pub fn new(
         db: DatabaseConnection,
         settings: LedgerSettings,
@@ -176,7 +176,7 @@ impl Ledger {
         cipher: FieldCipher,
         processor: Arc<dyn PaymentProcessor>,
         placement: Placement,
-    ) -> Self {
+    ) -> (Self, Workers) {
         let (transfers, waiting) = transfer_queue::TransferQueue::new();
         // SQLite runs one writer at a time, so one worker there, on the
         // runtime (see `Placement::Shared`); PostgreSQL takes the
@@ -194,8 +194,8 @@ impl Ledger {
             processor,
             transfers,
         };
-        transfer_queue::start(&ledger, waiting, workers, &placement);
-        ledger
+        let workers = transfer_queue::start(&ledger, waiting, workers, &placement);
+        (ledger, workers)
     }
 
     /// Whether a support refund or hold of this much waits for a second

@@ -5,9 +5,13 @@
 //! dozen round trips, into a few large ones; idle, a batch is one request
 //! and costs what it always did.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{collections::HashSet, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
-use tokio::sync::{Mutex, mpsc, oneshot};
+use futures::{StreamExt, stream::FuturesUnordered};
+use tokio::{
+    sync::{Mutex, mpsc, oneshot},
+    task::JoinHandle,
+};
 use uuid::Uuid;
 
 use super::{Ledger, LedgerError, transfer::TransferRequest};
@@ -81,14 +85,38 @@ pub enum Placement {
     OwnThreads(Box<Config>),
 }
 
+/// The running transfer workers, for a supervisor to watch.
+pub struct Workers(Vec<JoinHandle<()>>);
+
+impl Workers {
+    /// Resolves once every worker has ended (their queue closed), or, as
+    /// soon as one dies, panics with that worker's panic: the supervisor
+    /// (`startup::supervise`) then stops the instance. An instance short of
+    /// workers would take transfers in slower, or only to answer each with
+    /// UNAVAILABLE, for as long as it runs; a new one has them all.
+    pub async fn watch(self) {
+        let mut running: FuturesUnordered<_> = self.0.into_iter().collect();
+        while let Some(ended) = running.next().await {
+            if let Err(e) = ended
+                && let Ok(panic) = e.try_into_panic()
+            {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+}
+
 /// Starts `workers` workers taking batches from `waiting`.
-pub(super) fn start(ledger: &Ledger, waiting: Waiting, workers: usize, placement: &Placement) {
-    for n in 0..workers {
+pub(super) fn start(
+    ledger: &Ledger,
+    waiting: Waiting,
+    workers: usize,
+    placement: &Placement,
+) -> Workers {
+    let started = (0..workers).map(|n| {
         let waiting = waiting.0.clone();
         match placement {
-            Placement::Shared => {
-                tokio::spawn(work(ledger.clone(), waiting));
-            }
+            Placement::Shared => tokio::spawn(work(ledger.clone(), waiting)),
             Placement::OwnThreads(config) => {
                 // The worker's copy holds no sender of the queue: when the
                 // server's copies are dropped, the queue closes and the
@@ -98,13 +126,30 @@ pub(super) fn start(ledger: &Ledger, waiting: Waiting, workers: usize, placement
                     ..ledger.clone()
                 };
                 let config = config.clone();
-                std::thread::Builder::new()
-                    .name(format!("transfers-{n}"))
-                    .spawn(move || own_thread(ledger, waiting, &config))
-                    .expect("the system refused a thread for a transfer worker");
+                on_own_thread(format!("transfers-{n}"), move || {
+                    own_thread(ledger, waiting, &config)
+                })
             }
         }
-    }
+    });
+    Workers(started.collect())
+}
+
+/// Runs `f` on a thread named `name`; the task returned ends when the
+/// thread does, and with its panic if it panicked.
+fn on_own_thread(name: String, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    let (ended, end) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let _ = ended.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
+        })
+        .expect("the system refused a thread for a transfer worker");
+    tokio::spawn(async move {
+        if let Ok(Err(panic)) = end.await {
+            std::panic::resume_unwind(panic);
+        }
+    })
 }
 
 fn own_thread(ledger: Ledger, waiting: Arc<Mutex<mpsc::Receiver<Job>>>, config: &Config) {
@@ -202,5 +247,39 @@ impl Ledger {
             // The caller may have gone; the transfer stands either way.
             let _ = job.reply.send(answer);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a supervisor sees of `workers`: the panic's message, if one
+    /// died.
+    async fn death_of(workers: Workers) -> Option<String> {
+        let died = tokio::spawn(workers.watch()).await.err()?;
+        let panic = died.into_panic();
+        panic.downcast_ref::<&str>().map(|m| m.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_panics_is_seen_while_the_others_still_run() {
+        let running = tokio::spawn(std::future::pending());
+        let dead = tokio::spawn(async { panic!("boom") });
+        let workers = Workers(vec![running, dead]);
+        assert_eq!(death_of(workers).await.as_deref(), Some("boom"));
+    }
+
+    #[tokio::test]
+    async fn a_worker_thread_that_panics_is_seen() {
+        let dead = on_own_thread("test-worker".into(), || panic!("boom"));
+        assert_eq!(death_of(Workers(vec![dead])).await.as_deref(), Some("boom"));
+    }
+
+    #[tokio::test]
+    async fn workers_that_end_end_the_watch() {
+        let ended = tokio::spawn(async {});
+        let thread = on_own_thread("test-worker".into(), || {});
+        assert_eq!(death_of(Workers(vec![ended, thread])).await, None);
     }
 }

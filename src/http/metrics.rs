@@ -1,6 +1,8 @@
 //! The Prometheus exporter and the catalogue of every metric family the
 //! process exports: each has `# HELP`, and each exists from start (label
-//! sets the schema or the error codes bound are registered at zero).
+//! sets the schema or the error codes bound are registered at zero), but
+//! the balance-change families, labelled by currency (any ISO 4217 code),
+//! whose series appear with their first change.
 //! Durations are histograms, which aggregate across instances.
 
 use std::sync::OnceLock;
@@ -128,6 +130,14 @@ fn describe() {
     describe_counter!(
         "paygraph_transactions_total",
         "Transactions committed, by type and by the status they were committed in (a deposit counts once pending and once completed)"
+    );
+    describe_counter!(
+        "paygraph_balance_changes_total",
+        "Committed changes of a wallet's balance, by currency and operation (deposit, withdrawal, transfer_out, transfer_in, fee, hold, release, reserve, refund_out, refund_in); a series appears with its currency's first change"
+    );
+    describe_counter!(
+        "paygraph_balance_change_minor_units_total",
+        "Minor units moved by committed balance changes, by currency and operation, as absolute amounts: what the balance moved, or for hold, release and reserve what moved between available and frozen"
     );
     describe_histogram!(
         "paygraph_fraud_score",

@@ -46,10 +46,7 @@ impl Ledger {
             idempotency::claim(&txn, req.user_id, &req.idempotency_key, &hash).await?
         {
             commit(txn).await?;
-            return Ok(Posted {
-                transaction: original,
-                wallets: vec![],
-            });
+            return Ok(Posted::no_postings(original));
         }
         checks::active_user(&txn, req.user_id, "your account is suspended").await?;
         let wallet = owned_wallet(&txn, req.user_id, req.wallet_id).await?;
@@ -104,9 +101,6 @@ impl Ledger {
         Feed::of(std::slice::from_ref(&row), &[]).write(&mut writes, now);
         writes.run(&txn).await?;
         commit(txn).await?;
-        Ok(Posted {
-            transaction: row,
-            wallets: vec![],
-        })
+        Ok(Posted::no_postings(row))
     }
 }

@@ -6,7 +6,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Ledger, LedgerError, Status, changes::Feed, commit, postings, wallets::amount_in};
+use super::{
+    Ledger, LedgerError, Status, balance_changes::Operation, changes::Feed, commit, postings,
+    wallets::amount_in,
+};
 use crate::{
     audit::{self, AuditEvent},
     auth::SupportAgent,
@@ -175,24 +178,24 @@ impl Ledger {
         }
         let (amount, _) = amount_in(&wallet, amount)?;
         let m = amount.minor();
-        let (d_available, d_frozen, event) = match change {
+        let (d_available, d_frozen, operation, event) = match change {
             HoldChange::Hold => {
                 if m > wallet.available_balance_minor {
                     return Err(
                         InvalidInput::new("amount", "is more than the available balance").into(),
                     );
                 }
-                (-m, m, "wallet.hold_placed")
+                (-m, m, Operation::Hold, "wallet.hold_placed")
             }
             HoldChange::Release => {
                 let releasable = wallet.frozen_balance_minor - reserved(&txn, wallet_id).await?;
                 if m > releasable {
                     return Err(InvalidInput::new("amount", "is more than the held balance").into());
                 }
-                (m, -m, "wallet.hold_released")
+                (m, -m, Operation::Release, "wallet.hold_released")
             }
         };
-        locked.post(wallet_id, d_available, d_frozen, None, "hold")?;
+        locked.post(wallet_id, d_available, d_frozen, None, operation)?;
         let mut data = serde_json::json!({"wallet_id": wallet_id, "amount_minor": m, "currency": wallet.currency, "reason": reason});
         if let Some(approval) = approval {
             data["approval"] = approval.audit_data();
@@ -209,10 +212,11 @@ impl Ledger {
         audit::record_many(&mut writes, vec![audit]);
         locked.save(&mut writes);
         let wallet = locked.get(wallet_id).clone();
+        let (_, balances) = locked.into_changed();
         Feed::of(&[], std::slice::from_ref(&wallet)).write(&mut writes, chrono::Utc::now());
         writes.run(&txn).await?;
         commit(txn).await?;
-        self.notifier.wallet_changed(&wallet);
+        self.announce_batch(&[], std::slice::from_ref(&wallet), &balances);
         Ok(wallet)
     }
 }

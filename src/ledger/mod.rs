@@ -2,6 +2,7 @@
 //! reviews, refunds and fees. No GraphQL or HTTP here; every operation is
 //! one database transaction, and subscribers hear of it after the commit.
 
+mod balance_changes;
 mod changes;
 mod checks;
 mod deposit;
@@ -33,6 +34,8 @@ use std::sync::Arc;
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
+use balance_changes::BalanceChanges;
+pub use balance_changes::Operation;
 pub use deposit::DepositRequest;
 pub use error::LedgerError;
 use error::commit;
@@ -160,10 +163,24 @@ pub struct Ledger {
     transfers: transfer_queue::TransferQueue,
 }
 
-/// What an operation changed, told to the notifier after commit.
+/// What an operation changed, told to the notifier and counted after
+/// commit.
 pub struct Posted {
     pub transaction: transactions::Model,
     pub wallets: Vec<wallet_rows::Model>,
+    balances: BalanceChanges,
+}
+
+impl Posted {
+    /// An operation that changed no balance: one its idempotency key found
+    /// done before, or a record that moves no money yet.
+    fn no_postings(transaction: transactions::Model) -> Self {
+        Self {
+            transaction,
+            wallets: vec![],
+            balances: BalanceChanges::default(),
+        }
+    }
 }
 
 impl Ledger {
@@ -215,14 +232,26 @@ impl Ledger {
         Ok(crate::db::begin_write(&self.db).await?)
     }
 
-    /// Tells subscribers, after the commit, what changed.
+    /// Tells subscribers, after the commit, what changed, and counts it.
     fn announce(&self, posted: &Posted) {
-        self.announce_batch(std::slice::from_ref(&posted.transaction), &posted.wallets);
+        self.announce_batch(
+            std::slice::from_ref(&posted.transaction),
+            &posted.wallets,
+            &posted.balances,
+        );
     }
 
     /// Tells subscribers, after the commit, what a batch changed, and
-    /// counts each transaction in the status it was committed in.
-    fn announce_batch(&self, transactions: &[transactions::Model], wallets: &[wallet_rows::Model]) {
+    /// counts each transaction in the status it was committed in and each
+    /// change of a balance. The one place where committed changes are
+    /// counted: every write path calls it once its commit has succeeded.
+    fn announce_batch(
+        &self,
+        transactions: &[transactions::Model],
+        wallets: &[wallet_rows::Model],
+        balances: &BalanceChanges,
+    ) {
+        balances.record();
         for w in wallets {
             self.notifier.wallet_changed(w);
         }

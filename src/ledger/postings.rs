@@ -12,7 +12,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::LedgerError;
+use super::{
+    LedgerError,
+    balance_changes::{BalanceChanges, Operation},
+};
 use crate::{db::Writes, money::Currency};
 use entity::{balance_history, users, wallets};
 
@@ -107,6 +110,7 @@ pub struct Locked {
     wallets: BTreeMap<Uuid, wallets::Model>,
     changed: BTreeSet<Uuid>,
     history: Vec<balance_history::ActiveModel>,
+    balances: BalanceChanges,
 }
 
 /// Locks wallets in ascending id order: two transactions that lock the
@@ -227,6 +231,7 @@ impl Locked {
             wallets: rows.into_iter().map(|w| (w.wallet_id, w)).collect(),
             changed: BTreeSet::new(),
             history: Vec::new(),
+            balances: BalanceChanges::default(),
         }
     }
 
@@ -250,16 +255,16 @@ impl Locked {
         delta_available: i64,
         delta_frozen: i64,
         transaction_id: Option<Uuid>,
-        operation: &str,
+        operation: Operation,
     ) -> Result<(), LedgerError> {
         let wallet = self
             .wallets
             .get_mut(&wallet_id)
             .ok_or(LedgerError::NotFound)?;
+        let currency = Currency::parse(&wallet.currency).map_err(|_| LedgerError::NotFound)?;
         let available = wallet.available_balance_minor + delta_available;
         let frozen = wallet.frozen_balance_minor + delta_frozen;
         if available < 0 || frozen < 0 {
-            let currency = Currency::parse(&wallet.currency).map_err(|_| LedgerError::NotFound)?;
             return Err(LedgerError::insufficient(
                 wallet.available_balance_minor,
                 currency,
@@ -278,6 +283,8 @@ impl Locked {
         wallet.balance_minor = after;
         wallet.version += 1;
         self.changed.insert(wallet_id);
+        self.balances
+            .add(currency.code(), operation, delta_available, delta_frozen);
         if after != before {
             // Numbered by the wallet's version, under the lock: the lock
             // decides the order in which changes really happened, and
@@ -290,7 +297,7 @@ impl Locked {
                 amount_minor: Set(after - before),
                 balance_before_minor: Set(before),
                 balance_after_minor: Set(after),
-                operation_type: Set(operation.to_owned()),
+                operation_type: Set(operation.as_str().to_owned()),
                 created_at: Set(stamp),
             });
         }
@@ -358,12 +365,15 @@ impl Locked {
     }
 
     /// The wallets this operation changed, as saved: what subscribers are
-    /// told about (a wallet only locked did not change).
-    pub fn into_wallets(mut self) -> Vec<wallets::Model> {
-        self.changed
+    /// told about (a wallet only locked did not change); and what its
+    /// postings did to balances, to count once the operation commits.
+    pub fn into_changed(mut self) -> (Vec<wallets::Model>, BalanceChanges) {
+        let wallets = self
+            .changed
             .iter()
             .filter_map(|id| self.wallets.remove(id))
-            .collect()
+            .collect();
+        (wallets, self.balances)
     }
 }
 

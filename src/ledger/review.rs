@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{
     Ledger, LedgerError, Posted, Status, TxType,
+    balance_changes::Operation,
     changes::Feed,
     commit,
     holds::parse_reason,
@@ -84,23 +85,23 @@ impl Ledger {
         let status = match (approve, transfer) {
             (true, true) => {
                 let receiver_wallet = row.receiver_wallet_id.ok_or(LedgerError::NotFound)?;
-                locked.post(sender_wallet, 0, -debit, Some(id), "transfer_out")?;
+                locked.post(sender_wallet, 0, -debit, Some(id), Operation::TransferOut)?;
                 locked.post(
                     receiver_wallet,
                     row.amount_minor,
                     0,
                     Some(id),
-                    "transfer_in",
+                    Operation::TransferIn,
                 )?;
                 if row.fees_minor > 0 {
-                    locked.post(fee_wallet, row.fees_minor, 0, Some(id), "fee")?;
+                    locked.post(fee_wallet, row.fees_minor, 0, Some(id), Operation::Fee)?;
                 }
                 Status::Completed
             }
             // An approved withdrawal stays reserved and goes to the processor.
             (true, false) => Status::Pending,
             (false, _) => {
-                locked.post(sender_wallet, debit, -debit, Some(id), "release")?;
+                locked.post(sender_wallet, debit, -debit, Some(id), Operation::Release)?;
                 Status::Cancelled
             }
         };
@@ -113,7 +114,7 @@ impl Ledger {
         };
         let row = records::set_status(&mut writes, row, status, Some(agent.user_id()), data, now);
         locked.save(&mut writes);
-        let wallets = locked.into_wallets();
+        let (wallets, balances) = locked.into_changed();
         let mut feed = Feed::of(std::slice::from_ref(&row), &wallets);
         if let Some(request) = &given_back {
             feed.payment_request(request);
@@ -127,6 +128,7 @@ impl Ledger {
         Ok(Posted {
             transaction: row,
             wallets,
+            balances,
         })
     }
 
@@ -213,10 +215,7 @@ impl Ledger {
         let txn = self.begin().await?;
         if let Some(refund) = idempotency::claim(&txn, agent.user_id(), key, &hash).await? {
             commit(txn).await?;
-            return Ok(Posted {
-                transaction: refund,
-                wallets: vec![],
-            });
+            return Ok(Posted::no_postings(refund));
         }
         let id = Uuid::now_v7();
         // First, so that a second approval at once waits here and finds the
@@ -279,8 +278,20 @@ impl Ledger {
             vec![],
             now,
         );
-        locked.post(payer_wallet, -amount.minor(), 0, Some(id), "refund_out")?;
-        locked.post(payee_wallet, amount.minor(), 0, Some(id), "refund_in")?;
+        locked.post(
+            payer_wallet,
+            -amount.minor(),
+            0,
+            Some(id),
+            Operation::RefundOut,
+        )?;
+        locked.post(
+            payee_wallet,
+            amount.minor(),
+            0,
+            Some(id),
+            Operation::RefundIn,
+        )?;
         let mut data = serde_json::json!({"refund_transaction_id": id, "agent": agent.user_id(), "reason": reason});
         if let Some(approval) = approval {
             data["approval"] = approval.audit_data();
@@ -295,7 +306,7 @@ impl Ledger {
         );
         idempotency::bind(&mut writes, agent.user_id(), key, id);
         locked.save(&mut writes);
-        let wallets = locked.into_wallets();
+        let (wallets, balances) = locked.into_changed();
         Feed::of(&[refund.clone(), reversed.clone()], &wallets).write(&mut writes, now);
         writes.run(&txn).await?;
         commit(txn).await?;
@@ -303,6 +314,7 @@ impl Ledger {
         Ok(Posted {
             transaction: refund,
             wallets,
+            balances,
         })
     }
 }

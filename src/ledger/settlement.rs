@@ -16,7 +16,10 @@ use sea_orm::{
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use super::{Ledger, LedgerError, Posted, Status, TxType, changes::Feed, postings, records};
+use super::{
+    Ledger, LedgerError, Posted, Status, TxType, balance_changes::Operation, changes::Feed,
+    postings, records,
+};
 use crate::{
     db::Writes,
     processor::{Direction, Outcome, SettlementRequest},
@@ -201,24 +204,30 @@ impl Ledger {
         let mut locked = postings::lock(&txn, &[wallet, fee_wallet]).await?;
         let status = match (deposit, outcome) {
             (true, Outcome::Approved) => {
-                locked.post(wallet, row.amount_minor - fee, 0, Some(id), "deposit")?;
+                locked.post(
+                    wallet,
+                    row.amount_minor - fee,
+                    0,
+                    Some(id),
+                    Operation::Deposit,
+                )?;
                 if fee > 0 {
-                    locked.post(fee_wallet, fee, 0, Some(id), "fee")?;
+                    locked.post(fee_wallet, fee, 0, Some(id), Operation::Fee)?;
                 }
                 Status::Completed
             }
             (false, Outcome::Approved) => {
                 let debit = row.amount_minor + fee;
-                locked.post(wallet, 0, -debit, Some(id), "withdrawal")?;
+                locked.post(wallet, 0, -debit, Some(id), Operation::Withdrawal)?;
                 if fee > 0 {
-                    locked.post(fee_wallet, fee, 0, Some(id), "fee")?;
+                    locked.post(fee_wallet, fee, 0, Some(id), Operation::Fee)?;
                 }
                 Status::Completed
             }
             (true, Outcome::Declined) => Status::Failed,
             (false, Outcome::Declined) => {
                 let debit = row.amount_minor + fee;
-                locked.post(wallet, debit, -debit, Some(id), "release")?;
+                locked.post(wallet, debit, -debit, Some(id), Operation::Release)?;
                 Status::Failed
             }
         };
@@ -226,13 +235,14 @@ impl Ledger {
         let mut writes = Writes::default();
         let row = records::set_status(&mut writes, row, status, None, data, now);
         locked.save(&mut writes);
-        let wallets = locked.into_wallets();
+        let (wallets, balances) = locked.into_changed();
         Feed::of(std::slice::from_ref(&row), &wallets).write(&mut writes, now);
         writes.run(&txn).await?;
         txn.commit().await?;
         Ok(Some(Posted {
             transaction: row,
             wallets,
+            balances,
         }))
     }
 }

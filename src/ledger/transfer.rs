@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::{
     Ledger, LedgerError, Status, TxType,
+    balance_changes::{BalanceChanges, Operation},
     changes::Feed,
     checks::{self, Outgoing},
     commit,
@@ -87,6 +88,8 @@ pub(super) struct Batch {
     pub results: Vec<Result<transactions::Model, LedgerError>>,
     pub created: Vec<transactions::Model>,
     pub wallets: Vec<wallets::Model>,
+    /// What the accepted requests' postings did to balances.
+    pub balances: BalanceChanges,
 }
 
 /// The two users of one transfer, read and checked.
@@ -141,7 +144,7 @@ impl Ledger {
                 _ => payment_requests::unclaimed(&mut writes, pays, now),
             }
         }
-        let wallets = locked.map(Locked::into_wallets).unwrap_or_default();
+        let (wallets, balances) = locked.map(Locked::into_changed).unwrap_or_default();
         let refused: Vec<(Uuid, &IdempotencyKey)> = fresh
             .iter()
             .filter(|&&i| !matches!(answers[i], Some(Ok(_))))
@@ -168,6 +171,7 @@ impl Ledger {
                 .collect(),
             created,
             wallets,
+            balances,
         })
     }
 
@@ -323,16 +327,22 @@ impl Ledger {
         let sender_wallet = sender_wallet.wallet_id;
         let status = match check.decision {
             Decision::Allow => {
-                locked.post(sender_wallet, -debit, 0, Some(id), "transfer_out")?;
-                locked.post(receiver_wallet, amount.minor(), 0, Some(id), "transfer_in")?;
+                locked.post(sender_wallet, -debit, 0, Some(id), Operation::TransferOut)?;
+                locked.post(
+                    receiver_wallet,
+                    amount.minor(),
+                    0,
+                    Some(id),
+                    Operation::TransferIn,
+                )?;
                 if fee > 0 {
                     let fee_wallet = fee_wallet(locked, currency)?;
-                    locked.post(fee_wallet, fee, 0, Some(id), "fee")?;
+                    locked.post(fee_wallet, fee, 0, Some(id), Operation::Fee)?;
                 }
                 Status::Completed
             }
             Decision::Review => {
-                locked.post(sender_wallet, -debit, debit, Some(id), "hold")?;
+                locked.post(sender_wallet, -debit, debit, Some(id), Operation::Hold)?;
                 Status::PendingReview
             }
         };

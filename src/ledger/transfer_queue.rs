@@ -215,7 +215,7 @@ impl Ledger {
         let whole = || self.transfer_batch(&reqs);
         let answers = match self.settings.retry.run(Safe::Keyed, whole).await {
             Ok(batch) => {
-                self.announce_batch(&batch.created, &batch.wallets);
+                self.announce_batch(&batch.created, &batch.wallets, &batch.balances);
                 batch.results
             }
             Err(e) if reqs.len() == 1 => vec![Err(e)],
@@ -233,7 +233,7 @@ impl Ledger {
                     let alone = || self.transfer_batch(&one);
                     answers.push(match self.settings.retry.run(Safe::Keyed, alone).await {
                         Ok(mut batch) => {
-                            self.announce_batch(&batch.created, &batch.wallets);
+                            self.announce_batch(&batch.created, &batch.wallets, &batch.balances);
                             batch.results.pop().unwrap_or(Err(LedgerError::NotFound))
                         }
                         Err(e) => Err(e),

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{
     Ledger, LedgerError, Posted, Status, TxType,
+    balance_changes::Operation,
     changes::Feed,
     checks, commit,
     fees::{FeeKind, fee_for},
@@ -54,10 +55,7 @@ impl Ledger {
             idempotency::claim(&txn, req.user_id, &req.idempotency_key, &hash).await?
         {
             commit(txn).await?;
-            return Ok(Posted {
-                transaction: original,
-                wallets: vec![],
-            });
+            return Ok(Posted::no_postings(original));
         }
         let user = checks::active_user(&txn, req.user_id, "your account is suspended").await?;
         let wallet = owned_wallet(&txn, req.user_id, req.wallet_id).await?;
@@ -117,16 +115,23 @@ impl Ledger {
             vec![fraud::audit_event(&check)],
             now,
         );
-        locked.post(wallet.wallet_id, -debit, debit, Some(id), "reserve")?;
+        locked.post(
+            wallet.wallet_id,
+            -debit,
+            debit,
+            Some(id),
+            Operation::Reserve,
+        )?;
         idempotency::bind(&mut writes, user.user_id, &req.idempotency_key, id);
         locked.save(&mut writes);
-        let wallets = locked.into_wallets();
+        let (wallets, balances) = locked.into_changed();
         Feed::of(std::slice::from_ref(&row), &wallets).write(&mut writes, now);
         writes.run(&txn).await?;
         commit(txn).await?;
         Ok(Posted {
             transaction: row,
             wallets,
+            balances,
         })
     }
 }

@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 
 use crate::{
     both_backends,
-    helpers::{Backend, TestApp, spawn_app, spawn_app_with},
+    helpers::{Backend, TestApp, error_code, spawn_app, spawn_app_with},
 };
 
 async fn health_and_readiness_name_each_backend(backend: Backend) {
@@ -253,7 +253,113 @@ async fn the_websocket_endpoint_speaks_graphql_transport_ws(backend: Backend) {
     );
 }
 
+/// The balance-change series of `currency` and `operation`: how many
+/// changes, and how many minor units they moved (`None` for a series that
+/// does not exist).
+fn balance_changes(text: &str, currency: &str, operation: &str) -> (Option<f64>, Option<f64>) {
+    let labels = [
+        format!("currency=\"{currency}\""),
+        format!("operation=\"{operation}\""),
+    ];
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    (
+        sample(text, "paygraph_balance_changes_total", &labels),
+        sample(text, "paygraph_balance_change_minor_units_total", &labels),
+    )
+}
+
+async fn balance_changes_are_counted_once_committed_per_currency_and_operation(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.fee_transfer_percent = "1".into()).await;
+    let ada = app.register().await;
+    let bob = app.register().await;
+    // USD 100.00 by card: 96.80 credited, 3.20 fee. EUR 10.00: 9.46 and 0.54.
+    let wallet = app.funded_wallet(&ada.token, "USD", "100.00").await;
+    app.funded_wallet(&bob.token, "EUR", "10.00").await;
+    app.create_wallet(&bob.token, "USD").await;
+    // 5.00 with a 1% fee: 5.05 out, 5.00 in, 0.05 fee.
+    let sent = app
+        .transfer(&ada.token, &bob.email, "5.00", "USD", "b-1")
+        .await;
+    assert_eq!(sent["data"]["transfer"]["status"], "COMPLETED", "{sent}");
+    // Its replay, and refused payments, change nothing and count nothing.
+    let replay = app
+        .transfer(&ada.token, &bob.email, "5.00", "USD", "b-1")
+        .await;
+    assert_eq!(
+        replay["data"]["transfer"]["id"],
+        sent["data"]["transfer"]["id"]
+    );
+    let too_much = app
+        .transfer(&ada.token, &bob.email, "200.00", "USD", "b-2")
+        .await;
+    assert_eq!(error_code(&too_much), "INSUFFICIENT_FUNDS", "{too_much}");
+    let nobody = app
+        .transfer(&ada.token, "nobody@example.com", "1.00", "USD", "b-3")
+        .await;
+    assert!(nobody.get("errors").is_some(), "{nobody}");
+    // 40.00 out with a 0.25 fee: 40.25 reserved, then paid out.
+    let link = "mutation { linkBankAccount(input: {accountType: CHECKING, accountNumber: \"000123456789\", routingNumber: \"021000021\", bankName: \"Chase\"}) { id } }";
+    let account = app.ok(link, json!({}), &ada.token).await["linkBankAccount"]["id"].clone();
+    let withdraw = "mutation($i: WithdrawInput!) { withdraw(input: $i) { id status } }";
+    let paid = app
+        .ok(withdraw, json!({"i": {"walletId": wallet, "accountId": account, "amount": "40.00", "idempotencyKey": "w-1"}}), &ada.token)
+        .await;
+    let refused = app
+        .gql(withdraw, json!({"i": {"walletId": wallet, "accountId": account, "amount": "60.00", "idempotencyKey": "w-2"}}), Some(&ada.token))
+        .await;
+    assert_eq!(error_code(&refused), "INSUFFICIENT_FUNDS", "{refused}");
+    let id = paid["withdraw"]["id"].as_str().unwrap();
+    assert_eq!(app.settled(&ada.token, id).await["status"], "COMPLETED");
+
+    // The settlement worker counts right after its commit, which the
+    // status read above may see first.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        if balance_changes(&text, "USD", "withdrawal").0 == Some(1.0)
+            || std::time::Instant::now() > deadline
+        {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    for (currency, operation, count, minor) in [
+        ("USD", "deposit", 1.0, 9680.0),
+        ("USD", "fee", 3.0, 320.0 + 5.0 + 25.0),
+        ("USD", "transfer_out", 1.0, 505.0),
+        ("USD", "transfer_in", 1.0, 500.0),
+        ("USD", "reserve", 1.0, 4025.0),
+        ("USD", "withdrawal", 1.0, 4025.0),
+        ("EUR", "deposit", 1.0, 946.0),
+        ("EUR", "fee", 1.0, 54.0),
+    ] {
+        assert_eq!(
+            balance_changes(&text, currency, operation),
+            (Some(count), Some(minor)),
+            "{currency} {operation}: {text}"
+        );
+    }
+    for (currency, operation) in [
+        ("USD", "hold"),
+        ("USD", "release"),
+        ("USD", "refund_out"),
+        ("EUR", "transfer_out"),
+        ("EUR", "withdrawal"),
+    ] {
+        assert_eq!(
+            balance_changes(&text, currency, operation),
+            (None, None),
+            "{currency} {operation}: {text}"
+        );
+    }
+    assert_eq!(
+        app.balances(&ada.token, &wallet).await,
+        ("51.50".into(), "51.50".into(), "0.00".into())
+    );
+}
+
 both_backends!(
+    balance_changes_are_counted_once_committed_per_currency_and_operation,
     the_seeds_custom_metrics_count_transactions_fraud_checks_and_pools,
     health_and_readiness_name_each_backend,
     metrics_count_requests_per_root_field_and_errors_per_code,

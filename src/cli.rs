@@ -200,8 +200,12 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             // entry there, or the change would wait for it to expire.
             if let Some(url) = &config.redis_url {
                 let limits = crate::startup::redis_limits(&config);
-                let client = redis_client::client(url, config.redis_tls_ca_file.as_deref())
-                    .map_err(|e| format!("the role is changed, but Redis is unreachable: {e}"))?;
+                let client = redis_client::RedisClient::open(
+                    url,
+                    config.redis_tls_ca_file.as_deref(),
+                    config.redis_cluster,
+                )
+                .map_err(|e| format!("the role is changed, but Redis is unreachable: {e}"))?;
                 let cache = Cache::redis(client, 1, &config.redis_key_prefix, limits)
                     .await
                     .map_err(|e| format!("the role is changed, but Redis is unreachable: {e}"))?;

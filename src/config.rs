@@ -37,8 +37,12 @@ pub struct Config {
     /// `PAYGRAPH_DB_RETRY_BUDGET_MS`: no attempt starts after this long
     /// from the first.
     pub db_retry_budget_ms: u64,
-    /// `REDIS_URL`; unset means the in-process cache.
+    /// `REDIS_URL`; unset means the in-process cache. With
+    /// `REDIS_CLUSTER`, one or more seed nodes, comma-separated.
     pub redis_url: Option<String>,
+    /// `REDIS_CLUSTER`: `REDIS_URL` names nodes of a Redis Cluster (cluster
+    /// mode enabled), whose keys are spread over its shards.
+    pub redis_cluster: bool,
     /// `REDIS_TLS_CA_FILE`: a PEM file with the CA that a `rediss://`
     /// server's certificate is checked against, instead of the public
     /// roots (ElastiCache needs none).
@@ -265,6 +269,7 @@ impl Default for Config {
             db_retry_attempts: 10,
             db_retry_budget_ms: 5_000,
             redis_url: None,
+            redis_cluster: false,
             redis_tls_ca_file: None,
             redis_pool_size: 32,
             redis_key_prefix: String::new(),
@@ -355,6 +360,7 @@ const UNPREFIXED: &[&str] = &[
     "DATABASE_MIN_CONNECTIONS",
     "DATABASE_MAX_LIFETIME_SECS",
     "REDIS_URL",
+    "REDIS_CLUSTER",
     "REDIS_TLS_CA_FILE",
     "REDIS_POOL_SIZE",
     "REDIS_KEY_PREFIX",
@@ -430,10 +436,26 @@ impl Config {
         if !(self.is_sqlite() || self.database_url.starts_with("postgres")) {
             return bad("DATABASE_URL", "must start with postgres:// or sqlite://");
         }
-        if let Some(url) = &self.redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
-            return bad("REDIS_URL", "must start with redis:// or rediss://");
+        if let Some(url) = &self.redis_url {
+            let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
+            if nodes
+                .iter()
+                .any(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
+            {
+                return bad("REDIS_URL", "must start with redis:// or rediss://");
+            }
+            if nodes.len() > 1 && !self.redis_cluster {
+                return bad(
+                    "REDIS_URL",
+                    "names one node unless REDIS_CLUSTER=true (then seed nodes, comma-separated)",
+                );
+            }
+        }
+        if self.redis_cluster && self.redis_key_prefix.contains(['{', '}']) {
+            return bad(
+                "REDIS_KEY_PREFIX",
+                "must not contain { or } with REDIS_CLUSTER: a hash tag there would put every key in one slot",
+            );
         }
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -619,6 +641,7 @@ mod tests {
             "redis://cache:6379",
             Some(r#""redis://cache:6379""#),
         ),
+        ("REDIS_CLUSTER", "true", Some("true")),
         (
             "REDIS_TLS_CA_FILE",
             "/etc/paygraph/redis-ca.pem",
@@ -855,5 +878,35 @@ mod tests {
             );
         }
         assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn several_redis_nodes_are_a_clusters_seeds() {
+        let seeds = "redis://10.0.0.1:6379,redis://10.0.0.2:6379";
+        let one_node = Config {
+            redis_url: Some(seeds.into()),
+            ..Config::default()
+        };
+        assert!(one_node.validate().unwrap_err().contains("REDIS_CLUSTER"));
+        let cluster = Config {
+            redis_cluster: true,
+            ..one_node
+        };
+        assert!(cluster.validate().is_ok());
+        let bad_seed = Config {
+            redis_url: Some("redis://10.0.0.1:6379,10.0.0.2:6379".into()),
+            ..cluster.clone()
+        };
+        assert!(bad_seed.validate().unwrap_err().contains("REDIS_URL"));
+        let tagged_prefix = Config {
+            redis_key_prefix: "{prod}:".into(),
+            ..cluster
+        };
+        assert!(
+            tagged_prefix
+                .validate()
+                .unwrap_err()
+                .contains("REDIS_KEY_PREFIX")
+        );
     }
 }

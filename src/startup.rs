@@ -177,8 +177,12 @@ impl Application {
         let database = database(&config, &retry).await?;
         let cache = match &config.redis_url {
             Some(url) => {
-                let client = redis_client::client(url, config.redis_tls_ca_file.as_deref())
-                    .map_err(StartError::Redis)?;
+                let client = redis_client::RedisClient::open(
+                    url,
+                    config.redis_tls_ca_file.as_deref(),
+                    config.redis_cluster,
+                )
+                .map_err(StartError::Redis)?;
                 let limits = redis_limits(&config);
                 redis_client::check_trust(&client, limits.timeout * 4)
                     .await

@@ -2,23 +2,33 @@
 //! transaction or wallet is published, and every instance hands it to its
 //! own subscribers.
 //!
-//! With Redis, changes go out with `PUBLISH` on `{prefix}events`, and each
-//! instance keeps one subscriber connection whose messages it fans out in
-//! process (so a thousand sockets cost one Redis connection, not a
-//! thousand). The embedded default fans out in process alone. In process,
-//! each user's subscriptions share a tokio broadcast channel of their own:
-//! a change wakes the subscriptions of the users it concerns, not every
-//! subscription of the instance.
+//! With Redis, each user has a channel, `{prefix}events:{<user_id>}`, and
+//! a change goes out with `SPUBLISH` on the channel of each user it
+//! concerns (sharded pub/sub, Redis 7). An instance keeps one subscriber
+//! connection and is subscribed (`SSUBSCRIBE`) to the channels of the
+//! users it has subscribers for: the first local subscription of a user
+//! subscribes the instance to that user's channel (before it returns, so
+//! nothing published after is missed), and the last one leaving
+//! unsubscribes it. A thousand sockets still cost one Redis connection,
+//! and an instance receives only what its subscribers may see. The design
+//! is the same on one node and on a Redis Cluster: there the user id is
+//! the channel's hash tag, so a change is published to the one shard that
+//! owns the user's slot (the shard of the user's session keys), not
+//! broadcast to every node as plain `PUBLISH` is, and the subscriber
+//! connection holds one link per shard it needs. The embedded default
+//! fans out in process alone. In process, each user's subscriptions share
+//! a tokio broadcast channel of their own.
 //!
 //! Pub/sub delivers at most once: while an instance's subscriber
-//! connection is down, what is published is lost to it. Subscribers are
-//! told (`BusMessage::Gap`) so they can end and let the client subscribe
-//! again and re-read, rather than wait silently for events that will not
-//! come. Each object carries its version, so repeats and stale events are
-//! recognisable.
+//! connection (or, on a cluster, its link to any shard) is down, what is
+//! published is lost to it. Subscribers are told (`BusMessage::Gap`) so
+//! they can end and let the client subscribe again and re-read, rather
+//! than wait silently for events that will not come; the connection is
+//! made again and subscribed to every channel still wanted. Each object
+//! carries its version, so repeats and stale events are recognisable.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{
         Arc, Mutex, Weak,
         atomic::{AtomicBool, Ordering},
@@ -27,12 +37,14 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use redis::{PushInfo, PushKind};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast, mpsc};
 use uuid::Uuid;
 
-use super::{Cache, CacheError, RedisStore, Store, transactions::TransactionSnapshot};
+use super::{
+    Cache, CacheError, RedisStore, Store, redis_client::Link, transactions::TransactionSnapshot,
+};
 use entity::{payment_requests, wallets};
 
 /// One committed change, as it travels between instances.
@@ -224,6 +236,30 @@ impl Routes {
         }
     }
 
+    /// Hands a change that arrived on `user`'s channel to that user's
+    /// subscribers only (the other party's arrives on their channel).
+    fn send_to(&self, user: Uuid, change: Change) {
+        if let Some(channel) = self.by_user.lock().expect("routes lock").get(&user) {
+            let _ = channel.send(BusMessage::Change(Arc::new(change)));
+        }
+    }
+
+    fn has(&self, user: Uuid) -> bool {
+        self.by_user
+            .lock()
+            .expect("routes lock")
+            .contains_key(&user)
+    }
+
+    fn users(&self) -> Vec<Uuid> {
+        self.by_user
+            .lock()
+            .expect("routes lock")
+            .keys()
+            .copied()
+            .collect()
+    }
+
     /// Tells every subscriber that changes may have been missed.
     fn gap(&self) {
         for channel in self.by_user.lock().expect("routes lock").values() {
@@ -231,15 +267,18 @@ impl Routes {
         }
     }
 
-    /// Drops `user`'s channel when no subscriber is left on it.
-    fn release(&self, user: Uuid) {
+    /// Drops `user`'s channel when no subscriber is left on it; true when
+    /// it did.
+    fn release(&self, user: Uuid) -> bool {
         let mut by_user = self.by_user.lock().expect("routes lock");
         if by_user
             .get(&user)
             .is_some_and(|channel| channel.receiver_count() == 0)
         {
             by_user.remove(&user);
+            return true;
         }
+        false
     }
 }
 
@@ -271,24 +310,142 @@ impl Drop for BusReceiver {
         // The receiver goes first, so that the channel's count no longer
         // has it.
         drop(self.rx.take());
-        if let Some(bus) = self.bus.upgrade() {
-            bus.local.release(self.user);
+        if let Some(bus) = self.bus.upgrade()
+            && bus.local.release(self.user)
+            && bus.remote.is_some()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let user = self.user;
+            runtime.spawn(async move {
+                if let Some(remote) = &bus.remote {
+                    remote.unfollow(user, &bus.local).await;
+                }
+            });
         }
     }
 }
 
 struct Remote {
     store: RedisStore,
-    channel: String,
+    /// `{prefix}events:`; a user's channel adds `{<user_id>}`.
+    channel_prefix: String,
+    subscriber: tokio::sync::Mutex<Subscriber>,
+    /// Wakes the listener when a subscription command failed: the
+    /// connection is made again.
+    broken: Arc<Notify>,
+}
+
+/// The subscriber connection and the users whose channels it listens to.
+#[derive(Default)]
+struct Subscriber {
+    link: Option<Link>,
+    users: HashSet<Uuid>,
 }
 
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
+/// How long one (un)subscription or the subscriber's connection may take.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Pushes = mpsc::UnboundedReceiver<PushInfo>;
+
+impl Remote {
+    fn channel(&self, user: Uuid) -> String {
+        format!("{}{{{user}}}", self.channel_prefix)
+    }
+
+    fn user_of(&self, channel: &[u8]) -> Option<Uuid> {
+        let channel = std::str::from_utf8(channel).ok()?;
+        let tag = channel
+            .strip_prefix(self.channel_prefix.as_str())?
+            .strip_prefix('{')?
+            .strip_suffix('}')?;
+        Uuid::parse_str(tag).ok()
+    }
+
+    async fn send(&self, link: &mut Link, command: &str, user: Uuid) -> Result<(), CacheError> {
+        let mut cmd = redis::cmd(command);
+        cmd.arg(self.channel(user));
+        tokio::time::timeout(SUBSCRIBE_TIMEOUT, cmd.exec_async(link))
+            .await
+            .map_err(|_| CacheError::TimedOut)??;
+        Ok(())
+    }
+
+    /// Subscribes the instance to `user`'s channel unless it already is.
+    /// Without a connection it does nothing: the next one subscribes to
+    /// every user with local subscribers.
+    async fn follow(&self, user: Uuid) {
+        let mut subscriber = self.subscriber.lock().await;
+        let Subscriber { link, users } = &mut *subscriber;
+        if users.contains(&user) {
+            return;
+        }
+        let Some(connection) = link.as_mut() else {
+            return;
+        };
+        match self.send(connection, "SSUBSCRIBE", user).await {
+            Ok(()) => {
+                users.insert(user);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot subscribe to a user's events; reconnecting the bus");
+                *link = None;
+                users.clear();
+                self.broken.notify_one();
+            }
+        }
+    }
+
+    /// Unsubscribes from `user`'s channel once no local subscriber is left
+    /// on it (checked under the lock, so a subscriber that came back
+    /// meanwhile keeps it).
+    async fn unfollow(&self, user: Uuid, local: &Routes) {
+        let mut subscriber = self.subscriber.lock().await;
+        let Subscriber { link, users } = &mut *subscriber;
+        if local.has(user) || !users.contains(&user) {
+            return;
+        }
+        let Some(connection) = link.as_mut() else {
+            return;
+        };
+        match self.send(connection, "SUNSUBSCRIBE", user).await {
+            Ok(()) => {
+                users.remove(&user);
+            }
+            // Kept: a channel nobody here listens to costs only messages
+            // that are dropped on arrival.
+            Err(e) => tracing::debug!(error = %e, "cannot unsubscribe from a user's events"),
+        }
+    }
+
+    /// A new subscriber connection, subscribed to the channel of every
+    /// user `local` has subscribers for.
+    async fn connect(&self, local: &Routes) -> Result<Pushes, CacheError> {
+        let mut subscriber = self.subscriber.lock().await;
+        subscriber.link = None;
+        subscriber.users.clear();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut link = tokio::time::timeout(
+            SUBSCRIBE_TIMEOUT,
+            self.store.client().connect_subscriber(tx),
+        )
+        .await
+        .map_err(|_| CacheError::TimedOut)??;
+        let users = local.users();
+        for user in &users {
+            self.send(&mut link, "SSUBSCRIBE", *user).await?;
+        }
+        subscriber.link = Some(link);
+        subscriber.users = users.into_iter().collect();
+        Ok(rx)
+    }
+}
 
 impl EventBus {
-    /// The bus over the cache's backend. With Redis it subscribes before
-    /// returning, so nothing published after start-up is missed, and keeps
-    /// the subscription alive (reconnecting) in a background task.
+    /// The bus over the cache's backend. With Redis it makes its
+    /// subscriber connection before returning, and keeps it alive
+    /// (reconnecting) in a background task.
     pub async fn start(cache: &Cache, buffer: usize) -> Result<Self, CacheError> {
         let local = Routes::new(buffer);
         let Store::Redis(store) = cache.store() else {
@@ -300,35 +457,35 @@ impl EventBus {
                 }),
             });
         };
-        let channel = cache.key("events");
+        let broken = Arc::new(Notify::new());
+        let inner = Arc::new(Inner {
+            local,
+            remote: Some(Remote {
+                store: store.clone(),
+                channel_prefix: cache.key("events:"),
+                subscriber: tokio::sync::Mutex::default(),
+                broken: broken.clone(),
+            }),
+            connected: AtomicBool::new(false),
+        });
+        let remote = inner.remote.as_ref().expect("just set");
         // Redis down at start-up delays the bus, not the instance: the
         // listener keeps trying, and `/readyz` says the bus is degraded.
-        let first = match subscribe(store.client(), &channel).await {
-            Ok(connection) => Some(connection),
+        let first = match remote.connect(&inner.local).await {
+            Ok(pushes) => Some(pushes),
             Err(e) => {
                 tracing::warn!(error = %e, "event bus unreachable at start; connecting in the background");
                 None
             }
         };
-        let inner = Arc::new(Inner {
-            local,
-            remote: Some(Remote {
-                store: store.clone(),
-                channel: channel.clone(),
-            }),
-            connected: AtomicBool::new(first.is_some()),
-        });
-        tokio::spawn(listen(
-            Arc::downgrade(&inner),
-            store.client().clone(),
-            channel,
-            first,
-        ));
+        inner.connected.store(first.is_some(), Ordering::Relaxed);
+        tokio::spawn(listen(Arc::downgrade(&inner), broken, first));
         Ok(Self { inner })
     }
 
     /// Sends changes, in order, to every instance's subscribers (this
-    /// one's included), in one round trip to Redis.
+    /// one's included): one `SPUBLISH` per user a change concerns, in one
+    /// round trip (on a cluster, one per shard, at once).
     pub async fn publish_many(&self, changes: &[Change]) -> Result<(), CacheError> {
         match &self.inner.remote {
             None => {
@@ -338,32 +495,34 @@ impl EventBus {
                 Ok(())
             }
             Some(remote) => {
-                if changes.is_empty() {
-                    return Ok(());
-                }
-                let mut pipe = redis::pipe();
+                let mut commands = Vec::new();
                 for change in changes {
                     let payload = serde_json::to_string(change).expect("a change serialises");
-                    pipe.cmd("PUBLISH")
-                        .arg(&remote.channel)
-                        .arg(payload)
-                        .ignore();
+                    for user in change.users() {
+                        let channel = remote.channel(user);
+                        let mut cmd = redis::cmd("SPUBLISH");
+                        cmd.arg(&channel).arg(&payload);
+                        commands.push((channel, cmd));
+                    }
                 }
-                remote
-                    .store
-                    .call(async |c| pipe.query_async::<()>(c).await)
-                    .await
+                remote.store.exec_by_slot(commands, None).await
             }
         }
     }
 
-    /// A receiver of the changes that concern `user`.
-    pub fn subscribe(&self, user: Uuid) -> BusReceiver {
-        BusReceiver {
+    /// A receiver of the changes that concern `user`. With Redis, the
+    /// instance listens to the user's channel by the time it returns
+    /// (unless the bus is down: then a gap follows its reconnection).
+    pub async fn subscribe(&self, user: Uuid) -> BusReceiver {
+        let receiver = BusReceiver {
             rx: Some(self.inner.local.subscribe(user)),
             user,
             bus: Arc::downgrade(&self.inner),
+        };
+        if let Some(remote) = &self.inner.remote {
+            remote.follow(user).await;
         }
+        receiver
     }
 
     /// Whether this instance currently receives the bus (for `/readyz`).
@@ -372,34 +531,24 @@ impl EventBus {
     }
 }
 
-async fn subscribe(
-    client: &redis::Client,
-    channel: &str,
-) -> Result<redis::aio::PubSub, CacheError> {
-    let mut pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub())
-        .await
-        .map_err(|_| CacheError::TimedOut)??;
-    pubsub.subscribe(channel).await?;
-    Ok(pubsub)
-}
-
-/// Reads the subscriber connection and fans its messages out; reconnects
-/// with backoff when it drops. Ends when the bus itself is gone.
-async fn listen(
-    bus: Weak<Inner>,
-    client: redis::Client,
-    channel: String,
-    mut connection: Option<redis::aio::PubSub>,
-) {
+/// Reads the subscriber connection's messages and fans them out; makes
+/// the connection again, with backoff, when it (or a link of it to a
+/// shard) drops or a subscription fails. Ends when the bus itself is gone.
+async fn listen(bus: Weak<Inner>, broken: Arc<Notify>, mut pushes: Option<Pushes>) {
     let mut backoff = RECONNECT_MIN;
     loop {
-        if let Some(connected) = connection.take() {
-            let mut messages = connected.into_on_message();
-            while let Some(msg) = messages.next().await {
+        if let Some(mut connected) = pushes.take() {
+            loop {
+                let push = tokio::select! {
+                    push = connected.recv() => push,
+                    () = broken.notified() => None,
+                };
                 let Some(inner) = bus.upgrade() else { return };
-                match serde_json::from_slice::<Change>(msg.get_payload_bytes()) {
-                    Ok(change) => inner.local.send(change),
-                    Err(e) => tracing::warn!(error = %e, "ignoring a malformed bus message"),
+                let Some(push) = push else { break };
+                match push.kind {
+                    PushKind::SMessage => deliver(&inner, push.data),
+                    PushKind::Disconnection => break,
+                    _ => {}
                 }
             }
             {
@@ -409,13 +558,12 @@ async fn listen(
             }
             tracing::warn!("event bus connection lost; reconnecting");
         }
-        connection = Some(loop {
+        pushes = Some(loop {
             tokio::time::sleep(backoff).await;
-            if bus.strong_count() == 0 {
-                return;
-            }
-            match subscribe(&client, &channel).await {
-                Ok(c) => break c,
+            let Some(inner) = bus.upgrade() else { return };
+            let remote = inner.remote.as_ref().expect("a Redis bus");
+            match remote.connect(&inner.local).await {
+                Ok(p) => break p,
                 Err(e) => {
                     tracing::debug!(error = %e, "event bus still unreachable");
                     backoff = (backoff * 2).min(RECONNECT_MAX);
@@ -433,6 +581,27 @@ async fn listen(
     }
 }
 
+/// One `smessage` push: `[channel, payload]`.
+fn deliver(inner: &Inner, data: Vec<redis::Value>) {
+    let remote = inner.remote.as_ref().expect("a Redis bus");
+    let [channel, payload] = &data[..] else {
+        return;
+    };
+    let (Ok(channel), Ok(payload)) = (
+        redis::from_redis_value::<Vec<u8>>(channel),
+        redis::from_redis_value::<Vec<u8>>(payload),
+    ) else {
+        return;
+    };
+    let Some(user) = remote.user_of(&channel) else {
+        return;
+    };
+    match serde_json::from_slice::<Change>(&payload) {
+        Ok(change) => inner.local.send_to(user, change),
+        Err(e) => tracing::warn!(error = %e, "ignoring a malformed bus message"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,11 +611,11 @@ mod tests {
     async fn a_change_reaches_both_parties_and_nobody_else() {
         let bus = EventBus::start(&Cache::in_process(""), 16).await.unwrap();
         let t = snapshot(1, "pending");
-        let mut sender = bus.subscribe(t.sender_id.unwrap());
-        let mut sender_elsewhere = bus.subscribe(t.sender_id.unwrap());
-        let mut receiver = bus.subscribe(t.receiver_id.unwrap());
+        let mut sender = bus.subscribe(t.sender_id.unwrap()).await;
+        let mut sender_elsewhere = bus.subscribe(t.sender_id.unwrap()).await;
+        let mut receiver = bus.subscribe(t.receiver_id.unwrap()).await;
         let change = Change::Transaction(t);
-        let mut stranger = bus.subscribe(Uuid::from_u128(99));
+        let mut stranger = bus.subscribe(Uuid::from_u128(99)).await;
         bus.publish_many(std::slice::from_ref(&change))
             .await
             .unwrap();
@@ -465,8 +634,8 @@ mod tests {
         let bus = EventBus::start(&Cache::in_process(""), 16).await.unwrap();
         let user = Uuid::from_u128(1);
         let channels = || bus.inner.local.by_user.lock().unwrap().len();
-        let first = bus.subscribe(user);
-        let second = bus.subscribe(user);
+        let first = bus.subscribe(user).await;
+        let second = bus.subscribe(user).await;
         assert_eq!(channels(), 1);
         drop(first);
         assert_eq!(channels(), 1, "one subscriber is left");

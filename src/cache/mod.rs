@@ -3,7 +3,12 @@
 //!
 //! Redis when `REDIS_URL` is set, so every instance sees the same state;
 //! otherwise the same behaviour in this process (the embedded default, one
-//! instance).
+//! instance). Redis is one node or, with `REDIS_CLUSTER`, a Redis Cluster:
+//! the same code path, over a connection that routes each command to the
+//! node owning its key. Keys used together by one command or script share
+//! a hash tag (`session:{<user>}:…` and `standing:{<user>}`), so they sit
+//! in one hash slot; a batch over many keys goes in one pipeline per slot
+//! (`RedisStore::exec_by_slot`).
 
 mod breaker;
 pub mod events;
@@ -73,7 +78,7 @@ impl Cache {
     }
 
     pub async fn redis(
-        client: redis::Client,
+        client: redis_client::RedisClient,
         pool_size: u32,
         prefix: &str,
         limits: RedisLimits,

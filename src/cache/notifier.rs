@@ -164,7 +164,7 @@ mod tests {
         let cache = Cache::in_process("");
         let bus = EventBus::start(&cache, 16).await.unwrap();
         let sender = snapshot(1, "pending").sender_id.unwrap();
-        let mut rx = bus.subscribe(sender);
+        let mut rx = bus.subscribe(sender).await;
         let txns = TransactionCache::new(cache.clone());
         let notifier = CacheNotifier::start(txns.clone(), bus);
         for (version, status) in [(1, "pending"), (2, "processing"), (3, "completed")] {

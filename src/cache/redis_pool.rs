@@ -6,6 +6,13 @@
 //! (a dead socket, Redis restarted): the failed one is retired, and every
 //! other is checked before its next use, so a restart costs the commands
 //! in flight when it happened, never a stream of failures after it.
+//!
+//! On a cluster the pool hands out handles on one cluster connection (one
+//! multiplexed connection per node, commands routed by hash slot, which
+//! follows the cluster as it changes): making one costs several round
+//! trips (every node, the slot map), so it is made once, and again only
+//! after a connection-level failure. The stores above see one kind of
+//! connection either way.
 
 use std::{
     sync::{
@@ -16,33 +23,52 @@ use std::{
 };
 
 use bb8_redis::bb8::ManageConnection;
-use redis::{
-    Client, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value,
-    aio::{ConnectionLike, MultiplexedConnection},
-};
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value, aio::ConnectionLike};
+
+use super::redis_client::{Link, RedisClient};
 
 /// A connection back in the pool for less than this is not PINGed again.
 const IDLE_CHECK: Duration = Duration::from_secs(10);
 
 pub struct Manager {
-    client: Client,
+    client: RedisClient,
     /// Bumped by every connection-level failure; a connection last checked
     /// in an earlier generation is checked again before use.
     failures: Arc<AtomicU64>,
+    /// The cluster connection handed out, with the failure count when it
+    /// was made (a cluster only).
+    shared: tokio::sync::Mutex<Option<(u64, Link)>>,
 }
 
 impl Manager {
-    pub fn new(client: Client) -> Self {
+    pub fn new(client: RedisClient) -> Self {
         Self {
             client,
             failures: Arc::default(),
+            shared: tokio::sync::Mutex::default(),
         }
+    }
+
+    async fn link(&self) -> Result<Link, RedisError> {
+        if !self.client.is_cluster() {
+            return self.client.connect().await;
+        }
+        let failures = self.failures.load(Ordering::Relaxed);
+        let mut shared = self.shared.lock().await;
+        if let Some((made_in, link)) = &*shared
+            && *made_in == failures
+        {
+            return Ok(link.clone());
+        }
+        let link = self.client.connect().await?;
+        *shared = Some((failures, link.clone()));
+        Ok(link)
     }
 }
 
 /// A pooled connection that remembers whether it is still usable.
 pub struct Conn {
-    inner: MultiplexedConnection,
+    inner: Link,
     returned_at: Instant,
     checked_in: u64,
     failures: Arc<AtomicU64>,
@@ -50,7 +76,14 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn note<T>(&mut self, result: &RedisResult<T>) {
+    /// Another handle on the same connection, for commands sent at once
+    /// (both kinds multiplex); what fails on it is noted with
+    /// [`Conn::note`].
+    pub fn link(&self) -> Link {
+        self.inner.clone()
+    }
+
+    pub fn note<T>(&mut self, result: &RedisResult<T>) {
         if let Err(e) = result
             && e.is_unrecoverable_error()
         {
@@ -93,7 +126,7 @@ impl ManageConnection for Manager {
 
     async fn connect(&self) -> Result<Conn, RedisError> {
         Ok(Conn {
-            inner: self.client.get_multiplexed_async_connection().await?,
+            inner: self.link().await?,
             returned_at: Instant::now(),
             checked_in: self.failures.load(Ordering::Relaxed),
             failures: self.failures.clone(),

@@ -10,13 +10,14 @@ use redis::{AsyncCommands, RedisError, RedisResult};
 use super::{
     CacheError,
     breaker::Breaker,
+    redis_client::RedisClient,
     redis_pool::{Conn, Manager},
 };
 
 #[derive(Clone)]
 pub struct RedisStore {
     pool: Pool<Manager>,
-    client: redis::Client,
+    client: RedisClient,
     timeout: Duration,
     breaker: Arc<Breaker>,
 }
@@ -42,7 +43,7 @@ fn is_outage(e: &RedisError) -> bool {
 
 impl RedisStore {
     pub async fn connect(
-        client: redis::Client,
+        client: RedisClient,
         pool_size: u32,
         limits: RedisLimits,
     ) -> Result<Self, CacheError> {
@@ -58,6 +59,11 @@ impl RedisStore {
             timeout: limits.timeout,
             breaker: Arc::new(Breaker::new(limits.open_for, limits.timeout * 2)),
         };
+        // The first connection (a TLS handshake; on a cluster, every node
+        // and the slot map) is made now rather than by the first request,
+        // whose call timeout it could exceed; Redis down at start-up only
+        // leaves it to a later call.
+        let _ = tokio::time::timeout(limits.timeout * 4, store.pool.get()).await;
         tokio::spawn(probe_forever(
             Arc::downgrade(&store.breaker),
             store.pool.clone(),
@@ -106,8 +112,51 @@ impl RedisStore {
     /// The client, for the event bus's own subscriber connection (a
     /// subscribed connection cannot serve other commands, so it is not
     /// taken from the pool).
-    pub(super) fn client(&self) -> &redis::Client {
+    pub(super) fn client(&self) -> &RedisClient {
         &self.client
+    }
+
+    /// Runs `commands`, each given with the key (or channel) it touches,
+    /// and discards their replies; `script` is loaded first. On one node
+    /// they go in one pipeline: one round trip. A cluster refuses a
+    /// pipeline whose keys span hash slots, so there they go in one
+    /// pipeline per hash tag (or key), all sent at once. Commands on one
+    /// key keep their order either way.
+    pub(super) async fn exec_by_slot(
+        &self,
+        commands: Vec<(String, redis::Cmd)>,
+        script: Option<&redis::Script>,
+    ) -> Result<(), CacheError> {
+        if commands.is_empty() {
+            return Ok(());
+        }
+        let mut groups: Vec<(&str, redis::Pipeline)> = Vec::new();
+        let one_node = !self.client.is_cluster();
+        for (key, cmd) in &commands {
+            let slot = if one_node { "" } else { hash_slot_key(key) };
+            let at = match groups.iter().position(|(s, _)| *s == slot) {
+                Some(at) => at,
+                None => {
+                    let mut pipe = redis::pipe();
+                    if let Some(script) = script {
+                        pipe.load_script(script).ignore();
+                    }
+                    groups.push((slot, pipe));
+                    groups.len() - 1
+                }
+            };
+            groups[at].1.add_command(cmd.clone()).ignore();
+        }
+        self.call(async |c| {
+            let sends = groups.iter().map(|(_, pipe)| {
+                let mut link = c.link();
+                async move { pipe.query_async::<()>(&mut link).await }
+            });
+            let result = futures::future::try_join_all(sends).await.map(|_| ());
+            c.note(&result);
+            result
+        })
+        .await
     }
 
     pub async fn set_ex(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CacheError> {
@@ -156,6 +205,18 @@ impl RedisStore {
     }
 }
 
+/// The part of a key Redis Cluster hashes to pick its slot: the first
+/// non-empty `{...}` in it, or else the whole key.
+pub(super) fn hash_slot_key(key: &str) -> &str {
+    if let Some(open) = key.find('{')
+        && let Some(len) = key[open + 1..].find('}')
+        && len > 0
+    {
+        return &key[open + 1..open + 1 + len];
+    }
+    key
+}
+
 enum Failure {
     Outage(CacheError),
     Command(CacheError),
@@ -200,5 +261,19 @@ async fn probe_forever(breaker: std::sync::Weak<Breaker>, pool: Pool<Manager>, t
         }
         drop(b);
         tokio::time::sleep(every).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hash_slot_key;
+
+    #[test]
+    fn the_first_non_empty_hash_tag_picks_the_slot() {
+        assert_eq!(hash_slot_key("p:session:{u1}:s1"), "u1");
+        assert_eq!(hash_slot_key("p:standing:{u1}"), "u1");
+        assert_eq!(hash_slot_key("p:txn:7"), "p:txn:7");
+        assert_eq!(hash_slot_key("p:{}x{y}"), "p:{}x{y}");
+        assert_eq!(hash_slot_key("p:{a}{b}"), "a");
     }
 }

@@ -215,30 +215,24 @@ async fn store_many(cache: &Cache, snapshots: &[&TransactionSnapshot]) -> Result
             Ok(())
         }
         Store::Redis(r) => {
-            if snapshots.is_empty() {
-                return Ok(());
-            }
-            let invocations: Vec<redis::ScriptInvocation> = snapshots
+            // Each entry is a key of its own (one hash slot each on a
+            // cluster); the script is loaded first, as a cache flushed by
+            // a restart has forgotten it.
+            let commands = snapshots
                 .iter()
                 .map(|snapshot| {
                     let (key, value) = entry(snapshot);
-                    let mut invocation = script().prepare_invoke();
-                    invocation
-                        .key(key)
+                    let mut cmd = redis::cmd("EVALSHA");
+                    cmd.arg(script().get_hash())
+                        .arg(1)
+                        .arg(&key)
                         .arg(value)
                         .arg(snapshot.version)
                         .arg(TTL.as_secs());
-                    invocation
+                    (key, cmd)
                 })
                 .collect();
-            // The pipeline does not load the script by itself (a cache
-            // flushed by a restart has forgotten it): load it first.
-            let mut pipe = redis::pipe();
-            pipe.load_script(script()).ignore();
-            for invocation in &invocations {
-                pipe.invoke_script(invocation).ignore();
-            }
-            r.call(async |c| pipe.query_async::<()>(c).await).await
+            r.exec_by_slot(commands, Some(script())).await
         }
     }
 }

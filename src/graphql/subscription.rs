@@ -157,7 +157,7 @@ struct Subscriber {
 }
 
 impl Subscriber {
-    fn new(ctx: &Context<'_>) -> ApiResult<Self> {
+    async fn new(ctx: &Context<'_>) -> ApiResult<Self> {
         let who = require_user(ctx)?.user_id;
         let control = ctx.data_opt::<Arc<SocketControl>>().cloned();
         let slot = control.as_ref().map(|c| c.acquire()).transpose()?;
@@ -165,7 +165,7 @@ impl Subscriber {
             who,
             control,
             slot,
-            rx: app(ctx).events.subscribe(who),
+            rx: app(ctx).events.subscribe(who).await,
         })
     }
 
@@ -273,7 +273,7 @@ impl Subscription {
         after: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<FeedChange>> + use<>> {
         // On the bus before the first read, so no wake-up is missed.
-        let subscriber = Subscriber::new(ctx)?;
+        let subscriber = Subscriber::new(ctx).await?;
         let ledger = app(ctx).ledger.clone();
         let start = match after {
             Some(cursor) => ledger.feed_from(subscriber.who, &cursor).await,
@@ -292,7 +292,7 @@ impl Subscription {
         ctx: &Context<'_>,
         id: Option<ID>,
     ) -> async_graphql::Result<impl Stream<Item = Transaction> + use<>> {
-        let subscriber = Subscriber::new(ctx)?;
+        let subscriber = Subscriber::new(ctx).await?;
         let who = subscriber.who;
         let key = id
             .map(|id| ids::decode("id", Kind::Transaction, &id))
@@ -330,7 +330,7 @@ impl Subscription {
         ctx: &Context<'_>,
         id: Option<ID>,
     ) -> async_graphql::Result<impl Stream<Item = Wallet> + use<>> {
-        let subscriber = Subscriber::new(ctx)?;
+        let subscriber = Subscriber::new(ctx).await?;
         let who = subscriber.who;
         let key = id
             .map(|id| ids::decode("id", Kind::Wallet, &id))
@@ -365,7 +365,7 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = PaymentRequest> + use<>> {
-        let subscriber = Subscriber::new(ctx)?;
+        let subscriber = Subscriber::new(ctx).await?;
         let who = subscriber.who;
         Ok(subscriber.follow(None, move |change| match change {
             Change::PaymentRequest(r) if r.requester_id == who || r.payer_id == who => Some((

@@ -113,7 +113,7 @@ async fn wrong_password_and_unknown_email_look_the_same(backend: Backend) {
     assert!(ok["data"]["login"]["token"].is_string(), "{ok}");
 }
 
-async fn logout_revokes_the_token_at_once(backend: Backend) {
+pub(crate) async fn logout_revokes_the_token_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.register().await;
     let second = app.login(&user.email, PASSWORD).await;
@@ -236,7 +236,7 @@ async fn anonymous_me_is_null_and_fields_need_auth(backend: Backend) {
 /// With Redis, a session in use is checked without the database: the
 /// session and the user's standing come from the cache. The in-process
 /// cache keeps no standings, so there each request reads the user.
-async fn a_session_in_use_costs_no_database_statement(backend: Backend) {
+pub(crate) async fn a_session_in_use_costs_no_database_statement(backend: Backend) {
     let app = crate::helpers::spawn_quiet_app(backend).await;
     let user = app.register().await;
     let me = app.me(&user.token).await;

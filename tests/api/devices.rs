@@ -58,7 +58,7 @@ async fn revoke(app: &TestApp, token: &str, id: &str) -> Value {
     .await
 }
 
-async fn the_device_list_shows_each_login_on_every_instance(backend: Backend) {
+pub(crate) async fn the_device_list_shows_each_login_on_every_instance(backend: Backend) {
     let app = spawn_app(backend).await;
     let other = app.spawn_sibling().await;
     let user = app.register().await;
@@ -87,7 +87,7 @@ async fn the_device_list_shows_each_login_on_every_instance(backend: Backend) {
     }
 }
 
-async fn revoking_a_session_ends_it_on_every_instance_at_once(backend: Backend) {
+pub(crate) async fn revoking_a_session_ends_it_on_every_instance_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let other = app.spawn_sibling().await;
     let user = app.register().await;
@@ -115,7 +115,7 @@ async fn revoking_a_session_ends_it_on_every_instance_at_once(backend: Backend) 
     );
 }
 
-async fn logout_everywhere_keeps_only_the_current_session(backend: Backend) {
+pub(crate) async fn logout_everywhere_keeps_only_the_current_session(backend: Backend) {
     let app = spawn_app(backend).await;
     let other = app.spawn_sibling().await;
     let user = app.register().await;

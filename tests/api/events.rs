@@ -32,6 +32,10 @@ async fn wallet_version(app: &TestApp, token: &str, wallet: &str) -> i64 {
 
 #[tokio::test]
 async fn a_subscriber_on_one_instance_hears_a_transfer_made_through_another() {
+    a_transfer_through_one_instance_reaches_a_subscriber_on_another().await
+}
+
+pub(crate) async fn a_transfer_through_one_instance_reaches_a_subscriber_on_another() {
     let a = spawn_app(Backend::Postgres).await;
     let b = a.spawn_sibling().await;
     let ada = a.register().await;
@@ -72,7 +76,7 @@ async fn a_subscriber_on_one_instance_hears_a_transfer_made_through_another() {
     }
 }
 
-async fn a_wallets_events_arrive_with_strictly_increasing_versions(backend: Backend) {
+pub(crate) async fn a_wallets_events_arrive_with_strictly_increasing_versions(backend: Backend) {
     let app = spawn_app(backend).await;
     // On PostgreSQL the transfers go through two instances at once.
     let other = match backend {
@@ -178,7 +182,7 @@ async fn a_transfer_held_for_review_reaches_the_senders_subscription(backend: Ba
 
 /// Nobody sees another user's events, though they all flow through the
 /// same bus.
-async fn a_user_never_sees_another_users_events(backend: Backend) {
+pub(crate) async fn a_user_never_sees_another_users_events(backend: Backend) {
     let app = spawn_app(backend).await;
     let ada = app.register().await;
     let bob = app.register().await;

@@ -72,6 +72,64 @@ pub fn redis_ca_file() -> Option<std::path::PathBuf> {
     None
 }
 
+tokio::task_local! {
+    /// Set around a test body by [`on_redis_cluster`].
+    static ON_REDIS_CLUSTER: ();
+}
+
+/// The seed nodes of the suite's Redis Cluster (`scripts/redis-cluster`
+/// starts one; `scripts/test` exports its URLs).
+pub fn redis_cluster_url() -> String {
+    std::env::var("PAYGRAPH_TEST_REDIS_CLUSTER_URL").expect(
+        "PAYGRAPH_TEST_REDIS_CLUSTER_URL must name the test Redis Cluster's seed nodes \
+         (scripts/redis-cluster starts one and prints them)",
+    )
+}
+
+/// The masters of the suite's Redis Cluster, `host:port`, as the cluster
+/// itself lists them; panics unless every slot is served.
+pub fn redis_cluster_masters() -> Vec<String> {
+    let url = redis_cluster_url();
+    let seed = url.split(',').next().expect("a seed node");
+    let client = redis::Client::open(seed).expect("a seed node URL");
+    let mut conn = client
+        .get_connection_with_timeout(std::time::Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("the test Redis Cluster is not reachable at {seed}: {e}"));
+    let info: String = redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query(&mut conn)
+        .expect("CLUSTER INFO");
+    assert!(
+        info.contains("cluster_state:ok"),
+        "the test Redis Cluster at {seed} is not healthy: {info}"
+    );
+    let nodes: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query(&mut conn)
+        .expect("CLUSTER NODES");
+    nodes
+        .lines()
+        .filter(|line| line.split(' ').nth(2).is_some_and(|f| f.contains("master")))
+        .map(|line| {
+            let addr = line.split(' ').nth(1).expect("an address");
+            addr.split('@').next().expect("host:port").to_owned()
+        })
+        .collect()
+}
+
+/// Runs a test body with every app it starts on PostgreSQL using the
+/// suite's Redis Cluster (`REDIS_CLUSTER=true`) instead of its single
+/// Redis: the same behavioural test, on the other topology. Fails at once
+/// when the cluster is not there.
+pub async fn on_redis_cluster<F: std::future::Future>(body: F) -> F::Output {
+    let masters = redis_cluster_masters();
+    assert!(
+        masters.len() >= 3,
+        "a three-master test cluster: {masters:?}"
+    );
+    ON_REDIS_CLUSTER.scope((), body).await
+}
+
 /// A client of the suite's Redis, for tests that look at its keys.
 pub fn redis_client() -> redis::Client {
     paygraph::cache::redis_client::client(&redis_url(), redis_ca_file().as_deref())
@@ -140,6 +198,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
             )
         }
         Backend::Postgres => {
+            let on_cluster = ON_REDIS_CLUSTER.try_with(|_| ()).is_ok();
             let url = fresh_postgres_database().await;
             let conn = Database::connect(&url)
                 .await
@@ -150,8 +209,13 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
             (
                 Config {
                     database_url: url,
-                    redis_url: Some(redis_url()),
-                    redis_tls_ca_file: redis_ca_file(),
+                    redis_url: Some(if on_cluster {
+                        redis_cluster_url()
+                    } else {
+                        redis_url()
+                    }),
+                    redis_cluster: on_cluster,
+                    redis_tls_ca_file: if on_cluster { None } else { redis_ca_file() },
                     redis_key_prefix: format!("test:{}:", Uuid::new_v4().simple()),
                     jwt_secret: Some("test-secret-that-is-at-least-32-bytes-long".into()),
                     encryption_key: Some(base64_key()),

@@ -38,6 +38,7 @@ mod persisted_queries;
 mod profile;
 mod rate_limits;
 mod reads;
+mod redis_cluster;
 mod redis_outage;
 mod service;
 mod statements;

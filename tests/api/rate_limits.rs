@@ -16,7 +16,7 @@ async fn me(app: &TestApp, token: &str) -> reqwest::Response {
         .await
 }
 
-async fn over_the_limit_is_rate_limited_with_the_budget_in_headers(backend: Backend) {
+pub(crate) async fn over_the_limit_is_rate_limited_with_the_budget_in_headers(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.rate_limit_read_limit = 3).await;
     let user = app.register().await;
     for remaining in [2, 1, 0] {
@@ -44,7 +44,7 @@ async fn over_the_limit_is_rate_limited_with_the_budget_in_headers(backend: Back
     assert_eq!(me(&app, &other.token).await.status(), 200);
 }
 
-async fn money_movement_is_counted_per_root_field(backend: Backend) {
+pub(crate) async fn money_movement_is_counted_per_root_field(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.rate_limit_money_limit = 1).await;
     let user = app.register().await;
     // Two transfers under aliases cost two: more than the budget of one.
@@ -73,7 +73,7 @@ async fn login(app: &TestApp, email: &str, forwarded_for: &str) -> reqwest::Resp
         .unwrap()
 }
 
-async fn anonymous_auth_is_limited_by_client_address(backend: Backend) {
+pub(crate) async fn anonymous_auth_is_limited_by_client_address(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.rate_limit_auth_limit = 2).await;
     // X-Forwarded-For is anyone's to write: without a trusted proxy it
     // changes nothing, and the third attempt from this address is refused.
@@ -144,6 +144,10 @@ both_backends!(
 /// Two instances behind one Redis share each budget.
 #[tokio::test]
 async fn a_limit_holds_across_two_instances() {
+    two_instances_share_a_budget().await
+}
+
+pub(crate) async fn two_instances_share_a_budget() {
     let a = spawn_app_with(Backend::Postgres, |c| c.rate_limit_read_limit = 4).await;
     let b = a.spawn_sibling().await;
     let user = a.register().await;

@@ -70,7 +70,7 @@ async fn bad_missing_and_revoked_tokens_are_refused_before_any_data(backend: Bac
     assert_eq!(code, 4403);
 }
 
-async fn a_subscription_by_id_starts_with_the_current_state(backend: Backend) {
+pub(crate) async fn a_subscription_by_id_starts_with_the_current_state(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.register().await;
     let wallet = seed_wallet(&app, key(&user.id)).await;
@@ -118,7 +118,7 @@ async fn another_users_objects_are_not_found(backend: Backend) {
     );
 }
 
-async fn logout_ends_open_subscriptions(backend: Backend) {
+pub(crate) async fn logout_ends_open_subscriptions(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.ws_session_check_secs = 1).await;
     let user = app.register().await;
     let mut ws = Ws::connect(&app, Some(&user.token)).await.acked();

@@ -1,0 +1,192 @@
+//! The Redis-backed behaviour on a Redis Cluster (`REDIS_CLUSTER=true`,
+//! `scripts/redis-cluster`'s three masters): the same test bodies as on one
+//! node, run with every app they start pointed at the cluster; and where
+//! the keys land.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::json;
+
+use crate::helpers::{Backend, on_redis_cluster, redis_cluster_masters, spawn_app};
+
+// Sessions and the user's standing, read together from the cache.
+#[tokio::test]
+async fn a_session_in_use_costs_no_database_statement() {
+    on_redis_cluster(crate::auth::a_session_in_use_costs_no_database_statement(
+        Backend::Postgres,
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn logout_revokes_the_token_at_once() {
+    on_redis_cluster(crate::auth::logout_revokes_the_token_at_once(
+        Backend::Postgres,
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn the_device_list_shows_each_login_on_every_instance() {
+    on_redis_cluster(
+        crate::devices::the_device_list_shows_each_login_on_every_instance(Backend::Postgres),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn revoking_a_session_ends_it_on_every_instance_at_once() {
+    on_redis_cluster(
+        crate::devices::revoking_a_session_ends_it_on_every_instance_at_once(Backend::Postgres),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn logout_everywhere_keeps_only_the_current_session() {
+    on_redis_cluster(
+        crate::devices::logout_everywhere_keeps_only_the_current_session(Backend::Postgres),
+    )
+    .await
+}
+
+// Rate limits (one script per key).
+#[tokio::test]
+async fn over_the_limit_is_rate_limited_with_the_budget_in_headers() {
+    on_redis_cluster(
+        crate::rate_limits::over_the_limit_is_rate_limited_with_the_budget_in_headers(
+            Backend::Postgres,
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn money_movement_is_counted_per_root_field() {
+    on_redis_cluster(
+        crate::rate_limits::money_movement_is_counted_per_root_field(Backend::Postgres),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn anonymous_auth_is_limited_by_client_address() {
+    on_redis_cluster(
+        crate::rate_limits::anonymous_auth_is_limited_by_client_address(Backend::Postgres),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_limit_holds_across_two_instances() {
+    on_redis_cluster(crate::rate_limits::two_instances_share_a_budget()).await
+}
+
+// The event bus: sharded pub/sub, one channel per user.
+#[tokio::test]
+async fn a_subscriber_on_one_instance_hears_a_transfer_made_through_another() {
+    on_redis_cluster(
+        crate::events::a_transfer_through_one_instance_reaches_a_subscriber_on_another(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_wallets_events_arrive_with_strictly_increasing_versions() {
+    on_redis_cluster(
+        crate::events::a_wallets_events_arrive_with_strictly_increasing_versions(Backend::Postgres),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_user_never_sees_another_users_events() {
+    on_redis_cluster(crate::events::a_user_never_sees_another_users_events(
+        Backend::Postgres,
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn a_subscription_by_id_starts_with_the_current_state() {
+    on_redis_cluster(
+        crate::subscriptions::a_subscription_by_id_starts_with_the_current_state(Backend::Postgres),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn logout_ends_open_subscriptions() {
+    on_redis_cluster(crate::subscriptions::logout_ends_open_subscriptions(
+        Backend::Postgres,
+    ))
+    .await
+}
+
+/// The keys of a test's prefix on one master, by SCAN.
+fn keys_on(master: &str, prefix: &str) -> Vec<String> {
+    let client = redis::Client::open(format!("redis://{master}")).expect("a master's URL");
+    let mut conn = client
+        .get_connection_with_timeout(std::time::Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("master {master} unreachable: {e}"));
+    let mut keys = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query(&mut conn)
+            .expect("SCAN");
+        keys.extend(batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
+/// After a workload of many users, every master holds some of the test's
+/// keys (the cache is spread over the shards), and each user's session and
+/// standing sit on one master together (their hash tag), as the session
+/// check reads both in one command.
+#[tokio::test]
+async fn keys_land_on_every_master_and_a_users_keys_together() {
+    on_redis_cluster(async {
+        let app = spawn_app(Backend::Postgres).await;
+        for _ in 0..30 {
+            let user = app.register().await;
+            let me = app.me(&user.token).await;
+            assert_eq!(me["data"]["me"]["id"], user.id.as_str(), "{me}");
+            let _ = app
+                .gql("{ __typename }", json!({}), Some(&user.token))
+                .await;
+        }
+        let prefix = &app.config.redis_key_prefix;
+        let mut masters_of_user: HashMap<String, HashSet<String>> = HashMap::new();
+        for master in redis_cluster_masters() {
+            let keys = keys_on(&master, prefix);
+            assert!(
+                keys.iter().any(|k| k.contains("session:")),
+                "master {master} holds no session of the test: {keys:?}"
+            );
+            for key in keys {
+                if let Some((_, rest)) = key.split_once('{')
+                    && let Some((user, _)) = rest.split_once('}')
+                {
+                    masters_of_user
+                        .entry(user.to_owned())
+                        .or_default()
+                        .insert(master.clone());
+                }
+            }
+        }
+        assert!(masters_of_user.len() >= 30, "{masters_of_user:?}");
+        for (user, masters) in &masters_of_user {
+            assert_eq!(masters.len(), 1, "user {user}'s keys are on {masters:?}");
+        }
+    })
+    .await
+}

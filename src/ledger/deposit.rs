@@ -13,12 +13,9 @@ use super::{
     records::{self, NewTransaction},
     wallets::{amount_in, owned_wallet},
 };
-use crate::{
-    db::{Writes, retry::Safe},
-    validation::InvalidInput,
-};
+use crate::{db::Writes, validation::InvalidInput};
 use entity::{payment_methods, transactions};
-use sea_orm::EntityTrait;
+use sea_orm::{DatabaseTransaction, EntityTrait};
 
 pub struct DepositRequest {
     pub user_id: Uuid,
@@ -30,24 +27,25 @@ pub struct DepositRequest {
 
 impl Ledger {
     pub async fn deposit(&self, req: &DepositRequest) -> Result<transactions::Model, LedgerError> {
-        self.run(Safe::Keyed, || self.deposit_once(req)).await
-    }
-
-    async fn deposit_once(&self, req: &DepositRequest) -> Result<Posted, LedgerError> {
-        let now = chrono::Utc::now();
-        let hash = idempotency::fingerprint(&[
+        let request = [
             "deposit",
             &req.wallet_id.to_string(),
             &req.payment_method_id.to_string(),
             &req.amount,
-        ]);
-        let txn = self.begin().await?;
-        if let Some(original) =
-            idempotency::claim(&txn, req.user_id, &req.idempotency_key, &hash).await?
-        {
-            commit(txn).await?;
-            return Ok(Posted::no_postings(original));
-        }
+        ];
+        self.run_keyed(req.user_id, &req.idempotency_key, &request, |txn| {
+            self.deposit_in(txn, req)
+        })
+        .await
+    }
+
+    /// Records the deposit in `txn`, its key taken.
+    async fn deposit_in(
+        &self,
+        txn: DatabaseTransaction,
+        req: &DepositRequest,
+    ) -> Result<Posted, LedgerError> {
+        let now = chrono::Utc::now();
         checks::active_user(&txn, req.user_id, "your account is suspended").await?;
         let wallet = owned_wallet(&txn, req.user_id, req.wallet_id).await?;
         if wallet.status == WALLET_FROZEN {

@@ -12,8 +12,11 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::LedgerError;
-use crate::{db::Writes, validation::InvalidInput};
+use super::{Ledger, LedgerError, Posted, commit};
+use crate::{
+    db::{Writes, retry::Safe},
+    validation::InvalidInput,
+};
 use entity::{idempotency_keys, transactions};
 
 /// 1 to 255 printable characters, scoped to the caller.
@@ -90,6 +93,40 @@ pub async fn claim<C: ConnectionTrait>(
         Claim::Fresh => None,
         Claim::Replay(original) => Some(*original),
     })
+}
+
+impl Ledger {
+    /// Runs an operation whose idempotency key decides its outcome, as
+    /// [`Ledger::run`] does, so also again after a commit whose outcome is
+    /// unknown. Each attempt opens a database transaction and takes `key`
+    /// for the request `request` (its fingerprint's parts) in it: when the
+    /// same request ran before, the answer is its transaction; the same key
+    /// with another request is a conflict; otherwise `op` goes ahead in the
+    /// transaction, and binds the key to what it writes ([`bind`]).
+    pub(super) async fn run_keyed<F, Fut>(
+        &self,
+        user_id: Uuid,
+        key: &IdempotencyKey,
+        request: &[&str],
+        op: F,
+    ) -> Result<transactions::Model, LedgerError>
+    where
+        F: Fn(sea_orm::DatabaseTransaction) -> Fut,
+        Fut: std::future::Future<Output = Result<Posted, LedgerError>>,
+    {
+        let (hash, op) = (&fingerprint(request), &op);
+        self.run(Safe::Keyed, move || async move {
+            let txn = self.begin().await?;
+            match claim(&txn, user_id, key, hash).await? {
+                None => op(txn).await,
+                Some(original) => {
+                    commit(txn).await?;
+                    Ok(Posted::no_postings(original))
+                }
+            }
+        })
+        .await
+    }
 }
 
 /// Takes several keys in one statement (no two of them the same). Each

@@ -2,7 +2,7 @@
 //! held for review, refund a completed transfer.
 
 use chrono::Utc;
-use sea_orm::{EntityTrait, QuerySelect, sea_query::LockType};
+use sea_orm::{DatabaseTransaction, EntityTrait, QuerySelect, sea_query::LockType};
 use uuid::Uuid;
 
 use super::{
@@ -173,10 +173,8 @@ impl Ledger {
                 action_id: action.action_id,
             });
         }
-        self.run(Safe::Keyed, || {
-            self.refund_once(agent, transaction_id, &reason, key, None)
-        })
-        .await
+        self.refund_keyed(agent, transaction_id, &reason, key, None)
+            .await
     }
 
     /// Runs a refund a second agent approved, as that agent. Its key is
@@ -190,20 +188,36 @@ impl Ledger {
             four_eyes::payload_id(action, "transaction_id").ok_or(LedgerError::NotFound)?;
         let key = IdempotencyKey::parse(&format!("support-action:{}", action.action_id))?;
         let approval = Approval::of(action, approver.user_id());
-        self.run(Safe::Keyed, || {
-            self.refund_once(
-                approver,
-                transaction_id,
-                &action.reason,
-                &key,
-                Some(approval),
-            )
+        self.refund_keyed(
+            approver,
+            transaction_id,
+            &action.reason,
+            &key,
+            Some(approval),
+        )
+        .await
+    }
+
+    /// Runs a refund under the agent's key.
+    async fn refund_keyed(
+        &self,
+        agent: SupportAgent,
+        transaction_id: Uuid,
+        reason: &str,
+        key: &IdempotencyKey,
+        approval: Option<Approval>,
+    ) -> Result<transactions::Model, LedgerError> {
+        let request = ["refund", &transaction_id.to_string()];
+        self.run_keyed(agent.user_id(), key, &request, |txn| {
+            self.refund_in(txn, agent, transaction_id, reason, key, approval)
         })
         .await
     }
 
-    async fn refund_once(
+    /// Moves the refund in `txn`, its key taken.
+    async fn refund_in(
         &self,
+        txn: DatabaseTransaction,
         agent: SupportAgent,
         transaction_id: Uuid,
         reason: &str,
@@ -211,12 +225,6 @@ impl Ledger {
         approval: Option<Approval>,
     ) -> Result<Posted, LedgerError> {
         let now = Utc::now();
-        let hash = idempotency::fingerprint(&["refund", &transaction_id.to_string()]);
-        let txn = self.begin().await?;
-        if let Some(refund) = idempotency::claim(&txn, agent.user_id(), key, &hash).await? {
-            commit(txn).await?;
-            return Ok(Posted::no_postings(refund));
-        }
         let id = Uuid::now_v7();
         // First, so that a second approval at once waits here and finds the
         // action decided.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::EntityTrait;
+use sea_orm::{DatabaseTransaction, EntityTrait};
 use uuid::Uuid;
 
 use super::{
@@ -19,7 +19,7 @@ use super::{
     wallets::{amount_in, owned_wallet},
 };
 use crate::{
-    db::{Writes, retry::Safe},
+    db::Writes,
     fraud::{self, Decision},
 };
 use entity::{accounts, transactions};
@@ -39,24 +39,25 @@ impl Ledger {
         &self,
         req: &WithdrawRequest,
     ) -> Result<transactions::Model, LedgerError> {
-        self.run(Safe::Keyed, || self.withdraw_once(req)).await
-    }
-
-    async fn withdraw_once(&self, req: &WithdrawRequest) -> Result<Posted, LedgerError> {
-        let now = chrono::Utc::now();
-        let hash = idempotency::fingerprint(&[
+        let request = [
             "withdraw",
             &req.wallet_id.to_string(),
             &req.account_id.to_string(),
             &req.amount,
-        ]);
-        let txn = self.begin().await?;
-        if let Some(original) =
-            idempotency::claim(&txn, req.user_id, &req.idempotency_key, &hash).await?
-        {
-            commit(txn).await?;
-            return Ok(Posted::no_postings(original));
-        }
+        ];
+        self.run_keyed(req.user_id, &req.idempotency_key, &request, |txn| {
+            self.withdraw_in(txn, req)
+        })
+        .await
+    }
+
+    /// Reserves the withdrawal in `txn`, its key taken.
+    async fn withdraw_in(
+        &self,
+        txn: DatabaseTransaction,
+        req: &WithdrawRequest,
+    ) -> Result<Posted, LedgerError> {
+        let now = chrono::Utc::now();
         let user = checks::active_user(&txn, req.user_id, "your account is suspended").await?;
         let wallet = owned_wallet(&txn, req.user_id, req.wallet_id).await?;
         let account = accounts::Entity::find_by_id(req.account_id)

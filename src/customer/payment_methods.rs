@@ -1,6 +1,6 @@
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, Set, sea_query::Expr,
 };
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
@@ -83,17 +83,10 @@ impl Customers {
         user_id: Uuid,
         method_id: Uuid,
     ) -> Result<payment_methods::Model, CustomerError> {
-        let txn = db::begin_write(&self.db).await?;
-        let method = active_method(&txn, user_id, method_id).await?;
-        let mut active = method.into_active_model();
-        active.status = Set(REMOVED.to_owned());
-        active.is_default = Set(false);
-        let removed = active.update(&txn).await?;
-        let event = AuditEvent::by_user("customer", "payment_method.removed", user_id)
-            .with_data(serde_json::json!({"method_id": method_id}));
-        audit::record(&txn, event).await?;
-        txn.commit().await?;
-        Ok(removed)
+        let (txn, mut method) = self.change_method(user_id, method_id).await?;
+        method.status = Set(REMOVED.to_owned());
+        method.is_default = Set(false);
+        save_change(txn, user_id, method, "payment_method.removed").await
     }
 
     pub async fn set_default_payment_method(
@@ -101,8 +94,7 @@ impl Customers {
         user_id: Uuid,
         method_id: Uuid,
     ) -> Result<payment_methods::Model, CustomerError> {
-        let txn = db::begin_write(&self.db).await?;
-        let method = active_method(&txn, user_id, method_id).await?;
+        let (txn, mut method) = self.change_method(user_id, method_id).await?;
         // Clear first: the partial unique index allows one default per user.
         payment_methods::Entity::update_many()
             .col_expr(payment_methods::Column::IsDefault, Expr::value(false))
@@ -110,14 +102,25 @@ impl Customers {
             .filter(payment_methods::Column::IsDefault.eq(true))
             .exec(&txn)
             .await?;
-        let mut active = method.into_active_model();
-        active.is_default = Set(true);
-        let updated = active.update(&txn).await?;
-        let event = AuditEvent::by_user("customer", "payment_method.default_set", user_id)
-            .with_data(serde_json::json!({"method_id": method_id}));
-        audit::record(&txn, event).await?;
-        txn.commit().await?;
-        Ok(updated)
+        method.is_default = Set(true);
+        save_change(txn, user_id, method, "payment_method.default_set").await
+    }
+
+    /// Opens a change of one of the user's active methods: a write
+    /// transaction, and the method read in it.
+    async fn change_method(
+        &self,
+        user_id: Uuid,
+        method_id: Uuid,
+    ) -> Result<(DatabaseTransaction, payment_methods::ActiveModel), CustomerError> {
+        let txn = db::begin_write(&self.db).await?;
+        let method = payment_methods::Entity::find_by_id(method_id)
+            .filter(payment_methods::Column::UserId.eq(user_id))
+            .filter(payment_methods::Column::Status.eq(ACTIVE))
+            .one(&txn)
+            .await?
+            .ok_or(CustomerError::NotFound)?;
+        Ok((txn, method.into_active_model()))
     }
 
     /// Any active payment method: the caller decides who may see it
@@ -133,17 +136,20 @@ impl Customers {
     }
 }
 
-async fn active_method<C: ConnectionTrait>(
-    conn: &C,
+/// Saves a change to one of the user's methods, audits it as `action`,
+/// and commits.
+async fn save_change(
+    txn: DatabaseTransaction,
     user_id: Uuid,
-    method_id: Uuid,
+    method: payment_methods::ActiveModel,
+    action: &'static str,
 ) -> Result<payment_methods::Model, CustomerError> {
-    payment_methods::Entity::find_by_id(method_id)
-        .filter(payment_methods::Column::UserId.eq(user_id))
-        .filter(payment_methods::Column::Status.eq(ACTIVE))
-        .one(conn)
-        .await?
-        .ok_or(CustomerError::NotFound)
+    let saved = method.update(&txn).await?;
+    let event = AuditEvent::by_user("customer", action, user_id)
+        .with_data(serde_json::json!({"method_id": saved.method_id}));
+    audit::record(&txn, event).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
 /// Every user's active methods, for the per-request loader.

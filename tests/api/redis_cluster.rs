@@ -3,11 +3,20 @@
 //! node, run with every app they start pointed at the cluster; and where
 //! the keys land.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
 
 use serde_json::json;
 
-use crate::helpers::{Backend, on_redis_cluster, redis_cluster_masters, spawn_app};
+use crate::{
+    helpers::{
+        Backend, key_of, on_redis_cluster, redis_cluster_masters, spawn_app, spawn_app_with,
+    },
+    subscriptions::WALLET_UPDATED,
+    ws::{DEADLINE, Ws},
+};
 
 // Sessions and the user's standing, read together from the cache.
 #[tokio::test]
@@ -123,12 +132,16 @@ async fn logout_ends_open_subscriptions() {
     .await
 }
 
+fn connect(master: &str) -> redis::Connection {
+    redis::Client::open(format!("redis://{master}"))
+        .expect("a master's URL")
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("master {master} unreachable: {e}"))
+}
+
 /// The keys of a test's prefix on one master, by SCAN.
 fn keys_on(master: &str, prefix: &str) -> Vec<String> {
-    let client = redis::Client::open(format!("redis://{master}")).expect("a master's URL");
-    let mut conn = client
-        .get_connection_with_timeout(std::time::Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("master {master} unreachable: {e}"));
+    let mut conn = connect(master);
     let mut keys = Vec::new();
     let mut cursor = 0u64;
     loop {
@@ -186,6 +199,104 @@ async fn keys_land_on_every_master_and_a_users_keys_together() {
         assert!(masters_of_user.len() >= 30, "{masters_of_user:?}");
         for (user, masters) in &masters_of_user {
             assert_eq!(masters.len(), 1, "user {user}'s keys are on {masters:?}");
+        }
+    })
+    .await
+}
+
+/// How many connections one master has subscribed to a sharded channel.
+fn shard_subscribers(master: &str, channel: &str) -> i64 {
+    let (_, count): (String, i64) = redis::cmd("PUBSUB")
+        .arg("SHARDNUMSUB")
+        .arg(channel)
+        .query(&mut connect(master))
+        .expect("PUBSUB SHARDNUMSUB");
+    count
+}
+
+/// The bus is sharded by user: while a user has a subscription on an
+/// instance, that instance is subscribed to the user's channel on the one
+/// master owning its slot, and on no other; once the subscription ends,
+/// the instance unsubscribes.
+#[tokio::test]
+async fn a_users_channel_is_followed_on_its_own_shard_while_they_subscribe() {
+    on_redis_cluster(async {
+        let app = spawn_app(Backend::Postgres).await;
+        let user = app.register().await;
+        let wallet = app.create_wallet(&user.token, "USD").await;
+        let channel = format!(
+            "{}events:{{{}}}",
+            app.config.redis_key_prefix,
+            key_of(&user.id)
+        );
+        let masters = redis_cluster_masters();
+        let counts = || -> Vec<i64> {
+            masters
+                .iter()
+                .map(|m| shard_subscribers(m, &channel))
+                .collect()
+        };
+        assert_eq!(counts().iter().sum::<i64>(), 0, "no subscriber yet");
+
+        let mut ws = Ws::connect(&app, Some(&user.token)).await.acked();
+        ws.subscribe("w", WALLET_UPDATED, json!({"id": wallet}))
+            .await;
+        // The wallet's current state: the subscription is live.
+        let first = ws.next_payload().await;
+        assert!(first["data"]["walletUpdated"].is_object(), "{first}");
+        let live = counts();
+        assert_eq!(
+            (
+                live.iter().filter(|c| **c == 1).count(),
+                live.iter().sum::<i64>()
+            ),
+            (1, 1),
+            "one master, and one connection, has the user's channel: {live:?}"
+        );
+
+        ws.complete("w").await;
+        let deadline = Instant::now() + DEADLINE;
+        while counts().iter().sum::<i64>() != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the instance still follows the channel: {:?}",
+                counts()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+}
+
+/// A cluster that does not answer leaves the instance serving: sessions
+/// are read from the database, and `/readyz` says the cache is degraded
+/// while the instance stays ready.
+#[tokio::test]
+async fn an_unreachable_cluster_falls_back_to_the_database() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    on_redis_cluster(async {
+        let app = spawn_app_with(Backend::Postgres, |c| {
+            c.redis_url = Some(format!("redis://127.0.0.1:{port}"));
+        })
+        .await;
+        assert!(app.config.redis_cluster);
+        let user = app.register().await;
+        let me = app.me(&user.token).await;
+        assert_eq!(me["data"]["me"]["id"], user.id.as_str(), "{me}");
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let res = app.get("/readyz").await;
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.unwrap();
+            if status == 200 && body["backends"]["cache"]["state"] == "degraded" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{status} {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await

@@ -301,3 +301,172 @@ async fn an_unreachable_cluster_falls_back_to_the_database() {
     })
     .await
 }
+
+/// A three-master cluster of this test's own (the suite's is shared by
+/// tests running at once): redis-server children, stopped on drop.
+struct PrivateCluster {
+    ports: Vec<u16>,
+    children: Vec<std::process::Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateCluster {
+    fn start() -> Self {
+        use std::process::{Command, Stdio};
+        let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+        let mut ports = Vec::new();
+        while ports.len() < 3 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            // The cluster bus listens on the port + 10000.
+            if port < 55_000 && free(port + 10_000) && !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let children = ports
+            .iter()
+            .map(|port| {
+                let node_dir = dir.path().join(port.to_string());
+                std::fs::create_dir(&node_dir).unwrap();
+                Command::new("redis-server")
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args([
+                        "--cluster-enabled",
+                        "yes",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ])
+                    .arg("--dir")
+                    .arg(&node_dir)
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("redis-server is installed")
+            })
+            .collect();
+        let cluster = Self {
+            ports,
+            children,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + DEADLINE;
+        for port in &cluster.ports {
+            while std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
+                assert!(Instant::now() < deadline, "a private node did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let nodes: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli is installed");
+        assert!(out.status.success(), "redis-cli --cluster create: {out:?}");
+        for node in &nodes {
+            loop {
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query(&mut connect(node))
+                    .expect("CLUSTER INFO");
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the private cluster: {info}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        cluster
+    }
+
+    fn seeds(&self) -> String {
+        let urls: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect();
+        urls.join(",")
+    }
+
+    /// Drops every subscribed connection on every node, as a failover or
+    /// a network fault does.
+    fn kill_subscribers(&self) {
+        for port in &self.ports {
+            let _: i64 = redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("TYPE")
+                .arg("pubsub")
+                .query(&mut connect(&format!("127.0.0.1:{port}")))
+                .expect("CLIENT KILL");
+        }
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// When the subscriber connection's links to the shards drop, open
+/// subscriptions are told that events may have been missed (the socket
+/// closes with 1013, and the client subscribes again); the bus connects
+/// again, and a new subscription hears the next change.
+#[tokio::test]
+async fn a_dropped_shard_link_is_a_gap_and_the_bus_comes_back() {
+    let cluster = PrivateCluster::start();
+    on_redis_cluster(async {
+        let app = spawn_app_with(Backend::Postgres, |c| c.redis_url = Some(cluster.seeds())).await;
+        let ada = app.register().await;
+        let bob = app.register().await;
+        app.funded_wallet(&ada.token, "USD", "100.00").await;
+        let wallet = app.create_wallet(&bob.token, "USD").await;
+        let mut ws = Ws::connect(&app, Some(&bob.token)).await.acked();
+        ws.subscribe("w", WALLET_UPDATED, json!({"id": wallet}))
+            .await;
+        ws.next_payload().await;
+
+        cluster.kill_subscribers();
+        assert_eq!(ws.closed().await, 1013);
+
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let body: serde_json::Value = app.get("/readyz").await.json().await.unwrap();
+            if body["backends"]["events"]["state"] == "up" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bus did not come back: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut ws = Ws::connect(&app, Some(&bob.token)).await.acked();
+        ws.subscribe("w", WALLET_UPDATED, json!({"id": wallet}))
+            .await;
+        ws.next_payload().await;
+        let sent = app
+            .transfer(&ada.token, &bob.email, "12.50", "USD", "after-the-gap")
+            .await;
+        assert!(sent["data"]["transfer"]["id"].is_string(), "{sent}");
+        let update = ws.next_payload().await;
+        assert_eq!(
+            update["data"]["walletUpdated"]["balance"]["amount"], "12.50",
+            "{update}"
+        );
+    })
+    .await
+}

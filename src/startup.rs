@@ -42,6 +42,8 @@ pub struct Application {
     settlement_poll: Duration,
     processor_delay: Duration,
     purge_poll: Duration,
+    /// The pools whose state the metrics log reports.
+    pools: (sea_orm::DatabaseConnection, Cache),
 }
 
 /// Start-up failures, each one line that names what to fix.
@@ -275,6 +277,7 @@ impl Application {
             rate_limits,
             exports,
         };
+        let pools = (app.db.clone(), app.cache.clone());
         let schema = graphql::schema(limits, Some(app.clone()), trusted.clone());
         let origins = http::Origins::from_config(&app.config).map_err(StartError::Config)?;
         let persisted = PersistedQueries::new(app.cache.clone());
@@ -295,6 +298,7 @@ impl Application {
             settlement_poll,
             processor_delay,
             purge_poll,
+            pools,
         })
     }
 
@@ -344,6 +348,8 @@ impl Application {
             async move { ledger.run_purges(purge_poll, purge_stop).await },
             stop.clone(),
         );
+        let (db, cache) = self.pools;
+        tokio::spawn(http::log_for_cloudwatch(db, cache, stopped(&stop)));
         // The peer address is what anonymous traffic is rate-limited by.
         let service = self
             .router

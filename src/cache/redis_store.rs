@@ -106,6 +106,7 @@ impl RedisStore {
         crate::db::PoolState {
             idle: state.idle_connections,
             in_use: state.connections.saturating_sub(state.idle_connections),
+            max: self.pool.config().max_size,
         }
     }
 

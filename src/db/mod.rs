@@ -148,22 +148,27 @@ pub fn is_sqlite(db: &DatabaseConnection) -> bool {
 pub struct PoolState {
     pub idle: u32,
     pub in_use: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
 }
 
 /// The database pool's connections, idle and in use.
 pub fn pool_state(db: &DatabaseConnection) -> PoolState {
-    let (size, idle) = match db.get_database_backend() {
+    let (size, idle, max) = match db.get_database_backend() {
         DbBackend::Postgres => {
             let pool = db.get_postgres_connection_pool();
-            (pool.size(), pool.num_idle() as u32)
+            let max = pool.options().get_max_connections();
+            (pool.size(), pool.num_idle() as u32, max)
         }
         _ => {
             let pool = db.get_sqlite_connection_pool();
-            (pool.size(), pool.num_idle() as u32)
+            let max = pool.options().get_max_connections();
+            (pool.size(), pool.num_idle() as u32, max)
         }
     };
     PoolState {
         idle,
         in_use: size.saturating_sub(idle),
+        max,
     }
 }

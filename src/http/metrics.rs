@@ -10,9 +10,12 @@ use std::sync::OnceLock;
 use axum::extract::State;
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_util::layers::FanoutBuilder;
+use sea_orm::DatabaseConnection;
 
-use super::HttpState;
+use super::{HttpState, metrics_log::LogRecorder};
 use crate::{
+    cache::Cache,
     fraud::Decision,
     graphql::{errors::Code, observed},
     ledger::{Status, TxType},
@@ -34,12 +37,14 @@ const FRAUD_SCORE_BUCKETS: &[f64] = &[
 ];
 
 /// The process has one metrics recorder; every server built in it (tests
-/// build several) shares it.
+/// build several) shares it. Every update goes to the Prometheus recorder
+/// (`/metrics`) and to the one that keeps what the log carries to
+/// CloudWatch ([`super::metrics_log`]).
 pub fn install_recorder() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let handle = PrometheusBuilder::new()
+            let prometheus = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Full("paygraph_graphql_request_duration_seconds".into()),
                     REQUEST_BUCKETS,
@@ -57,8 +62,13 @@ pub fn install_recorder() -> PrometheusHandle {
                     )
                 })
                 .expect("non-empty buckets")
-                .install_recorder()
-                .expect("the only metrics recorder of this process");
+                .build_recorder();
+            let handle = prometheus.handle();
+            let both = FanoutBuilder::default()
+                .add_recorder(prometheus)
+                .add_recorder(LogRecorder::global().clone())
+                .build();
+            metrics::set_global_recorder(both).expect("the only metrics recorder of this process");
             describe();
             register();
             handle
@@ -155,6 +165,14 @@ fn describe() {
         "paygraph_redis_pool_connections",
         "The Redis pool's connections, idle and in use, when scraped (absent without Redis)"
     );
+    describe_gauge!(
+        "paygraph_db_pool_max_connections",
+        "The most connections the database pool opens (DATABASE_MAX_CONNECTIONS)"
+    );
+    describe_gauge!(
+        "paygraph_redis_pool_max_connections",
+        "The most connections the Redis pool opens (REDIS_POOL_SIZE; absent without Redis)"
+    );
     describe_counter!(
         "paygraph_transfer_batches_total",
         "Transfer batches the ledger's workers committed"
@@ -220,21 +238,49 @@ fn register() {
 }
 
 pub async fn render(State(state): State<HttpState>) -> String {
-    observe_pools(&state);
+    observe_pools(&state.app.db, &state.app.cache);
     state.metrics.render()
 }
 
-/// The pools' connections as this scrape finds them.
-fn observe_pools(state: &HttpState) {
-    let set = |name: &'static str, pool: crate::db::PoolState| {
-        metrics::gauge!(name, "state" => "idle").set(pool.idle);
-        metrics::gauge!(name, "state" => "in_use").set(pool.in_use);
+/// Sets the pool gauges to the pools' connections as they are now.
+pub fn observe_pools(db: &DatabaseConnection, cache: &Cache) {
+    let set = |family: &'static str, max: &'static str, pool: crate::db::PoolState| {
+        metrics::gauge!(family, "state" => "idle").set(pool.idle);
+        metrics::gauge!(family, "state" => "in_use").set(pool.in_use);
+        metrics::gauge!(max).set(pool.max);
     };
     set(
         "paygraph_db_pool_connections",
-        crate::db::pool_state(&state.app.db),
+        "paygraph_db_pool_max_connections",
+        crate::db::pool_state(db),
     );
-    if let Some(pool) = state.app.cache.pool_state() {
-        set("paygraph_redis_pool_connections", pool);
+    if let Some(pool) = cache.pool_state() {
+        set(
+            "paygraph_redis_pool_connections",
+            "paygraph_redis_pool_max_connections",
+            pool,
+        );
+    }
+}
+
+/// Writes the lines of [`super::metrics_log`] every
+/// [`LOG_EVERY`](super::metrics_log::LOG_EVERY), the pools observed just
+/// before, until `stop` resolves.
+pub async fn log_for_cloudwatch(
+    db: DatabaseConnection,
+    cache: Cache,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    use super::metrics_log;
+    tokio::pin!(stop);
+    let mut every = tokio::time::interval(metrics_log::LOG_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = every.tick() => {}
+        }
+        observe_pools(&db, &cache);
+        metrics_log::write(&LogRecorder::global().drain());
     }
 }

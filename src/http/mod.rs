@@ -10,6 +10,7 @@ mod graphiql;
 mod graphql;
 mod health;
 mod metrics;
+mod metrics_log;
 mod rejection;
 mod websocket;
 
@@ -26,7 +27,10 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-pub use self::{cors::Origins, metrics::install_recorder};
+pub use self::{
+    cors::Origins,
+    metrics::{install_recorder, log_for_cloudwatch},
+};
 use crate::{context::ApiContext, graphql::ApiSchema};
 
 /// What the handlers share. axum clones the state for every request, so it

@@ -191,3 +191,23 @@ async fn each_request_writes_one_access_line_without_secrets() {
         }
     }
 }
+
+/// The lines CloudWatch's metric filters read (monitoring.yaml): from
+/// start, the database pool as it is and the most it opens.
+#[tokio::test]
+async fn an_instance_writes_its_pool_metrics_to_the_log() {
+    let served = Served::start().await;
+    let metric = |name: &'static str| {
+        move |l: &Value| l["target"] == "paygraph::metrics" && l["fields"]["metric"] == name
+    };
+    let max = served
+        .wait_for_line(metric("paygraph_db_pool_max_connections"))
+        .await;
+    assert!(max["fields"]["value"].as_f64() >= Some(1.0), "{max}");
+    let pool = served
+        .wait_for_line(|l| {
+            metric("paygraph_db_pool_connections")(l) && l["fields"]["state"] == "in_use"
+        })
+        .await;
+    assert!(pool["fields"]["value"].as_f64().is_some(), "{pool}");
+}

@@ -121,6 +121,7 @@ const FAMILIES: &[(&str, &str)] = &[
     ("paygraph_fraud_score", "histogram"),
     ("paygraph_fraud_decisions_total", "counter"),
     ("paygraph_db_pool_connections", "gauge"),
+    ("paygraph_db_pool_max_connections", "gauge"),
 ];
 
 async fn every_metric_family_has_help_and_a_type_from_start(backend: Backend) {
@@ -453,5 +454,18 @@ async fn the_seeds_custom_metrics_count_transactions_fraud_checks_and_pools(back
     match backend {
         Backend::Postgres => assert!(redis >= Some(1.0), "{text}"),
         Backend::Sqlite => assert_eq!(redis, None, "{text}"),
+    }
+    // And the most they open, for saturation (in use against the most).
+    let db_max = sample(&text, "paygraph_db_pool_max_connections", &[]);
+    assert!(db_max >= db, "{text}");
+    let redis_max = sample(&text, "paygraph_redis_pool_max_connections", &[]);
+    match backend {
+        Backend::Postgres => {
+            let configured = f64::from(app.config.database_max_connections);
+            assert_eq!(db_max, Some(configured), "{text}");
+            let configured = f64::from(app.config.redis_pool_size);
+            assert_eq!(redis_max, Some(configured), "{text}");
+        }
+        Backend::Sqlite => assert_eq!(redis_max, None, "{text}"),
     }
 }

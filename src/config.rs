@@ -30,6 +30,14 @@ pub struct Config {
     pub database_min_connections: u32,
     /// `DATABASE_MAX_LIFETIME_SECS`: the seed's `pool_recycle`.
     pub database_max_lifetime_secs: u64,
+    /// `DATABASE_READ_URL`: a streaming read replica of the PostgreSQL
+    /// primary, for the reporting reads (`db::reads`); unset, every read
+    /// goes to the primary. SQLite has none. Holds a password: never
+    /// logged.
+    pub database_read_url: Option<String>,
+    /// `DATABASE_READ_MAX_LAG_MS`: a replica further behind the primary
+    /// than this is not read from.
+    pub database_read_max_lag_ms: u64,
     /// `PAYGRAPH_DB_RETRY_ATTEMPTS`: attempts in all (the first included)
     /// of database work that failed for a reason of the moment (a lost
     /// connection, a deadlock) before the client gets UNAVAILABLE.
@@ -266,6 +274,8 @@ impl Default for Config {
             database_max_connections: 50,
             database_min_connections: 1,
             database_max_lifetime_secs: 3600,
+            database_read_url: None,
+            database_read_max_lag_ms: 1000,
             db_retry_attempts: 10,
             db_retry_budget_ms: 5_000,
             redis_url: None,
@@ -359,6 +369,8 @@ const UNPREFIXED: &[&str] = &[
     "DATABASE_MAX_CONNECTIONS",
     "DATABASE_MIN_CONNECTIONS",
     "DATABASE_MAX_LIFETIME_SECS",
+    "DATABASE_READ_URL",
+    "DATABASE_READ_MAX_LAG_MS",
     "REDIS_URL",
     "REDIS_CLUSTER",
     "REDIS_TLS_CA_FILE",
@@ -435,6 +447,11 @@ impl Config {
         let bad = |name: &str, why: &str| Err(format!("configuration error: {name} {why}"));
         if !(self.is_sqlite() || self.database_url.starts_with("postgres")) {
             return bad("DATABASE_URL", "must start with postgres:// or sqlite://");
+        }
+        if let Some(url) = &self.database_read_url
+            && !url.starts_with("postgres")
+        {
+            return bad("DATABASE_READ_URL", "must start with postgres://");
         }
         if let Some(url) = &self.redis_url {
             let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
@@ -634,6 +651,12 @@ mod tests {
         ("DATABASE_MAX_CONNECTIONS", "60", Some("60")),
         ("DATABASE_MIN_CONNECTIONS", "2", Some("2")),
         ("DATABASE_MAX_LIFETIME_SECS", "600", Some("600")),
+        (
+            "DATABASE_READ_URL",
+            "postgres://reader:secret@replica/pay",
+            Some(r#""postgres://reader:secret@replica/pay""#),
+        ),
+        ("DATABASE_READ_MAX_LAG_MS", "250", Some("250")),
         ("PAYGRAPH_DB_RETRY_ATTEMPTS", "3", Some("3")),
         ("PAYGRAPH_DB_RETRY_BUDGET_MS", "2500", Some("2500")),
         (
@@ -860,6 +883,18 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().unwrap_err().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn a_read_replica_is_postgresql_and_unset_by_default() {
+        let c = Config::default();
+        assert_eq!(c.database_read_url, None);
+        assert_eq!(c.database_read_max_lag_ms, 1000);
+        let c = Config {
+            database_read_url: Some("sqlite://replica.db".into()),
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("DATABASE_READ_URL"));
     }
 
     #[test]

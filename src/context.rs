@@ -8,7 +8,7 @@ use crate::{
     cache::{Cache, events::EventBus, rate_limit::RateLimiter, transactions::TransactionCache},
     config::Config,
     customer::Customers,
-    db::retry::Retry,
+    db::{Reads, retry::Retry},
     ledger::{Ledger, StatementExports},
     support::Support,
 };
@@ -28,6 +28,8 @@ pub struct ApiContext {
     /// Subscriptions read changes from here.
     pub events: EventBus,
     pub rate_limits: RateLimiter,
+    /// Where the reporting reads go: the read replica or the primary.
+    pub reads: Reads,
     /// How reads run again after a lost connection.
     pub retry: Retry,
     /// Signs and reads the links of statement exports.

@@ -150,6 +150,37 @@ async fn database(
     Ok(database)
 }
 
+/// Where reads go: with `DATABASE_READ_URL` (PostgreSQL), the replica
+/// where it may, its read-your-writes marks shared through Redis when the
+/// cache is Redis; otherwise the primary.
+async fn read_router(
+    config: &Config,
+    database: &sea_orm::DatabaseConnection,
+    cache: &Cache,
+    retry: Retry,
+) -> Result<db::Reads, StartError> {
+    let Some(replica) = db::connect_replica(config)
+        .await
+        .map_err(StartError::Database)?
+    else {
+        return Ok(db::Reads::primary_only(database.clone(), retry));
+    };
+    let shared = crate::cache::read_marks::ReadMarks::new(cache)
+        .map(|marks| Arc::new(marks) as Arc<dyn db::reads::SharedMarks>);
+    tracing::info!(
+        max_lag_ms = config.database_read_max_lag_ms,
+        shared_marks = shared.is_some(),
+        "reporting reads go to the read replica (DATABASE_READ_URL) while it keeps up"
+    );
+    Ok(db::Reads::with_replica(
+        database.clone(),
+        replica,
+        retry,
+        Duration::from_millis(config.database_read_max_lag_ms),
+        shared,
+    ))
+}
+
 /// The store is only reached by the relay and by reads: an unreachable
 /// DynamoDB delays audit, it does not stop start-up.
 async fn audit_store(
@@ -200,6 +231,7 @@ impl Application {
             }
             None => Cache::in_process(&config.redis_key_prefix),
         };
+        let reads = read_router(&config, &database, &cache, retry).await?;
         let events = EventBus::start(&cache, config.event_buffer)
             .await
             .map_err(StartError::Redis)?;
@@ -232,6 +264,7 @@ impl Application {
             .map_err(StartError::Database)?;
         let (ledger, transfer_workers) = Ledger::new(
             database.clone(),
+            reads.clone(),
             settings,
             notifier,
             cipher,
@@ -261,10 +294,12 @@ impl Application {
         let app = ApiContext {
             support: crate::support::Support::new(
                 database.clone(),
+                reads.clone(),
                 auth.standings(),
                 ledger.clone(),
             ),
             db: database,
+            reads,
             cache,
             auth,
             customers,

@@ -16,6 +16,7 @@ mod memory;
 pub mod notifier;
 pub mod persisted_queries;
 pub mod rate_limit;
+pub mod read_marks;
 pub mod redis_client;
 mod redis_pool;
 mod redis_store;

@@ -13,10 +13,12 @@ use sea_orm::{
 use crate::config::Config;
 
 pub mod nodelay;
+pub mod reads;
 pub mod retry;
 mod unique;
 mod writes;
 
+pub use reads::Reads;
 pub use unique::UniqueIndex;
 pub use writes::Writes;
 
@@ -29,7 +31,42 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
 
 /// A pool of at most `connections`, otherwise as [`connect`] makes it.
 pub async fn connect_sized(config: &Config, connections: u32) -> Result<DatabaseConnection, DbErr> {
-    let mut db = connect_pool(config, connections).await?;
+    let db = if config.is_sqlite() {
+        connect_sqlite(&config.database_url).await?
+    } else {
+        let mut options = postgres_options(config, &config.database_url, connections);
+        options.min_connections(config.database_min_connections.min(connections));
+        Database::connect(options).await?
+    };
+    Ok(counted(db))
+}
+
+/// The read replica's pool (`DATABASE_READ_URL`), when there is one:
+/// sized as the primary's, opened lazily (a replica that is down does not
+/// stop start-up; reads go to the primary meanwhile), and quick to give
+/// up on a connection, since the primary can take the read instead.
+pub async fn connect_replica(config: &Config) -> Result<Option<DatabaseConnection>, DbErr> {
+    let Some(url) = config.database_read_url.as_deref() else {
+        return Ok(None);
+    };
+    if config.is_sqlite() {
+        tracing::warn!("DATABASE_READ_URL is ignored with SQLite: every read goes to the database");
+        return Ok(None);
+    }
+    let mut options = postgres_options(config, url, config.database_max_connections);
+    options
+        .min_connections(0)
+        .connect_timeout(REPLICA_CONNECT_TIMEOUT)
+        .acquire_timeout(REPLICA_CONNECT_TIMEOUT)
+        .connect_lazy(true);
+    Ok(Some(counted(Database::connect(options).await?)))
+}
+
+/// How long a read waits for a replica connection before the primary
+/// takes it.
+const REPLICA_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn counted(mut db: DatabaseConnection) -> DatabaseConnection {
     // Every statement counted: the cost of a request in statements is
     // something a test (and an operator) can watch.
     db.set_metric_callback(|info| {
@@ -40,54 +77,49 @@ pub async fn connect_sized(config: &Config, connections: u32) -> Result<Database
             metrics::counter!("paygraph_db_statement_errors_total").increment(1);
         }
     });
-    Ok(db)
+    db
 }
 
-async fn connect_pool(config: &Config, connections: u32) -> Result<DatabaseConnection, DbErr> {
-    if config.is_sqlite() {
-        connect_sqlite(&config.database_url).await
-    } else {
-        let url = config.database_url.clone();
-        let mut options = ConnectOptions::new(&config.database_url);
-        options
-            .after_connect(move |_| {
-                let url = url.clone();
-                Box::pin(async move {
-                    // Resolved at every connect: a failover moves the
-                    // database's name to another address.
-                    nodelay::set_on_sockets_to(&nodelay::database_peers(&url).await);
-                    Ok(())
-                })
+fn postgres_options(config: &Config, url: &str, connections: u32) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url);
+    let url = url.to_owned();
+    options
+        .after_connect(move |_| {
+            let url = url.clone();
+            Box::pin(async move {
+                // Resolved at every connect: a failover moves the
+                // database's name to another address.
+                nodelay::set_on_sockets_to(&nodelay::database_peers(&url).await);
+                Ok(())
             })
-            .max_connections(connections)
-            .min_connections(config.database_min_connections.min(connections))
-            .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(30))
-            .max_lifetime(Duration::from_secs(config.database_max_lifetime_secs))
-            // The seed's pre-ping, for connections idle long enough to have
-            // been dropped by the server or a proxy; a hot connection goes
-            // out without one (a round trip saved per transaction).
-            .test_before_acquire_if_idle_for(Duration::from_secs(PING_IF_IDLE_SECS))
-            // After a connection was seen lost, the connections idle since
-            // before then are tested too: the server may have dropped them
-            // all at once (a restart, a failover, pg_terminate_backend).
-            .map_sqlx_postgres_before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if retry::losses::idle_across_loss(meta.idle_for) {
-                        use sqlx::Connection;
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
+        })
+        .max_connections(connections)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(30))
+        .max_lifetime(Duration::from_secs(config.database_max_lifetime_secs))
+        // The seed's pre-ping, for connections idle long enough to have
+        // been dropped by the server or a proxy; a hot connection goes
+        // out without one (a round trip saved per transaction).
+        .test_before_acquire_if_idle_for(Duration::from_secs(PING_IF_IDLE_SECS))
+        // After a connection was seen lost, the connections idle since
+        // before then are tested too: the server may have dropped them
+        // all at once (a restart, a failover, pg_terminate_backend).
+        .map_sqlx_postgres_before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if retry::losses::idle_across_loss(meta.idle_for) {
+                    use sqlx::Connection;
+                    conn.ping().await?;
+                }
+                Ok(true)
             })
-            // Batched statements take one shape per batch size (an IN list,
-            // a VALUES row per request), so a connection sees more distinct
-            // statements than sqlx's default cache of 100 holds: evicted,
-            // each would be parsed and planned again.
-            .map_sqlx_postgres_opts(|o| o.statement_cache_capacity(STATEMENT_CACHE))
-            .sqlx_logging(false);
-        Database::connect(options).await
-    }
+        })
+        // Batched statements take one shape per batch size (an IN list,
+        // a VALUES row per request), so a connection sees more distinct
+        // statements than sqlx's default cache of 100 holds: evicted,
+        // each would be parsed and planned again.
+        .map_sqlx_postgres_opts(|o| o.statement_cache_capacity(STATEMENT_CACHE))
+        .sqlx_logging(false);
+    options
 }
 
 /// SQLite with WAL (readers never wait for the writer), a busy timeout

@@ -13,6 +13,7 @@ pub mod observed;
 pub mod operation_class;
 pub mod persisted_query;
 mod query;
+mod read_your_writes;
 pub mod scalars;
 mod shape;
 pub mod subscription;
@@ -81,7 +82,7 @@ pub fn schema(
         builder = builder.extension(trusted_documents::Guard(trusted));
     }
     if let Some(data) = data {
-        builder = builder.data(data);
+        builder = builder.data(data).extension(read_your_writes::MarkWriters);
     }
     builder.finish()
 }

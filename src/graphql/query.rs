@@ -106,10 +106,10 @@ impl CustomerQuery {
         let limit = PageRequest::<i64>::parse(first, None, None, None)?.limit;
         let ledger = &app(ctx).ledger;
         let start = match &after {
-            Some(cursor) => ledger.feed_from(who, cursor).await?,
+            Some(cursor) => ledger.feed_from_replica(who, cursor).await?,
             None => ledger::Start::After(0),
         };
-        let page = ledger.feed_page(who, start, limit).await?;
+        let page = ledger.feed_page_replica(who, start, limit).await?;
         Ok(Change::connection(page.entries, after.is_some(), page.more))
     }
 

@@ -45,9 +45,14 @@ async fn statement_csv(state: &HttpState, token: &str) -> Result<Response, ApiEr
         .ok_or_else(ApiError::not_found)?;
     let currency = Currency::parse(&wallet.currency)
         .map_err(|e| ApiError::internal(&format!("wallet {wallet_id}: {e}")))?;
+    // The link was made for a reader earlier: the owner's writes since
+    // are what the replica may not have yet.
+    let wallet = &wallet;
     let lines = app
-        .retry
-        .read(|| ledger::statement_lines(&app.db, &wallet, month))
+        .reads
+        .read(&[wallet.user_id], |db| async move {
+            ledger::statement_lines(&db, wallet, month).await
+        })
         .await?;
     let body = ledger::write_csv(&lines, currency, |id| {
         ids::encode(Kind::Transaction, id).to_string()

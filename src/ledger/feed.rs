@@ -251,6 +251,36 @@ impl Ledger {
         Ok(Start::After(head))
     }
 
+    /// [`Ledger::feed_from`] for the `changes` query: on the read replica
+    /// when it has the user's writes (`db::reads`). A cursor the replica
+    /// does not know yet is checked again on the primary.
+    pub async fn feed_from_replica(&self, user: Uuid, cursor: &str) -> Result<Start, LedgerError> {
+        let cursor = FeedCursor::decode(cursor).map_err(LedgerError::Cursor)?;
+        let retention = self.settings.change_feed_retention;
+        self.reads
+            .read(&[user], |db| async move {
+                check_cursor(&db, user, cursor, retention).await
+            })
+            .await?;
+        Ok(Start::Cursor(cursor))
+    }
+
+    /// [`Ledger::feed_page`] for the `changes` query, on the read replica
+    /// when it has the user's writes. Subscriptions read the primary: a
+    /// change they are told of must be there when they read it.
+    pub async fn feed_page_replica(
+        &self,
+        user: Uuid,
+        start: Start,
+        limit: u64,
+    ) -> Result<FeedPage, LedgerError> {
+        self.reads
+            .read(&[user], |db| async move {
+                changes_after(&db, user, start, limit).await
+            })
+            .await
+    }
+
     /// Up to `limit` entries after `start` (see [`changes_after`]).
     pub async fn feed_page(
         &self,

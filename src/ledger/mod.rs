@@ -156,6 +156,8 @@ impl Status {
 #[derive(Clone)]
 pub struct Ledger {
     db: DatabaseConnection,
+    /// Where the change feed's query reads, and who has just written.
+    reads: crate::db::Reads,
     settings: Arc<LedgerSettings>,
     notifier: Notifier,
     cipher: FieldCipher,
@@ -188,6 +190,7 @@ impl Ledger {
     /// runtime) where `placement` says, and those workers, to supervise.
     pub fn new(
         db: DatabaseConnection,
+        reads: crate::db::Reads,
         settings: LedgerSettings,
         notifier: Notifier,
         cipher: FieldCipher,
@@ -205,6 +208,7 @@ impl Ledger {
         };
         let ledger = Self {
             db,
+            reads,
             settings: Arc::new(settings),
             notifier,
             cipher,
@@ -252,6 +256,16 @@ impl Ledger {
         balances: &BalanceChanges,
     ) {
         balances.record();
+        // Everyone whose money moved reads it back from the primary until
+        // the replica has it: a transfer's receiver, a settlement's owner.
+        let mut touched: Vec<uuid::Uuid> = wallets.iter().map(|w| w.user_id).collect();
+        for t in transactions {
+            touched.extend(t.sender_id);
+            touched.extend(t.receiver_id);
+        }
+        touched.sort();
+        touched.dedup();
+        self.reads.wrote_soon(touched);
         for w in wallets {
             self.notifier.wallet_changed(w);
         }

@@ -107,6 +107,8 @@ pub fn sight(reader: &Principal, owners: &[Option<Uuid>]) -> Option<Sight> {
 #[derive(Clone)]
 pub struct Support {
     db: DatabaseConnection,
+    /// Where the search reads (the read replica, when it may).
+    reads: db::Reads,
     standings: Standings,
     /// Runs the money actions a second agent approves.
     ledger: Ledger,
@@ -129,9 +131,15 @@ fn ilike(column: Expr, pattern: &str) -> Expr {
 }
 
 impl Support {
-    pub fn new(db: DatabaseConnection, standings: Standings, ledger: Ledger) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        reads: db::Reads,
+        standings: Standings,
+        ledger: Ledger,
+    ) -> Self {
         Self {
             db,
+            reads,
             standings,
             ledger,
         }
@@ -160,14 +168,23 @@ impl Support {
                     .add(ilike(Expr::col(users::Column::Phone), &pattern)),
             );
         }
-        let page = keyset(
-            &self.db,
-            select,
-            users::Column::CreatedAt,
-            users::Column::UserId,
-            page,
-        )
-        .await?;
+        // Routed by the agent: their own changes to a customer show at once.
+        let page = self
+            .reads
+            .read(&[agent.user_id()], |db| {
+                let select = select.clone();
+                async move {
+                    keyset(
+                        &db,
+                        select,
+                        users::Column::CreatedAt,
+                        users::Column::UserId,
+                        page,
+                    )
+                    .await
+                }
+            })
+            .await?;
         let event = AuditEvent {
             service: "support",
             event_type: "support.read",

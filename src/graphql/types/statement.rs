@@ -4,7 +4,11 @@ use async_graphql::{Context, Object, connection::Connection};
 
 use super::{Money, wallet::BalanceChange};
 use crate::{
-    graphql::{caller::app, errors::ApiResult, scalars::Timestamp},
+    graphql::{
+        caller::{app, readers},
+        errors::ApiResult,
+        scalars::Timestamp,
+    },
     ledger::{self, Month},
     pagination::PageRequest,
 };
@@ -26,8 +30,10 @@ impl Statement {
         let month = Month::parse("month", month)?;
         let app = app(ctx);
         let statement = app
-            .retry
-            .read(|| ledger::statement_of(&app.db, wallet.wallet_id, month))
+            .reads
+            .read(&readers(ctx, wallet.user_id), |db| async move {
+                ledger::statement_of(&db, wallet.wallet_id, month).await
+            })
             .await?;
         Ok(Self {
             wallet: wallet.clone(),
@@ -48,8 +54,10 @@ pub(super) async fn balance_at(
 ) -> ApiResult<Money> {
     let app = app(ctx);
     let minor = app
-        .retry
-        .read(|| ledger::balance_at(&app.db, wallet.wallet_id, at.0))
+        .reads
+        .read(&readers(ctx, wallet.user_id), |db| async move {
+            ledger::balance_at(&db, wallet.wallet_id, at.0).await
+        })
         .await?;
     Ok(Money::from_minor(minor, &wallet.currency))
 }
@@ -104,8 +112,10 @@ impl Statement {
         let app = app(ctx);
         let (wallet_id, month) = (self.wallet.wallet_id, self.statement.month);
         let page = app
-            .retry
-            .read(|| ledger::lines_of(&app.db, wallet_id, month, page.limit, page.cursor))
+            .reads
+            .read(&readers(ctx, self.wallet.user_id), |db| async move {
+                ledger::lines_of(&db, wallet_id, month, page.limit, page.cursor).await
+            })
             .await?;
         let mut connection = Connection::new(page.has_older, page.has_newer);
         connection.edges.extend(

@@ -151,9 +151,13 @@ impl User {
             .map(TransactionFilterInput::into_domain)
             .unwrap_or_default();
         let app = app(ctx);
+        let readers = crate::graphql::caller::readers(ctx, self.0.user_id);
+        let (user_id, filter) = (self.0.user_id, &filter);
         let rows = app
-            .retry
-            .read(|| ledger::transactions_of(&app.db, self.0.user_id, &filter, page))
+            .reads
+            .read(&readers, |db| async move {
+                ledger::transactions_of(&db, user_id, filter, page).await
+            })
             .await?;
         crate::graphql::loaders::prime_page(ctx, &rows.rows)
             .await

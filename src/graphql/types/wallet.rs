@@ -72,9 +72,13 @@ impl Wallet {
     ) -> ApiResult<Connection<String, BalanceChange>> {
         let page = PageRequest::parse(first, after.as_deref(), None, None)?;
         let app = app(ctx);
+        let readers = crate::graphql::caller::readers(ctx, self.0.user_id);
+        let wallet_id = self.0.wallet_id;
         let page = app
-            .retry
-            .read(|| ledger::history_of(&app.db, self.0.wallet_id, page))
+            .reads
+            .read(&readers, |db| async move {
+                ledger::history_of(&db, wallet_id, page).await
+            })
             .await?;
         let mut connection = Connection::new(page.has_newer, page.has_older);
         connection.edges.extend(

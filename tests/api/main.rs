@@ -37,6 +37,7 @@ mod payment_requests;
 mod persisted_queries;
 mod profile;
 mod rate_limits;
+mod read_replica;
 mod reads;
 mod redis_cluster;
 mod redis_outage;

@@ -37,6 +37,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use redis::{PushInfo, PushKind};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, broadcast, mpsc};
@@ -554,6 +555,13 @@ async fn listen(bus: Weak<Inner>, broken: Arc<Notify>, mut pushes: Option<Pushes
             {
                 let Some(inner) = bus.upgrade() else { return };
                 inner.connected.store(false, Ordering::Relaxed);
+                // No (un)subscription goes to the lost connection from now
+                // on; it is made again below.
+                if let Some(remote) = &inner.remote {
+                    let mut subscriber = remote.subscriber.lock().await;
+                    subscriber.link = None;
+                    subscriber.users.clear();
+                }
                 inner.local.gap();
             }
             tracing::warn!("event bus connection lost; reconnecting");
@@ -571,6 +579,8 @@ async fn listen(bus: Weak<Inner>, broken: Arc<Notify>, mut pushes: Option<Pushes
             }
         });
         backoff = RECONNECT_MIN;
+        // A failure noted on the lost connection is already dealt with.
+        let _ = broken.notified().now_or_never();
         if let Some(inner) = bus.upgrade() {
             inner.connected.store(true, Ordering::Relaxed);
             // Anything published while we were away is lost to this

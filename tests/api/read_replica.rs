@@ -392,15 +392,21 @@ async fn a_replica_cut_off_mid_test_costs_the_client_nothing() {
     })
     .await;
 
-    // Readers keep reading while the replica goes away under them.
+    // Readers keep reading while the replica goes away under them: it is
+    // cut once every reader has had an answer.
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let readers: Vec<_> = (0..4)
         .map(|_| {
-            let (address, token, wallet) =
-                (app.address.clone(), alice.token.clone(), wallet.clone());
+            let (address, token, wallet, answered) = (
+                app.address.clone(),
+                alice.token.clone(),
+                wallet.clone(),
+                answered.clone(),
+            );
             tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 let mut answers = Vec::new();
-                for _ in 0..40 {
+                for round in 0..40 {
                     let body: Value = client
                         .post(format!("{address}/graphql"))
                         .bearer_auth(&token)
@@ -412,13 +418,18 @@ async fn a_replica_cut_off_mid_test_costs_the_client_nothing() {
                         .await
                         .expect("JSON");
                     answers.push(body);
+                    if round == 0 {
+                        answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 answers
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < readers.len() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     proxy.cut();
     for reader in readers {
         for body in reader.await.unwrap() {

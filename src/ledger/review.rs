@@ -231,61 +231,17 @@ impl Ledger {
         if let Some(approval) = approval {
             four_eyes::settle_in(&txn, approval, id).await?;
         }
-        let original = transactions::Entity::find_by_id(transaction_id)
-            .lock(LockType::Update)
-            .one(&txn)
-            .await?
-            .ok_or(LedgerError::NotFound)?;
-        if original.sender_id == Some(agent.user_id())
-            || original.receiver_id == Some(agent.user_id())
-        {
-            return Err(LedgerError::Forbidden(
-                "support agents cannot act on their own account",
-            ));
-        }
-        if original.transaction_type != TxType::Transfer.as_str()
-            || original.status != Status::Completed.as_str()
-        {
-            return Err(LedgerError::InvalidState {
-                message: "only a completed transfer can be refunded",
-                state: original.status.to_uppercase(),
-            });
-        }
-        let (Some(payer_wallet), Some(payee_wallet)) =
-            (original.receiver_wallet_id, original.sender_wallet_id)
-        else {
-            return Err(LedgerError::NotFound);
-        };
-        let currency = currency_of(&original)?;
-        let amount = Amount::from_minor(original.amount_minor, currency)
-            .map_err(|_| LedgerError::NotFound)?;
+        let refunding = refundable(&txn, agent, transaction_id).await?;
+        let (payer_wallet, payee_wallet) = (refunding.payer_wallet, refunding.payee_wallet);
+        let amount = refunding.amount;
         let mut locked = postings::lock(&txn, &[payer_wallet, payee_wallet]).await?;
         let available = locked.get(payer_wallet).available_balance_minor;
         if available < amount.minor() {
-            return Err(LedgerError::insufficient(available, currency));
+            return Err(LedgerError::insufficient(available, amount.currency()));
         }
         let mut writes = Writes::default();
-        let refund = records::insert(
-            &mut writes,
-            NewTransaction {
-                id,
-                kind: TxType::Refund,
-                status: Status::Completed,
-                sender_id: original.receiver_id,
-                receiver_id: original.sender_id,
-                sender_wallet_id: Some(payer_wallet),
-                receiver_wallet_id: Some(payee_wallet),
-                amount,
-                fee_minor: 0,
-                payment_method_id: None,
-                account_id: None,
-                related_transaction_id: Some(original.transaction_id),
-                description: Some(format!("Refund: {reason}")),
-                actor_id: agent.user_id(),
-            },
-            vec![],
-            now,
-        );
+        let record = refunding.record(id, reason, agent);
+        let refund = records::insert(&mut writes, record, vec![], now);
         locked.post(
             payer_wallet,
             -amount.minor(),
@@ -306,7 +262,7 @@ impl Ledger {
         }
         let reversed = records::set_status(
             &mut writes,
-            original,
+            refunding.original,
             Status::Reversed,
             Some(agent.user_id()),
             data,
@@ -325,4 +281,76 @@ impl Ledger {
             balances,
         })
     }
+}
+
+/// A completed transfer to refund, locked, and its wallets: the payer of
+/// the refund is the transfer's receiver.
+struct Refundable {
+    original: transactions::Model,
+    payer_wallet: Uuid,
+    payee_wallet: Uuid,
+    amount: Amount,
+}
+
+impl Refundable {
+    /// The REFUND transaction `id`: the amount back, no fee.
+    fn record(&self, id: Uuid, reason: &str, agent: SupportAgent) -> NewTransaction {
+        NewTransaction {
+            id,
+            kind: TxType::Refund,
+            status: Status::Completed,
+            sender_id: self.original.receiver_id,
+            receiver_id: self.original.sender_id,
+            sender_wallet_id: Some(self.payer_wallet),
+            receiver_wallet_id: Some(self.payee_wallet),
+            amount: self.amount,
+            fee_minor: 0,
+            payment_method_id: None,
+            account_id: None,
+            related_transaction_id: Some(self.original.transaction_id),
+            description: Some(format!("Refund: {reason}")),
+            actor_id: agent.user_id(),
+        }
+    }
+}
+
+/// Reads and locks the transaction to refund: never one of the agent's
+/// own, and only a completed transfer.
+async fn refundable(
+    txn: &DatabaseTransaction,
+    agent: SupportAgent,
+    transaction_id: Uuid,
+) -> Result<Refundable, LedgerError> {
+    let original = transactions::Entity::find_by_id(transaction_id)
+        .lock(LockType::Update)
+        .one(txn)
+        .await?
+        .ok_or(LedgerError::NotFound)?;
+    if original.sender_id == Some(agent.user_id()) || original.receiver_id == Some(agent.user_id())
+    {
+        return Err(LedgerError::Forbidden(
+            "support agents cannot act on their own account",
+        ));
+    }
+    if original.transaction_type != TxType::Transfer.as_str()
+        || original.status != Status::Completed.as_str()
+    {
+        return Err(LedgerError::InvalidState {
+            message: "only a completed transfer can be refunded",
+            state: original.status.to_uppercase(),
+        });
+    }
+    let (Some(payer_wallet), Some(payee_wallet)) =
+        (original.receiver_wallet_id, original.sender_wallet_id)
+    else {
+        return Err(LedgerError::NotFound);
+    };
+    let amount = Amount::from_minor(original.amount_minor, currency_of(&original)?)
+        .map_err(|_| LedgerError::NotFound)?;
+    Ok(Refundable {
+        original,
+        payer_wallet,
+        payee_wallet,
+        amount,
+    })
 }

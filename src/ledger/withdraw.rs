@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseTransaction, EntityTrait};
 use uuid::Uuid;
 
@@ -13,16 +14,17 @@ use super::{
     checks, commit,
     fees::{FeeKind, fee_for},
     idempotency::{self, IdempotencyKey},
-    postings::{self, WALLET_FROZEN},
+    postings::{self, Locked, WALLET_FROZEN},
     records::{self, NewTransaction},
     step_up::{self, PayingSession},
     wallets::{amount_in, owned_wallet},
 };
 use crate::{
     db::Writes,
-    fraud::{self, Decision},
+    fraud::{self, Decision, FraudCheck},
+    money::{Amount, Currency},
 };
-use entity::{accounts, transactions};
+use entity::{accounts, transactions, users};
 
 pub struct WithdrawRequest {
     pub user_id: Uuid,
@@ -57,7 +59,7 @@ impl Ledger {
         txn: DatabaseTransaction,
         req: &WithdrawRequest,
     ) -> Result<Posted, LedgerError> {
-        let now = chrono::Utc::now();
+        let now = Utc::now();
         let user = checks::active_user(&txn, req.user_id, "your account is suspended").await?;
         let wallet = owned_wallet(&txn, req.user_id, req.wallet_id).await?;
         let account = accounts::Entity::find_by_id(req.account_id)
@@ -68,29 +70,11 @@ impl Ledger {
         let (amount, currency) = amount_in(&wallet, &req.amount)?;
         step_up::require(&txn, &self.settings, req.session, &amount).await?;
         let fee = fee_for(&self.settings.fees, FeeKind::Withdrawal, &amount);
-        let mut locked = postings::lock(&txn, &[wallet.wallet_id]).await?;
-        let wallet = locked.get(wallet.wallet_id).clone();
-        if wallet.status == WALLET_FROZEN {
-            return Err(LedgerError::Restricted("this wallet is frozen"));
-        }
         let debit = amount.minor() + fee;
-        if wallet.available_balance_minor < debit {
-            return Err(LedgerError::insufficient(
-                wallet.available_balance_minor,
-                currency,
-            ));
-        }
-        let verified = checks::kyc_verified(&txn, user.user_id).await?;
-        let sent =
-            checks::outgoing_totals(&txn, &self.settings, &BTreeSet::from([user.user_id]), now)
-                .await?
-                .remove(&user.user_id)
-                .unwrap_or_default();
-        checks::kyc_limit(&self.settings, verified, &sent, &amount)?;
+        let mut locked = lock_to_debit(&txn, wallet.wallet_id, debit, currency).await?;
         let id = Uuid::now_v7();
-        let check = checks::fraud_check(&self.settings, &user, &sent, false, &amount, id, now);
-        let decision = check.decision;
-        let status = match decision {
+        let check = self.check_sender(&txn, &user, &amount, id, now).await?;
+        let status = match check.decision {
             Decision::Allow => Status::Pending,
             Decision::Review => Status::PendingReview,
         };
@@ -135,4 +119,54 @@ impl Ledger {
             balances,
         })
     }
+
+    /// The sender's limit for unverified accounts, then the fraud rules:
+    /// the check to record with the withdrawal `id`.
+    async fn check_sender(
+        &self,
+        txn: &DatabaseTransaction,
+        user: &users::Model,
+        amount: &Amount,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<FraudCheck, LedgerError> {
+        let verified = checks::kyc_verified(txn, user.user_id).await?;
+        let sent =
+            checks::outgoing_totals(txn, &self.settings, &BTreeSet::from([user.user_id]), now)
+                .await?
+                .remove(&user.user_id)
+                .unwrap_or_default();
+        checks::kyc_limit(&self.settings, verified, &sent, amount)?;
+        Ok(checks::fraud_check(
+            &self.settings,
+            user,
+            &sent,
+            false,
+            amount,
+            id,
+            now,
+        ))
+    }
+}
+
+/// Locks the wallet to take `debit` (amount and fee) from: refused when it
+/// is frozen or its available balance is short.
+async fn lock_to_debit(
+    txn: &DatabaseTransaction,
+    wallet_id: Uuid,
+    debit: i64,
+    currency: Currency,
+) -> Result<Locked, LedgerError> {
+    let locked = postings::lock(txn, &[wallet_id]).await?;
+    let wallet = locked.get(wallet_id);
+    if wallet.status == WALLET_FROZEN {
+        return Err(LedgerError::Restricted("this wallet is frozen"));
+    }
+    if wallet.available_balance_minor < debit {
+        return Err(LedgerError::insufficient(
+            wallet.available_balance_minor,
+            currency,
+        ));
+    }
+    Ok(locked)
 }

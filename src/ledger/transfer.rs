@@ -287,28 +287,12 @@ impl Ledger {
     ) -> Result<Accepted, LedgerError> {
         let amount = req.amount;
         let currency = amount.currency();
-        let sender_wallet = locked
-            .find(p.sender.user_id, currency)
-            .ok_or_else(|| LedgerError::insufficient(0, currency))?
-            .clone();
-        let receiver_wallet = locked
-            .find(p.receiver.user_id, currency)
-            .ok_or(LedgerError::NotFound)?
-            .wallet_id;
-        if sender_wallet.status == WALLET_FROZEN
-            || locked.get(receiver_wallet).status == WALLET_FROZEN
-        {
-            return Err(LedgerError::Restricted(
-                "a wallet of this transfer is frozen",
-            ));
-        }
+        let (sender_wallet, receiver_wallet) = open_wallets(locked, p, currency)?;
         let fee = self.fee(req);
         let debit = amount.minor() + fee;
-        if sender_wallet.available_balance_minor < debit {
-            return Err(LedgerError::insufficient(
-                sender_wallet.available_balance_minor,
-                currency,
-            ));
+        let available = locked.get(sender_wallet).available_balance_minor;
+        if available < debit {
+            return Err(LedgerError::insufficient(available, currency));
         }
         checks::kyc_limit(&self.settings, p.verified, sent, &amount)?;
 
@@ -324,28 +308,14 @@ impl Ledger {
         );
         sent.add(&amount);
         paid.insert(pair);
-        let sender_wallet = sender_wallet.wallet_id;
-        let status = match check.decision {
-            Decision::Allow => {
-                locked.post(sender_wallet, -debit, 0, Some(id), Operation::TransferOut)?;
-                locked.post(
-                    receiver_wallet,
-                    amount.minor(),
-                    0,
-                    Some(id),
-                    Operation::TransferIn,
-                )?;
-                if fee > 0 {
-                    let fee_wallet = fee_wallet(locked, currency)?;
-                    locked.post(fee_wallet, fee, 0, Some(id), Operation::Fee)?;
-                }
-                Status::Completed
-            }
-            Decision::Review => {
-                locked.post(sender_wallet, -debit, debit, Some(id), Operation::Hold)?;
-                Status::PendingReview
-            }
+        let legs = Legs {
+            id,
+            from: sender_wallet,
+            to: receiver_wallet,
+            amount: &amount,
+            fee,
         };
+        let status = post(locked, check.decision, legs)?;
         Ok(Accepted {
             row: NewTransaction {
                 id,
@@ -365,6 +335,65 @@ impl Ledger {
             },
             check,
         })
+    }
+}
+
+/// The sender's and the receiver's wallets in `currency`, locked: a sender
+/// without one has nothing to send, and neither may be frozen.
+fn open_wallets(
+    locked: &Locked,
+    p: &Parties,
+    currency: Currency,
+) -> Result<(Uuid, Uuid), LedgerError> {
+    let sender = locked
+        .find(p.sender.user_id, currency)
+        .ok_or_else(|| LedgerError::insufficient(0, currency))?;
+    let receiver = locked
+        .find(p.receiver.user_id, currency)
+        .ok_or(LedgerError::NotFound)?;
+    if sender.status == WALLET_FROZEN || receiver.status == WALLET_FROZEN {
+        return Err(LedgerError::Restricted(
+            "a wallet of this transfer is frozen",
+        ));
+    }
+    Ok((sender.wallet_id, receiver.wallet_id))
+}
+
+/// What one accepted transfer moves.
+struct Legs<'a> {
+    id: Uuid,
+    from: Uuid,
+    to: Uuid,
+    amount: &'a Amount,
+    fee: i64,
+}
+
+/// Posts an accepted transfer as the fraud rules decided: allowed, it
+/// moves the amount and the fee at once; for review, the sender's amount
+/// and fee are held. Returns the transfer's status.
+fn post(locked: &mut Locked, decision: Decision, legs: Legs) -> Result<Status, LedgerError> {
+    let Legs {
+        id,
+        from,
+        to,
+        amount,
+        fee,
+    } = legs;
+    let debit = amount.minor() + fee;
+    match decision {
+        Decision::Allow => {
+            locked.post(from, -debit, 0, Some(id), Operation::TransferOut)?;
+            locked.post(to, amount.minor(), 0, Some(id), Operation::TransferIn)?;
+            if fee > 0 {
+                let fee_wallet = fee_wallet(locked, amount.currency())?;
+                locked.post(fee_wallet, fee, 0, Some(id), Operation::Fee)?;
+            }
+            Ok(Status::Completed)
+        }
+        Decision::Review => {
+            locked.post(from, -debit, debit, Some(id), Operation::Hold)?;
+            Ok(Status::PendingReview)
+        }
     }
 }
 

@@ -39,7 +39,7 @@
 //! store is known to this instance only.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{
         Arc, Mutex, Weak,
         atomic::{AtomicU64, Ordering},
@@ -245,10 +245,10 @@ impl Replica {
 
     async fn target(&self, users: &[Uuid]) -> Target {
         let caught = self.caught_up_to.load(Ordering::Relaxed);
-        if caught == 0 || now_ms().saturating_sub(caught) > self.max_lag_ms {
+        if !keeps_up(caught, now_ms(), self.max_lag_ms) {
             return Target::Primary;
         }
-        let fresh = |mark: u64| mark + CLOCK_MARGIN.as_millis() as u64 >= caught;
+        let fresh = |mark: u64| !replayed(caught, mark);
         {
             let local = self.local.lock().expect("marks");
             if users
@@ -276,6 +276,28 @@ impl Replica {
     }
 }
 
+/// Whether a replica caught up to `caught` is within `max_lag_ms` at `now`
+/// (0: not known to be caught up to anything).
+fn keeps_up(caught: u64, now: u64, max_lag_ms: u64) -> bool {
+    caught > 0 && now.saturating_sub(caught) <= max_lag_ms
+}
+
+/// Whether a replica caught up to `caught` has what was written before
+/// `mark`, give or take [`CLOCK_MARGIN`].
+fn replayed(caught: u64, mark: u64) -> bool {
+    mark + (CLOCK_MARGIN.as_millis() as u64) < caught
+}
+
+/// Drops the primary's positions (time, LSN) that the replica has replayed
+/// past `replay_lsn`; the time of the latest one, if any.
+fn passed(pending: &mut VecDeque<(u64, i64)>, replay_lsn: i64) -> Option<u64> {
+    let mut caught = None;
+    while pending.front().is_some_and(|(_, lsn)| *lsn <= replay_lsn) {
+        caught = pending.pop_front().map(|(t, _)| t);
+    }
+    caught
+}
+
 /// A WAL position as a number.
 async fn position<C: ConnectionTrait>(db: &C, sql: &str) -> Result<Option<i64>, DbErr> {
     let statement = Statement::from_string(db.get_database_backend(), sql);
@@ -293,7 +315,7 @@ async fn position<C: ConnectionTrait>(db: &C, sql: &str) -> Result<Option<i64>, 
 async fn poll(primary: DatabaseConnection, state: Weak<Replica>) {
     // Positions of the primary, oldest first, with the time before each
     // was read, that the replica has not replayed yet.
-    let mut pending: std::collections::VecDeque<(u64, i64)> = Default::default();
+    let mut pending: VecDeque<(u64, i64)> = VecDeque::new();
     let mut complained = false;
     let mut interval = tokio::time::interval(POLL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -319,12 +341,8 @@ async fn poll(primary: DatabaseConnection, state: Weak<Replica>) {
         )
         .await;
         match replayed {
-            Ok(Some(replayed)) => {
-                let mut caught = None;
-                while pending.front().is_some_and(|(_, lsn)| *lsn <= replayed) {
-                    caught = pending.pop_front().map(|(t, _)| t);
-                }
-                if let Some(t) = caught {
+            Ok(Some(replay_lsn)) => {
+                if let Some(t) = passed(&mut pending, replay_lsn) {
                     replica.caught_up_to.fetch_max(t, Ordering::Relaxed);
                 }
                 if complained {
@@ -352,5 +370,40 @@ async fn poll(primary: DatabaseConnection, state: Weak<Replica>) {
             metrics::gauge!("paygraph_db_replica_lag_seconds")
                 .set(now_ms().saturating_sub(caught) as f64 / 1000.0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_is_read_only_while_within_the_lag_bound() {
+        assert!(!keeps_up(0, 1_000, 1_000), "never caught up to anything");
+        assert!(keeps_up(10_000, 10_900, 1_000));
+        assert!(keeps_up(10_000, 11_000, 1_000));
+        assert!(!keeps_up(10_000, 11_001, 1_000));
+    }
+
+    #[test]
+    fn a_mark_counts_as_replayed_only_past_the_clock_margin() {
+        let margin = CLOCK_MARGIN.as_millis() as u64;
+        assert!(!replayed(10_000, 10_000));
+        assert!(!replayed(10_000, 10_000 - margin));
+        assert!(replayed(10_000, 10_000 - margin - 1));
+        assert!(
+            !replayed(10_000, 12_000),
+            "a write after the replica's time"
+        );
+    }
+
+    #[test]
+    fn the_replica_is_caught_up_to_the_latest_position_it_passed() {
+        let mut pending: VecDeque<(u64, i64)> = [(100, 10), (200, 20), (300, 30)].into();
+        assert_eq!(passed(&mut pending, 5), None);
+        assert_eq!(passed(&mut pending, 25), Some(200));
+        assert_eq!(pending, VecDeque::from([(300, 30)]));
+        assert_eq!(passed(&mut pending, 30), Some(300));
+        assert!(pending.is_empty());
     }
 }

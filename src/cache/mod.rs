@@ -210,7 +210,9 @@ impl Cache {
         }
     }
 
-    /// Several keys in one round trip, in order.
+    /// Several keys in one round trip, in order. On a cluster that holds
+    /// for keys of one hash slot (a shared hash tag); others are fetched
+    /// from each node owning some, and answered in order still.
     pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, CacheError> {
         let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
         match &self.store {

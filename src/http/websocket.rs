@@ -33,7 +33,7 @@ use axum::{
     body::Bytes,
     extract::{
         FromRequestParts, WebSocketUpgrade,
-        ws::{CloseFrame, Message, WebSocket},
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket},
     },
     http::{StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
@@ -45,7 +45,7 @@ use futures::{
 
 use super::{HttpState, error_response::error_response};
 use crate::{
-    auth::Caller,
+    auth::{Caller, Principal},
     graphql::errors::{ApiError, Code},
     graphql::{loaders, subscription::SocketControl},
 };
@@ -152,77 +152,20 @@ fn init_authorization(text: &str) -> Result<Option<String>, ()> {
 async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProtocols) {
     let _open = OpenSocket::count();
     let (mut sink, mut stream) = socket.split();
-    let first = tokio::time::timeout(INIT_TIMEOUT, async {
-        while let Some(Ok(msg)) = stream.next().await {
-            match msg {
-                Message::Text(t) => return Some(t),
-                Message::Close(_) => return None,
-                _ => {}
-            }
-        }
-        None
-    })
-    .await;
-    let init = match first {
-        Ok(Some(text)) => text,
-        Ok(None) => return,
-        Err(_) => {
-            return close(
-                &mut sink,
-                &mut stream,
-                4408,
-                "connection initialisation timeout",
-            )
-            .await;
-        }
-    };
-    let Ok(authorization) = init_authorization(init.as_str()) else {
-        return close(&mut sink, &mut stream, 4401, "Unauthorized").await;
+    let Some(Opened {
+        init,
+        authorization,
+        principal,
+    }) = open(&mut sink, &mut stream, &state).await
+    else {
+        return;
     };
     let auth = &state.app.auth;
-    let principal = match auth.authenticate(authorization.as_deref()).await {
-        Ok(Caller::User(p)) => p,
-        Ok(Caller::Anonymous) => return close(&mut sink, &mut stream, 4401, "Unauthorized").await,
-        Ok(Caller::Rejected) => return close(&mut sink, &mut stream, 4403, "Forbidden").await,
-        // Fail closed, as on HTTP: the session cannot be checked.
-        Err(e) => {
-            tracing::error!(error = %e, "cannot check the session of a socket");
-            return close(&mut sink, &mut stream, 1013, "service unavailable").await;
-        }
-    };
-    // Without the bus the socket would hear of no change: come back later.
-    if !state.app.events.is_connected() {
-        return close(&mut sink, &mut stream, 1013, "service unavailable").await;
-    }
     let config = &state.app.config;
     let (control, mut close_requested) = SocketControl::new(config.ws_max_subscriptions);
-    let mut data = Data::default();
-    data.insert(Caller::User(principal));
-    // Loaders batch without caching, so one per socket cannot serve stale
-    // rows; and a socket has one user.
-    data.insert(loaders::new(&state.app));
-    data.insert(control);
-
+    let data = connection_data(&state, principal, control);
     let last_heard = Arc::new(Mutex::new(Instant::now()));
-    let heard = last_heard.clone();
-    let first = Bytes::from(init.as_str().to_owned());
-    let input = futures::stream::iter([first]).chain(
-        (&mut stream)
-            .scan((), |_, msg| {
-                std::future::ready(match msg {
-                    Ok(Message::Close(_)) | Err(_) => None,
-                    Ok(m) => Some(m),
-                })
-            })
-            .filter_map(move |msg| {
-                *heard.lock().expect("lock") = Instant::now();
-                std::future::ready(match msg {
-                    Message::Text(t) => Some(Bytes::from(t.as_str().to_owned())),
-                    Message::Binary(b) => Some(b),
-                    _ => None,
-                })
-            }),
-    );
+    let input = graphql_input(&init, &mut stream, last_heard.clone());
     let mut graphql = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
         .connection_data(data);
 
@@ -277,6 +220,108 @@ async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProtocols
     if let Some((code, reason)) = ending {
         close(&mut sink, &mut stream, code, &reason).await;
     }
+}
+
+/// A socket the client opened with `connection_init` as an authenticated
+/// user.
+struct Opened {
+    /// The `connection_init` message, for the GraphQL protocol to read.
+    init: Utf8Bytes,
+    /// What it authenticated with, to check the session again later.
+    authorization: Option<String>,
+    principal: Principal,
+}
+
+/// Waits for the client's `connection_init` (at most `INIT_TIMEOUT`) and
+/// authenticates it; closes the socket, with the code the protocol gives
+/// the reason, and returns `None` when it does not open one.
+async fn open(sink: &mut Sink, stream: &mut Source, state: &HttpState) -> Option<Opened> {
+    let first = tokio::time::timeout(INIT_TIMEOUT, async {
+        while let Some(Ok(msg)) = stream.next().await {
+            match msg {
+                Message::Text(t) => return Some(t),
+                Message::Close(_) => return None,
+                _ => {}
+            }
+        }
+        None
+    })
+    .await;
+    let init = match first {
+        Ok(Some(text)) => text,
+        Ok(None) => return None,
+        Err(_) => {
+            close(sink, stream, 4408, "connection initialisation timeout").await;
+            return None;
+        }
+    };
+    let Ok(authorization) = init_authorization(init.as_str()) else {
+        close(sink, stream, 4401, "Unauthorized").await;
+        return None;
+    };
+    let refused = match state.app.auth.authenticate(authorization.as_deref()).await {
+        Ok(Caller::User(principal)) => {
+            // Without the bus the socket would hear of no change: come back
+            // later.
+            if state.app.events.is_connected() {
+                return Some(Opened {
+                    init,
+                    authorization,
+                    principal,
+                });
+            }
+            (1013, "service unavailable")
+        }
+        Ok(Caller::Anonymous) => (4401, "Unauthorized"),
+        Ok(Caller::Rejected) => (4403, "Forbidden"),
+        // Fail closed, as on HTTP: the session cannot be checked.
+        Err(e) => {
+            tracing::error!(error = %e, "cannot check the session of a socket");
+            (1013, "service unavailable")
+        }
+    };
+    close(sink, stream, refused.0, refused.1).await;
+    None
+}
+
+/// What every operation on the socket sees: its user, its loaders and
+/// its control.
+fn connection_data(state: &HttpState, principal: Principal, control: Arc<SocketControl>) -> Data {
+    let mut data = Data::default();
+    data.insert(Caller::User(principal));
+    // Loaders batch without caching, so one per socket cannot serve stale
+    // rows; and a socket has one user.
+    data.insert(loaders::new(&state.app));
+    data.insert(control);
+    data
+}
+
+/// What the GraphQL protocol reads: the `connection_init` message already
+/// read, then the client's text and binary messages until it closes.
+/// Every message heard, pongs included, is noted in `last_heard`.
+fn graphql_input<'a>(
+    init: &Utf8Bytes,
+    stream: &'a mut Source,
+    last_heard: Arc<Mutex<Instant>>,
+) -> impl futures::Stream<Item = Bytes> + 'a {
+    let first = Bytes::from(init.as_str().to_owned());
+    futures::stream::iter([first]).chain(
+        stream
+            .scan((), |_, msg| {
+                std::future::ready(match msg {
+                    Ok(Message::Close(_)) | Err(_) => None,
+                    Ok(m) => Some(m),
+                })
+            })
+            .filter_map(move |msg| {
+                *last_heard.lock().expect("lock") = Instant::now();
+                std::future::ready(match msg {
+                    Message::Text(t) => Some(Bytes::from(t.as_str().to_owned())),
+                    Message::Binary(b) => Some(b),
+                    _ => None,
+                })
+            }),
+    )
 }
 
 /// Counts open sockets in `/metrics` (`paygraph_websocket_connections`).

@@ -208,29 +208,7 @@ impl Application {
         let (jwt_secret, encryption_key) = keys(&config)?;
         let retry = Retry::from_config(&config);
         let database = database(&config, &retry).await?;
-        let cache = match &config.redis_url {
-            Some(url) => {
-                let client = redis_client::RedisClient::open(
-                    url,
-                    config.redis_tls_ca_file.as_deref(),
-                    config.redis_cluster,
-                )
-                .map_err(StartError::Redis)?;
-                let limits = redis_limits(&config);
-                redis_client::check_trust(&client, limits.timeout * 4)
-                    .await
-                    .map_err(StartError::Redis)?;
-                Cache::redis(
-                    client,
-                    config.redis_pool_size,
-                    &config.redis_key_prefix,
-                    limits,
-                )
-                .await
-                .map_err(StartError::Redis)?
-            }
-            None => Cache::in_process(&config.redis_key_prefix),
-        };
+        let cache = cache(&config).await?;
         let reads = read_router(&config, &database, &cache, retry).await?;
         let events = EventBus::start(&cache, config.event_buffer)
             .await
@@ -239,58 +217,30 @@ impl Application {
         let notifier: crate::ledger::Notifier =
             CacheNotifier::start(transactions.clone(), events.clone());
         let rate_limits = RateLimiter::new(cache.clone(), rate_limit_rules(&config));
-        let keys = TokenKeys::new(
-            jwt_secret.as_bytes(),
-            &config.jwt_key_id,
-            &config.jwt_issuer,
-            &config.jwt_audience,
-        );
         let cipher = FieldCipher::new(&config.encryption_key_id, &encryption_key);
-        let auth = Auth::new(
-            database.clone(),
-            cache.clone(),
-            PasswordHasher::new(),
-            keys,
-            config.session_ttl(),
+        let second_factor =
+            SecondFactor::new(database.clone(), cipher.clone(), rate_limits.clone());
+        let auth = auth(
+            &config,
+            &database,
+            &cache,
+            &jwt_secret,
+            second_factor,
             retry,
-            SecondFactor::new(database.clone(), cipher.clone(), rate_limits.clone()),
-        )
-        .with_step_up_ttl(std::time::Duration::from_secs(config.step_up_ttl_secs));
-        let customers = Customers::new(database.clone(), cipher.clone());
-        let settings = LedgerSettings::from_config(&config).map_err(StartError::Config)?;
-        retry
-            .read(|| ledger::ensure_system_accounts(&database))
-            .await
-            .map_err(StartError::Database)?;
-        let (ledger, transfer_workers) = Ledger::new(
-            database.clone(),
-            reads.clone(),
-            settings,
-            notifier,
-            cipher,
-            Arc::new(Simulator),
-            ledger::Placement::OwnThreads(Box::new(config.clone())),
         );
+        let customers = Customers::new(database.clone(), cipher.clone());
+        let (ledger, transfer_workers) =
+            start_ledger(&config, &database, &reads, notifier, cipher, retry).await?;
         let limits = Limits::from(&config);
-        let audit_store = audit_store(&config, &database).await;
-        let relay = Relay::new(
-            database.clone(),
-            audit_store.clone(),
-            RelaySettings::from_config(&config),
-        )
-        .with_queue(AuditQueue::from_config(&config).await);
-        let audit = AuditLog::new(database.clone(), audit_store);
+        let (audit, relay) = audit_log(&config, &database).await;
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|e| StartError::Listen(config.addr, e))?;
         let settlement_poll = Duration::from_millis(config.settlement_poll_ms);
         let processor_delay = Duration::from_millis(config.processor_delay_ms);
         let purge_poll = Duration::from_millis(config.idempotency_purge_poll_ms);
-        let public_url = match &config.public_url {
-            Some(url) => url.clone(),
-            None => format!("http://{}", listener.local_addr().unwrap_or(config.addr)),
-        };
-        let exports = ledger::StatementExports::new(jwt_secret.as_bytes(), &public_url);
+        let exports =
+            ledger::StatementExports::new(jwt_secret.as_bytes(), &public_url(&config, &listener));
         let app = ApiContext {
             support: crate::support::Support::new(
                 database.clone(),
@@ -313,17 +263,7 @@ impl Application {
             exports,
         };
         let pools = (app.db.clone(), app.cache.clone());
-        let schema = graphql::schema(limits, Some(app.clone()), trusted.clone());
-        let origins = http::Origins::from_config(&app.config).map_err(StartError::Config)?;
-        let persisted = PersistedQueries::new(app.cache.clone());
-        let router = http::router(HttpState::new(http::Shared {
-            app,
-            schema,
-            metrics,
-            origins,
-            persisted,
-            trusted,
-        }));
+        let router = router(app, limits, metrics, trusted)?;
         Ok(Self {
             listener,
             router,
@@ -434,6 +374,126 @@ fn supervise(
             format!("the {name} died: {e}")
         })
     })
+}
+
+/// The auth service, signing tokens with `jwt_secret`.
+fn auth(
+    config: &Config,
+    database: &sea_orm::DatabaseConnection,
+    cache: &Cache,
+    jwt_secret: &str,
+    second_factor: SecondFactor,
+    retry: Retry,
+) -> Auth {
+    let keys = TokenKeys::new(
+        jwt_secret.as_bytes(),
+        &config.jwt_key_id,
+        &config.jwt_issuer,
+        &config.jwt_audience,
+    );
+    Auth::new(
+        database.clone(),
+        cache.clone(),
+        PasswordHasher::new(),
+        keys,
+        config.session_ttl(),
+        retry,
+        second_factor,
+    )
+    .with_step_up_ttl(Duration::from_secs(config.step_up_ttl_secs))
+}
+
+/// The ledger, its system accounts in place, and its transfer workers.
+async fn start_ledger(
+    config: &Config,
+    database: &sea_orm::DatabaseConnection,
+    reads: &db::Reads,
+    notifier: crate::ledger::Notifier,
+    cipher: FieldCipher,
+    retry: Retry,
+) -> Result<(Ledger, ledger::Workers), StartError> {
+    let settings = LedgerSettings::from_config(config).map_err(StartError::Config)?;
+    retry
+        .read(|| ledger::ensure_system_accounts(database))
+        .await
+        .map_err(StartError::Database)?;
+    Ok(Ledger::new(
+        database.clone(),
+        reads.clone(),
+        settings,
+        notifier,
+        cipher,
+        Arc::new(Simulator),
+        ledger::Placement::OwnThreads(Box::new(config.clone())),
+    ))
+}
+
+/// The shared cache: Redis when `REDIS_URL` is set (its certificate
+/// trusted, or start-up stops), else the in-process cache.
+async fn cache(config: &Config) -> Result<Cache, StartError> {
+    let Some(url) = &config.redis_url else {
+        return Ok(Cache::in_process(&config.redis_key_prefix));
+    };
+    let client = redis_client::RedisClient::open(
+        url,
+        config.redis_tls_ca_file.as_deref(),
+        config.redis_cluster,
+    )
+    .map_err(StartError::Redis)?;
+    let limits = redis_limits(config);
+    redis_client::check_trust(&client, limits.timeout * 4)
+        .await
+        .map_err(StartError::Redis)?;
+    Cache::redis(
+        client,
+        config.redis_pool_size,
+        &config.redis_key_prefix,
+        limits,
+    )
+    .await
+    .map_err(StartError::Redis)
+}
+
+/// The audit log, and the relay that carries its outbox to the store (and
+/// the queue, when one is set).
+async fn audit_log(config: &Config, database: &sea_orm::DatabaseConnection) -> (AuditLog, Relay) {
+    let store = audit_store(config, database).await;
+    let relay = Relay::new(
+        database.clone(),
+        store.clone(),
+        RelaySettings::from_config(config),
+    )
+    .with_queue(AuditQueue::from_config(config).await);
+    (AuditLog::new(database.clone(), store), relay)
+}
+
+/// Where clients reach this instance (`PAYGRAPH_PUBLIC_URL`), else the
+/// address it listens on.
+fn public_url(config: &Config, listener: &TcpListener) -> String {
+    match &config.public_url {
+        Some(url) => url.clone(),
+        None => format!("http://{}", listener.local_addr().unwrap_or(config.addr)),
+    }
+}
+
+/// The HTTP routes over the GraphQL schema of `app`.
+fn router(
+    app: ApiContext,
+    limits: Limits,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+    trusted: Option<Arc<TrustedDocuments>>,
+) -> Result<axum::Router, StartError> {
+    let schema = graphql::schema(limits, Some(app.clone()), trusted.clone());
+    let origins = http::Origins::from_config(&app.config).map_err(StartError::Config)?;
+    let persisted = PersistedQueries::new(app.cache.clone());
+    Ok(http::router(HttpState::new(http::Shared {
+        app,
+        schema,
+        metrics,
+        origins,
+        persisted,
+        trusted,
+    })))
 }
 
 /// How each Redis call is bounded (`REDIS_TIMEOUT_MS`,

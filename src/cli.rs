@@ -142,20 +142,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Dynamodb {
             command: DynamodbCommand::CreateTables,
-        } => {
-            let config = Config::from_env()?;
-            let client = crate::audit::dynamodb::client(&config).await;
-            let created =
-                crate::audit::dynamodb::create_tables(&client, &config.dynamodb_table_prefix)
-                    .await
-                    .map_err(|e| format!("cannot create the DynamoDB tables: {e}"))?;
-            if created.is_empty() {
-                println!("the DynamoDB tables exist already");
-            } else {
-                println!("created {}", created.join(", "));
-            }
-            Ok(())
-        }
+        } => create_dynamodb_tables(&Config::from_env()?).await,
         Command::Documents {
             command: DocumentsCommand::Check { manifest },
         } => {
@@ -163,17 +150,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             check_documents(&config, &manifest).await
         }
         Command::Serve => serve(Config::from_env()?).await,
-        Command::Migrate => {
-            let config = Config::from_env()?;
-            let conn = db::connect(&config)
-                .await
-                .map_err(|e| format!("cannot connect to the database: {e}"))?;
-            db::migrate(&conn)
-                .await
-                .map_err(|e| format!("migration failed: {e}"))?;
-            println!("migrations applied");
-            Ok(())
-        }
+        Command::Migrate => migrate(&Config::from_env()?).await,
         Command::Audit {
             command: AuditCommand::DeadLetters { command },
         } => {
@@ -181,49 +158,86 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let conn = connect_migrated(&config).await?;
             dead_letters(&conn, command).await
         }
-        Command::Users { command } => {
-            let config = Config::from_env()?;
-            let conn = connect_migrated(&config).await?;
-            let (email, role, grant) = match command {
-                UsersCommand::GrantRole { email, role } => (email, role, true),
-                UsersCommand::RevokeRole { email, role } => (email, role, false),
-            };
-            let role = Role::parse(&role)
-                .ok_or_else(|| format!("unknown role {role:?}: expected customer or support"))?;
-            let result = if grant {
-                auth::grant_role(&conn, &email, role).await
-            } else {
-                auth::revoke_role(&conn, &email, role).await
-            };
-            let user_id = result.map_err(|e| e.to_string())?;
-            // Servers read roles from the shared cache: rewrite the user's
-            // entry there, or the change would wait for it to expire.
-            if let Some(url) = &config.redis_url {
-                let limits = crate::startup::redis_limits(&config);
-                let client = redis_client::RedisClient::open(
-                    url,
-                    config.redis_tls_ca_file.as_deref(),
-                    config.redis_cluster,
-                )
-                .map_err(|e| format!("the role is changed, but Redis is unreachable: {e}"))?;
-                let cache = Cache::redis(client, 1, &config.redis_key_prefix, limits)
-                    .await
-                    .map_err(|e| format!("the role is changed, but Redis is unreachable: {e}"))?;
-                auth::Standings::new(cache)
-                    .refresh(&conn, user_id)
-                    .await
-                    .map_err(|e| {
-                        format!("the role is changed, but not yet seen by sessions: {e}")
-                    })?;
-            }
-            println!(
-                "{} role {} for {email}",
-                if grant { "granted" } else { "revoked" },
-                role.as_str()
-            );
-            Ok(())
-        }
+        Command::Users { command } => change_role(&Config::from_env()?, command).await,
     }
+}
+
+/// `dynamodb create-tables`.
+async fn create_dynamodb_tables(config: &Config) -> Result<(), String> {
+    let client = crate::audit::dynamodb::client(config).await;
+    let created = crate::audit::dynamodb::create_tables(&client, &config.dynamodb_table_prefix)
+        .await
+        .map_err(|e| format!("cannot create the DynamoDB tables: {e}"))?;
+    if created.is_empty() {
+        println!("the DynamoDB tables exist already");
+    } else {
+        println!("created {}", created.join(", "));
+    }
+    Ok(())
+}
+
+/// `migrate`.
+async fn migrate(config: &Config) -> Result<(), String> {
+    let conn = db::connect(config)
+        .await
+        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    db::migrate(&conn)
+        .await
+        .map_err(|e| format!("migration failed: {e}"))?;
+    println!("migrations applied");
+    Ok(())
+}
+
+/// `users grant-role` and `users revoke-role`.
+async fn change_role(config: &Config, command: UsersCommand) -> Result<(), String> {
+    let conn = connect_migrated(config).await?;
+    let (email, role, grant) = match command {
+        UsersCommand::GrantRole { email, role } => (email, role, true),
+        UsersCommand::RevokeRole { email, role } => (email, role, false),
+    };
+    let role = Role::parse(&role)
+        .ok_or_else(|| format!("unknown role {role:?}: expected customer or support"))?;
+    let result = if grant {
+        auth::grant_role(&conn, &email, role).await
+    } else {
+        auth::revoke_role(&conn, &email, role).await
+    };
+    let user_id = result.map_err(|e| e.to_string())?;
+    // Servers read roles from the shared cache: rewrite the user's entry
+    // there, or the change would wait for it to expire.
+    if let Some(url) = &config.redis_url {
+        refresh_standing(config, url, &conn, user_id).await?;
+    }
+    println!(
+        "{} role {} for {email}",
+        if grant { "granted" } else { "revoked" },
+        role.as_str()
+    );
+    Ok(())
+}
+
+/// Rewrites the user's standing in the Redis at `url`.
+async fn refresh_standing(
+    config: &Config,
+    url: &str,
+    conn: &sea_orm::DatabaseConnection,
+    user_id: uuid::Uuid,
+) -> Result<(), String> {
+    let unreachable = |e| format!("the role is changed, but Redis is unreachable: {e}");
+    let limits = crate::startup::redis_limits(config);
+    let client = redis_client::RedisClient::open(
+        url,
+        config.redis_tls_ca_file.as_deref(),
+        config.redis_cluster,
+    )
+    .map_err(unreachable)?;
+    let cache = Cache::redis(client, 1, &config.redis_key_prefix, limits)
+        .await
+        .map_err(unreachable)?;
+    auth::Standings::new(cache)
+        .refresh(conn, user_id)
+        .await
+        .map_err(|e| format!("the role is changed, but not yet seen by sessions: {e}"))
 }
 
 /// The database, migrated when it is the embedded one (which migrates

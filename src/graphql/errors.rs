@@ -263,6 +263,7 @@ impl From<LedgerError> for ApiError {
                 ),
             LedgerError::Db(_) | LedgerError::Unconfirmed(_) => Self::database(&e, e.fault()),
             LedgerError::WorkersStopped => Self::unavailable(RETRY_AFTER_UNAVAILABLE_SECS),
+            LedgerError::Sealed(_) => Self::internal(&e),
         }
     }
 }

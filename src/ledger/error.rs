@@ -68,6 +68,10 @@ pub enum LedgerError {
     /// A support action that cannot be decided (see `four_eyes`).
     #[error(transparent)]
     FourEyes(crate::four_eyes::FourEyesError),
+    /// A stored payment instrument could not be decrypted (its key is
+    /// missing): ours to fix, not the database's.
+    #[error("cannot decrypt a stored payment instrument: {0}")]
+    Sealed(#[source] crate::crypto::CipherError),
     /// The instance is stopping and its transfer workers are gone: another
     /// instance can take the request.
     #[error("the transfer workers have stopped")]

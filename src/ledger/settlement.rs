@@ -172,11 +172,7 @@ impl Ledger {
             None
         };
         let sealed = sealed.ok_or(LedgerError::NotFound)?;
-        self.cipher.decrypt(&sealed).map_err(|e| {
-            LedgerError::Db(sea_orm::DbErr::Custom(format!(
-                "cannot decrypt instrument: {e}"
-            )))
-        })
+        self.cipher.decrypt(&sealed).map_err(LedgerError::Sealed)
     }
 
     async fn apply(&self, id: Uuid, outcome: Outcome) -> Result<Option<Posted>, LedgerError> {

@@ -50,7 +50,7 @@ pub enum CacheError {
     #[error(
         "the Redis server's TLS certificate is not trusted (REDIS_TLS_CA_FILE names the CA to trust): {0}"
     )]
-    Untrusted(String),
+    Untrusted(#[source] redis::RedisError),
 }
 
 /// A key-value store with expiry. Keys are namespaced by the configured

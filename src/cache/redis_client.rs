@@ -248,7 +248,7 @@ pub async fn check_trust(
         return Ok(());
     }
     match tokio::time::timeout(timeout, client.get_multiplexed_async_connection()).await {
-        Ok(Err(e)) if is_untrusted_certificate(&e) => Err(CacheError::Untrusted(e.to_string())),
+        Ok(Err(e)) if is_untrusted_certificate(&e) => Err(CacheError::Untrusted(e)),
         _ => Ok(()),
     }
 }

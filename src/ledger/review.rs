@@ -13,7 +13,7 @@ use super::{
     holds::parse_reason,
     idempotency::{self, IdempotencyKey},
     payment_requests,
-    postings::{self, FEE_ACCOUNT_ID},
+    postings::{self, FEE_ACCOUNT_ID, Locked},
     records::{self, NewTransaction},
 };
 use crate::{
@@ -57,16 +57,7 @@ impl Ledger {
     ) -> Result<Posted, LedgerError> {
         let now = Utc::now();
         let txn = self.begin().await?;
-        let row = transactions::Entity::find_by_id(transaction_id)
-            .lock(LockType::Update)
-            .one(&txn)
-            .await?
-            .ok_or(LedgerError::NotFound)?;
-        if row.sender_id == Some(agent.user_id()) || row.receiver_id == Some(agent.user_id()) {
-            return Err(LedgerError::Forbidden(
-                "support agents cannot act on their own account",
-            ));
-        }
+        let row = locked_for(&txn, agent, transaction_id).await?;
         if row.status != Status::PendingReview.as_str() {
             return Err(LedgerError::InvalidState {
                 message: "this transaction is not under review",
@@ -80,31 +71,7 @@ impl Ledger {
         ids.extend(row.receiver_wallet_id);
         let mut locked = postings::lock(&txn, &ids).await?;
         let id = row.transaction_id;
-        let debit = row.amount_minor + row.fees_minor;
-        let transfer = row.transaction_type == TxType::Transfer.as_str();
-        let status = match (approve, transfer) {
-            (true, true) => {
-                let receiver_wallet = row.receiver_wallet_id.ok_or(LedgerError::NotFound)?;
-                locked.post(sender_wallet, 0, -debit, Some(id), Operation::TransferOut)?;
-                locked.post(
-                    receiver_wallet,
-                    row.amount_minor,
-                    0,
-                    Some(id),
-                    Operation::TransferIn,
-                )?;
-                if row.fees_minor > 0 {
-                    locked.post(fee_wallet, row.fees_minor, 0, Some(id), Operation::Fee)?;
-                }
-                Status::Completed
-            }
-            // An approved withdrawal stays reserved and goes to the processor.
-            (true, false) => Status::Pending,
-            (false, _) => {
-                locked.post(sender_wallet, debit, -debit, Some(id), Operation::Release)?;
-                Status::Cancelled
-            }
-        };
+        let status = post_decision(&mut locked, &row, approve, fee_wallet)?;
         let data =
             serde_json::json!({"reviewer": agent.user_id(), "approved": approve, "note": note});
         let mut writes = Writes::default();
@@ -321,17 +288,7 @@ async fn refundable(
     agent: SupportAgent,
     transaction_id: Uuid,
 ) -> Result<Refundable, LedgerError> {
-    let original = transactions::Entity::find_by_id(transaction_id)
-        .lock(LockType::Update)
-        .one(txn)
-        .await?
-        .ok_or(LedgerError::NotFound)?;
-    if original.sender_id == Some(agent.user_id()) || original.receiver_id == Some(agent.user_id())
-    {
-        return Err(LedgerError::Forbidden(
-            "support agents cannot act on their own account",
-        ));
-    }
+    let original = locked_for(txn, agent, transaction_id).await?;
     if original.transaction_type != TxType::Transfer.as_str()
         || original.status != Status::Completed.as_str()
     {
@@ -352,5 +309,64 @@ async fn refundable(
         payer_wallet,
         payee_wallet,
         amount,
+    })
+}
+
+/// Reads and locks a transaction for an agent to decide on: never one of
+/// the agent's own.
+async fn locked_for(
+    txn: &DatabaseTransaction,
+    agent: SupportAgent,
+    transaction_id: Uuid,
+) -> Result<transactions::Model, LedgerError> {
+    let row = transactions::Entity::find_by_id(transaction_id)
+        .lock(LockType::Update)
+        .one(txn)
+        .await?
+        .ok_or(LedgerError::NotFound)?;
+    if row.sender_id == Some(agent.user_id()) || row.receiver_id == Some(agent.user_id()) {
+        return Err(LedgerError::Forbidden(
+            "support agents cannot act on their own account",
+        ));
+    }
+    Ok(row)
+}
+
+/// Posts a review's decision on the held `row`: an approved transfer
+/// moves its held amount and fee; an approved withdrawal stays reserved
+/// for the processor; a rejected payment gives its hold back. Returns the
+/// transaction's new status.
+fn post_decision(
+    locked: &mut Locked,
+    row: &transactions::Model,
+    approve: bool,
+    fee_wallet: Uuid,
+) -> Result<Status, LedgerError> {
+    let id = row.transaction_id;
+    let sender_wallet = row.sender_wallet_id.ok_or(LedgerError::NotFound)?;
+    let debit = row.amount_minor + row.fees_minor;
+    let transfer = row.transaction_type == TxType::Transfer.as_str();
+    Ok(match (approve, transfer) {
+        (true, true) => {
+            let receiver_wallet = row.receiver_wallet_id.ok_or(LedgerError::NotFound)?;
+            locked.post(sender_wallet, 0, -debit, Some(id), Operation::TransferOut)?;
+            locked.post(
+                receiver_wallet,
+                row.amount_minor,
+                0,
+                Some(id),
+                Operation::TransferIn,
+            )?;
+            if row.fees_minor > 0 {
+                locked.post(fee_wallet, row.fees_minor, 0, Some(id), Operation::Fee)?;
+            }
+            Status::Completed
+        }
+        // An approved withdrawal stays reserved and goes to the processor.
+        (true, false) => Status::Pending,
+        (false, _) => {
+            locked.post(sender_wallet, debit, -debit, Some(id), Operation::Release)?;
+            Status::Cancelled
+        }
     })
 }

@@ -12,7 +12,7 @@ mod profile;
 
 pub use bank_accounts::{AccountType, NewBankAccount, accounts_of};
 pub use card::{CardExpiry, CardNumber};
-pub use display_name::display_name;
+pub use display_name::{display_name, display_names_of, users_by_id};
 pub use payment_methods::{NewPaymentMethod, payment_methods_of};
 pub use profile::{Address, ProfileChange, profiles_of};
 

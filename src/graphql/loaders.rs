@@ -43,10 +43,10 @@ pub async fn prime_page(
     let node = ctx.look_ahead().field("edges").field("node");
     let loaders = ctx.data_unchecked::<Loaders>();
     if node.field("sender").exists() || node.field("receiver").exists() {
-        let mut parties: Vec<UserById> = Vec::with_capacity(rows.len() * 2);
+        let mut parties: Vec<PartyName> = Vec::with_capacity(rows.len() * 2);
         for t in rows {
-            parties.extend(t.sender_id.map(UserById));
-            parties.extend(t.receiver_id.map(UserById));
+            parties.extend(t.sender_id.map(PartyName));
+            parties.extend(t.receiver_id.map(PartyName));
         }
         loaders.load_many(parties).await?;
     }
@@ -73,6 +73,9 @@ impl DbLoader {
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UserById(pub Uuid);
+/// A user's display name, as another user is shown them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PartyName(pub Uuid);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ProfileOf(pub Uuid);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -113,14 +116,24 @@ impl Loader<UserById> for DbLoader {
 
     async fn load(&self, keys: &[UserById]) -> LoadResult<UserById, users::Model> {
         let ids = ids(keys, |k| k.0);
-        let rows = self
-            .read(|| {
-                users::Entity::find()
-                    .filter(users::Column::UserId.is_in(ids.iter().copied()))
-                    .all(&self.db)
-            })
-            .await?;
+        let rows = self.read(|| customer::users_by_id(&self.db, &ids)).await?;
         Ok(rows.into_iter().map(|u| (UserById(u.user_id), u)).collect())
+    }
+}
+
+impl Loader<PartyName> for DbLoader {
+    type Value = String;
+    type Error = Arc<sea_orm::DbErr>;
+
+    async fn load(&self, keys: &[PartyName]) -> LoadResult<PartyName, String> {
+        let ids = ids(keys, |k| k.0);
+        let names = self
+            .read(|| customer::display_names_of(&self.db, &ids))
+            .await?;
+        Ok(names
+            .into_iter()
+            .map(|(id, name)| (PartyName(id), name))
+            .collect())
     }
 }
 

@@ -82,7 +82,7 @@ impl SupportQuery {
                     id: u.user_id,
                 }
                 .encode(),
-                User(u),
+                User::from(u),
             )
         }));
         Ok(connection)
@@ -93,7 +93,7 @@ impl SupportQuery {
     async fn user(&self, ctx: &Context<'_>, id: ID) -> ApiResult<User> {
         let agent = require_support(ctx)?;
         let key = ids::decode("id", Kind::User, &id)?;
-        Ok(User(app(ctx).support.customer(agent, key).await?))
+        Ok(User::from(app(ctx).support.customer(agent, key).await?))
     }
 
     /// Support actions waiting for (or decided by) a second agent, newest
@@ -249,7 +249,7 @@ impl SupportMutations {
             UserStatusValue::Suspended => UserStatus::Suspended,
             UserStatusValue::Closed => UserStatus::Closed,
         };
-        Ok(User(
+        Ok(User::from(
             app(ctx)
                 .support
                 .set_user_status(agent, id, status, &input.reason)
@@ -288,7 +288,7 @@ impl SupportMutations {
             KycStatusInput::Verified => KycStatus::Verified,
             KycStatusInput::Rejected => KycStatus::Rejected,
         };
-        Ok(User(
+        Ok(User::from(
             app(ctx)
                 .support
                 .set_kyc_status(agent, id, status, &input.note)

@@ -20,7 +20,7 @@ use crate::{
     crypto::{LinkError, LinkSigner},
     money::{Currency, format_minor},
 };
-use entity::{balance_history, transactions, users, wallets};
+use entity::{balance_history, transactions, wallets};
 
 /// How long an export link works.
 pub const EXPORT_LINK_TTL_SECS: i64 = 300;
@@ -133,15 +133,7 @@ pub async fn statement_lines(
             .filter(|id| !names.contains_key(id))
             .collect();
         if !unnamed.is_empty() {
-            let named = users::Entity::find()
-                .filter(users::Column::UserId.is_in(unnamed))
-                .all(db)
-                .await?;
-            names.extend(
-                named
-                    .iter()
-                    .map(|u| (u.user_id, crate::customer::display_name(u))),
-            );
+            names.extend(crate::customer::display_names_of(db, &unnamed).await?);
         }
         for change in page.rows {
             let transaction = change.transaction_id.and_then(|id| found.remove(&id));

@@ -183,7 +183,50 @@ async fn a_page_costs_the_same_statements_whatever_its_size(backend: Backend) {
     assert!(costs[0] <= 10, "a page costs {} statements", costs[0]);
 }
 
+/// The wallet screen's read (balances, and a page of transactions with
+/// both parties' names) costs one statement for the wallets, one for the
+/// page and one for the parties' names: the caller's own row is not read,
+/// and the parties are named from their name columns alone.
+async fn the_wallet_screen_costs_a_statement_per_table(backend: Backend) {
+    let app = crate::helpers::spawn_quiet_app(backend).await;
+    let ada = app
+        .register_as(&crate::helpers::unique_email("ada"), "Ada", "Lovelace")
+        .await;
+    let bob = app
+        .register_as(&crate::helpers::unique_email("bob"), "Bob", "Babbage")
+        .await;
+    app.create_wallet(&ada.token, "USD").await;
+    seed_transfers(&app, key(&ada.id), key(&bob.id), 12).await;
+    // The session's first request reads the user's standing.
+    app.me(&ada.token).await;
+    let query = "{ me { wallets { balance { amount } } transactions(first: 10) { edges { node { amount { amount } status sender { displayName } receiver { displayName } } } } } }";
+    // The server's background work (relay, settlement) counts too: the
+    // fewest of three reads is the read's own cost.
+    let mut cost = u64::MAX;
+    let mut body = Value::Null;
+    for _ in 0..3 {
+        let before = app.statements_so_far().await;
+        body = app.gql(query, json!({}), Some(&ada.token)).await;
+        cost = cost.min(app.statements_so_far().await - before);
+    }
+    let me = &body["data"]["me"];
+    assert_eq!(me["wallets"].as_array().unwrap().len(), 1, "{body}");
+    let edges = me["transactions"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 10, "{body}");
+    for edge in edges {
+        assert_eq!(edge["node"]["sender"]["displayName"], "Ada L.", "{body}");
+        assert_eq!(edge["node"]["receiver"]["displayName"], "Bob B.", "{body}");
+    }
+    // SQLite's in-process cache checks the session in the database.
+    let session_check = match backend {
+        Backend::Postgres => 0,
+        Backend::Sqlite => 1,
+    };
+    assert_eq!(cost, 3 + session_check, "statements for the wallet screen");
+}
+
 both_backends!(
+    the_wallet_screen_costs_a_statement_per_table,
     transactions_page_newest_first,
     other_users_objects_are_not_found,
     a_page_costs_the_same_statements_whatever_its_size,

@@ -49,7 +49,7 @@ impl From<LoggedIn> for AuthPayload {
         Self {
             token: l.token,
             expires_at: l.expires_at.into(),
-            user: User(l.user),
+            user: User::from(l.user),
         }
     }
 }

@@ -60,6 +60,6 @@ impl ProfileMutations {
             .customers
             .update_profile(who.user_id, change)
             .await?;
-        Ok(User(user))
+        Ok(User::from(user))
     }
 }

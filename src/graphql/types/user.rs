@@ -2,7 +2,10 @@ use crate::graphql::scalars::{CalendarDate, Timestamp};
 use async_graphql::{
     ComplexObject, Context, Enum, ID, Object, SimpleObject, connection::Connection,
 };
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::{
     Account, AuditEntry, FraudCheck, PaymentMethod, PaymentRequest, PaymentRequestDirection,
@@ -15,7 +18,9 @@ use crate::{
         caller::{app, require_user},
         errors::{ApiError, ApiResult},
         ids::{self, Kind},
-        loaders::{AccountsOf, Loaders, PaymentMethodsOf, ProfileOf, UserById, WalletsOf},
+        loaders::{
+            AccountsOf, Loaders, PartyName, PaymentMethodsOf, ProfileOf, UserById, WalletsOf,
+        },
         support::audit_read,
     },
     ledger,
@@ -53,76 +58,101 @@ pub enum KycStatus {
 
 /// A customer, as they see themselves, or as a support agent sees them
 /// (each such read of their data is audited).
-pub struct User(pub users::Model);
+pub struct User {
+    id: Uuid,
+    /// Read only when a field needs it: `me { wallets }` is answered from
+    /// the token's user id without reading the `users` row.
+    row: Option<users::Model>,
+}
+
+impl From<users::Model> for User {
+    fn from(row: users::Model) -> Self {
+        Self {
+            id: row.user_id,
+            row: Some(row),
+        }
+    }
+}
+
+impl User {
+    /// A user whose row is loaded, through the request's loader, by the
+    /// first field that needs it.
+    pub fn by_id(id: Uuid) -> Self {
+        Self { id, row: None }
+    }
+
+    async fn row(&self, ctx: &Context<'_>) -> ApiResult<Cow<'_, users::Model>> {
+        if let Some(row) = &self.row {
+            return Ok(Cow::Borrowed(row));
+        }
+        ctx.data_unchecked::<Loaders>()
+            .load_one(UserById(self.id))
+            .await
+            .map_err(db)?
+            .map(Cow::Owned)
+            .ok_or_else(ApiError::not_found)
+    }
+}
 
 #[Object]
 impl User {
     pub async fn id(&self) -> ID {
-        ids::encode(Kind::User, self.0.user_id)
+        ids::encode(Kind::User, self.id)
     }
 
-    async fn email(&self) -> &str {
-        &self.0.email
+    async fn email(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        Ok(self.row(ctx).await?.email.clone())
     }
 
-    async fn first_name(&self) -> &str {
-        &self.0.first_name
+    async fn first_name(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        Ok(self.row(ctx).await?.first_name.clone())
     }
 
-    async fn last_name(&self) -> &str {
-        &self.0.last_name
+    async fn last_name(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        Ok(self.row(ctx).await?.last_name.clone())
     }
 
-    async fn phone(&self) -> Option<&str> {
-        self.0.phone.as_deref()
+    async fn phone(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        Ok(self.row(ctx).await?.phone.clone())
     }
 
-    async fn status(&self) -> UserStatusValue {
-        UserStatus::from_db(&self.0.status).into()
+    async fn status(&self, ctx: &Context<'_>) -> ApiResult<UserStatusValue> {
+        Ok(UserStatus::from_db(&self.row(ctx).await?.status).into())
     }
 
-    async fn created_at(&self) -> Timestamp {
-        self.0.created_at.into()
+    async fn created_at(&self, ctx: &Context<'_>) -> ApiResult<Timestamp> {
+        Ok(self.row(ctx).await?.created_at.into())
     }
 
     async fn profile(&self, ctx: &Context<'_>) -> ApiResult<Option<UserProfile>> {
-        audit_read(ctx, self.0.user_id, "profile").await?;
+        audit_read(ctx, self.id, "profile").await?;
         let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
-        let profile = loaders
-            .load_one(ProfileOf(self.0.user_id))
-            .await
-            .map_err(db)?;
+        let profile = loaders.load_one(ProfileOf(self.id)).await.map_err(db)?;
         Ok(profile.map(UserProfile::from))
     }
 
     /// One wallet per currency.
     async fn wallets(&self, ctx: &Context<'_>) -> ApiResult<Vec<Wallet>> {
-        audit_read(ctx, self.0.user_id, "wallets").await?;
+        audit_read(ctx, self.id, "wallets").await?;
         let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
-        let rows = loaders
-            .load_one(WalletsOf(self.0.user_id))
-            .await
-            .map_err(db)?;
+        let rows = loaders.load_one(WalletsOf(self.id)).await.map_err(db)?;
         Ok(rows.unwrap_or_default().into_iter().map(Wallet).collect())
     }
 
     /// Linked bank accounts, for withdrawals.
     async fn accounts(&self, ctx: &Context<'_>) -> ApiResult<Vec<Account>> {
-        audit_read(ctx, self.0.user_id, "accounts").await?;
+        audit_read(ctx, self.id, "accounts").await?;
         let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
-        let rows = loaders
-            .load_one(AccountsOf(self.0.user_id))
-            .await
-            .map_err(db)?;
+        let rows = loaders.load_one(AccountsOf(self.id)).await.map_err(db)?;
         Ok(rows.unwrap_or_default().into_iter().map(Account).collect())
     }
 
     /// Cards and bank accounts to pay in from.
     async fn payment_methods(&self, ctx: &Context<'_>) -> ApiResult<Vec<PaymentMethod>> {
-        audit_read(ctx, self.0.user_id, "payment_methods").await?;
+        audit_read(ctx, self.id, "payment_methods").await?;
         let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
         let rows = loaders
-            .load_one(PaymentMethodsOf(self.0.user_id))
+            .load_one(PaymentMethodsOf(self.id))
             .await
             .map_err(db)?;
         Ok(rows
@@ -145,14 +175,14 @@ impl User {
         before: Option<String>,
         filter: Option<TransactionFilterInput>,
     ) -> ApiResult<Connection<String, Transaction>> {
-        audit_read(ctx, self.0.user_id, "transactions").await?;
+        audit_read(ctx, self.id, "transactions").await?;
         let page = PageRequest::parse(first, after.as_deref(), last, before.as_deref())?;
         let filter = filter
             .map(TransactionFilterInput::into_domain)
             .unwrap_or_default();
         let app = app(ctx);
-        let readers = crate::graphql::caller::readers(ctx, self.0.user_id);
-        let (user_id, filter) = (self.0.user_id, &filter);
+        let readers = crate::graphql::caller::readers(ctx, self.id);
+        let (user_id, filter) = (self.id, &filter);
         let rows = app
             .reads
             .read(&readers, |db| async move {
@@ -181,7 +211,7 @@ impl User {
         last: Option<i32>,
         before: Option<String>,
     ) -> ApiResult<Connection<String, PaymentRequest>> {
-        audit_read(ctx, self.0.user_id, "payment_requests").await?;
+        audit_read(ctx, self.id, "payment_requests").await?;
         let page = PageRequest::parse(first, after.as_deref(), last, before.as_deref())?;
         let app = app(ctx);
         let rows = app
@@ -189,7 +219,7 @@ impl User {
             .read(|| {
                 ledger::payment_requests_of(
                     &app.db,
-                    self.0.user_id,
+                    self.id,
                     direction.map(Into::into),
                     status.map(Into::into),
                     page,
@@ -209,12 +239,12 @@ impl User {
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<Connection<String, Session>> {
-        audit_read(ctx, self.0.user_id, "sessions").await?;
+        audit_read(ctx, self.id, "sessions").await?;
         let page = PageRequest::parse(first, after.as_deref(), None, None)?;
         let app = app(ctx);
         let rows = app
             .retry
-            .read(|| app.auth.sessions_of(self.0.user_id, page))
+            .read(|| app.auth.sessions_of(self.id, page))
             .await?;
         Ok(Session::connection(rows))
     }
@@ -234,7 +264,7 @@ impl User {
         let limit = PageRequest::<DateTime<Utc>>::parse(first, None, None, None)?.limit as usize;
         let page = app(ctx)
             .audit
-            .user_log(who, self.0.user_id, limit, after.as_deref())
+            .user_log(who, self.id, limit, after.as_deref())
             .await?;
         Ok(AuditEntry::connection(page))
     }
@@ -252,7 +282,7 @@ impl User {
         let limit = PageRequest::<DateTime<Utc>>::parse(first, None, None, None)?.limit as usize;
         let page = app(ctx)
             .audit
-            .fraud_checks(who, self.0.user_id, limit, after.as_deref())
+            .fraud_checks(who, self.id, limit, after.as_deref())
             .await?;
         Ok(FraudCheck::connection(page))
     }
@@ -337,17 +367,11 @@ impl Party {
         let Some(user_id) = user_id else {
             return Ok(None);
         };
-        let user = ctx
+        let name = ctx
             .data_unchecked::<Loaders>()
-            .load_one(UserById(user_id))
+            .load_one(PartyName(user_id))
             .await
             .map_err(ApiError::from)?;
-        Ok(user.as_ref().map(Self::of))
-    }
-
-    pub fn of(user: &users::Model) -> Self {
-        Self {
-            display_name: crate::customer::display_name(user),
-        }
+        Ok(name.map(|display_name| Self { display_name }))
     }
 }

@@ -82,7 +82,12 @@ pub fn schema(
         builder = builder.extension(trusted_documents::Guard(trusted));
     }
     if let Some(data) = data {
-        builder = builder.data(data).extension(read_your_writes::MarkWriters);
+        // Without a replica every read is on the primary: no caller needs
+        // marking, and no request pays for the extension.
+        if data.reads.has_replica() {
+            builder = builder.extension(read_your_writes::MarkWriters);
+        }
+        builder = builder.data(data);
     }
     builder.finish()
 }

@@ -4,8 +4,8 @@
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::settings::{FeeSchedule, PerCurrency};
-use crate::money::Amount;
+use super::settings::FeeSchedule;
+use crate::money::{Amount, PerCurrency};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeeKind {

@@ -1,60 +1,20 @@
 //! The ledger's rules in configuration: fee schedule, KYC limit, fraud
 //! thresholds. Per-currency amounts are written `USD:1000,JPY:150000`.
 
-use std::collections::HashMap;
-
 use rust_decimal::Decimal;
 
 use crate::{
     config::Config,
     db::retry::Retry,
-    money::{Amount, Currency},
+    money::{PerCurrency, parse_percent},
 };
 
-/// An amount per currency, in minor units.
-#[derive(Debug, Clone, Default)]
-pub struct PerCurrency(HashMap<&'static str, i64>);
-
-impl PerCurrency {
-    pub fn parse(setting: &str, text: &str) -> Result<Self, String> {
-        let mut map = HashMap::new();
-        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let bad = || {
-                format!(
-                    "configuration error: {setting} has a bad entry {part:?} (expected CODE:AMOUNT)"
-                )
-            };
-            let (code, value) = part.split_once(':').ok_or_else(bad)?;
-            let currency = Currency::parse(code.trim()).map_err(|_| bad())?;
-            let minor = if value.trim() == "0" {
-                0
-            } else {
-                Amount::parse(value.trim(), currency)
-                    .map_err(|_| bad())?
-                    .minor()
-            };
-            map.insert(currency.code(), minor);
-        }
-        Ok(Self(map))
-    }
-
-    pub fn get(&self, currency: Currency) -> Option<i64> {
-        self.0.get(currency.code()).copied()
-    }
-
-    /// The threshold of `currency` when `minor` of it is at or above it;
-    /// `None` below it, and for a currency with no threshold.
-    pub fn reached(&self, minor: i64, currency: Currency) -> Option<i64> {
-        self.get(currency).filter(|threshold| minor >= *threshold)
-    }
+fn per_currency(setting: &str, text: &str) -> Result<PerCurrency, String> {
+    PerCurrency::parse(text).map_err(|e| format!("configuration error: {setting} {e}"))
 }
 
 fn percent(setting: &str, text: &str) -> Result<Decimal, String> {
-    text.trim()
-        .parse::<Decimal>()
-        .ok()
-        .filter(|p| *p >= Decimal::ZERO && *p < Decimal::from(100))
-        .ok_or_else(|| format!("configuration error: {setting} must be a percentage from 0 to 100"))
+    parse_percent(text).map_err(|e| format!("configuration error: {setting} {e}"))
 }
 
 #[derive(Debug, Clone)]
@@ -110,7 +70,7 @@ impl LedgerSettings {
                     "FEE_CARD_DEPOSIT_PERCENT",
                     &c.fee_card_deposit_percent,
                 )?,
-                card_deposit_fixed: PerCurrency::parse(
+                card_deposit_fixed: per_currency(
                     "FEE_CARD_DEPOSIT_FIXED",
                     &c.fee_card_deposit_fixed,
                 )?,
@@ -119,17 +79,14 @@ impl LedgerSettings {
                     &c.fee_bank_deposit_percent,
                 )?,
                 transfer_percent: percent("FEE_TRANSFER_PERCENT", &c.fee_transfer_percent)?,
-                withdrawal_fixed: PerCurrency::parse(
-                    "FEE_WITHDRAWAL_FIXED",
-                    &c.fee_withdrawal_fixed,
-                )?,
+                withdrawal_fixed: per_currency("FEE_WITHDRAWAL_FIXED", &c.fee_withdrawal_fixed)?,
             },
-            kyc_unverified_daily_limit: PerCurrency::parse(
+            kyc_unverified_daily_limit: per_currency(
                 "KYC_UNVERIFIED_DAILY_LIMIT",
                 &c.kyc_unverified_daily_limit,
             )?,
             fraud: FraudSettings {
-                review_amount: PerCurrency::parse("FRAUD_REVIEW_AMOUNT", &c.fraud_review_amount)?,
+                review_amount: per_currency("FRAUD_REVIEW_AMOUNT", &c.fraud_review_amount)?,
                 velocity_max: c.fraud_velocity_max,
                 velocity_window_secs: c.fraud_velocity_window_secs,
                 new_account_days: c.fraud_new_account_days,
@@ -143,11 +100,11 @@ impl LedgerSettings {
             retry: Retry::from_config(c),
             idempotency_retention: chrono::Duration::days(i64::from(c.idempotency_retention_days)),
             idempotency_purge_batch: c.idempotency_purge_batch,
-            step_up_amount: PerCurrency::parse("STEP_UP_AMOUNT", &c.step_up_amount)?,
+            step_up_amount: per_currency("STEP_UP_AMOUNT", &c.step_up_amount)?,
             payment_request_ttl: chrono::Duration::seconds(
                 i64::try_from(c.payment_request_ttl_secs).unwrap_or(i64::MAX / 1_000_000_000),
             ),
-            support_approval_amount: PerCurrency::parse(
+            support_approval_amount: per_currency(
                 "SUPPORT_APPROVAL_AMOUNT",
                 &c.support_approval_amount,
             )?,
@@ -155,34 +112,5 @@ impl LedgerSettings {
                 i64::try_from(c.change_feed_retention_secs).unwrap_or(i64::MAX / 1_000_000_000),
             ),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn per_currency_amounts_parse_in_each_currencys_digits() {
-        let p = PerCurrency::parse("X", "USD:0.30, JPY:30,KWD:0.100").unwrap();
-        assert_eq!(p.get(Currency::parse("USD").unwrap()), Some(30));
-        assert_eq!(p.get(Currency::parse("JPY").unwrap()), Some(30));
-        assert_eq!(p.get(Currency::parse("KWD").unwrap()), Some(100));
-        assert!(
-            PerCurrency::parse("X", "JPY:0.5")
-                .unwrap_err()
-                .contains("X")
-        );
-        assert!(PerCurrency::parse("X", "usd").is_err());
-    }
-
-    #[test]
-    fn a_threshold_is_reached_at_its_amount_and_above_it() {
-        let p = PerCurrency::parse("X", "USD:100").unwrap();
-        let usd = Currency::parse("USD").unwrap();
-        assert_eq!(p.reached(9_999, usd), None);
-        assert_eq!(p.reached(10_000, usd), Some(10_000));
-        assert_eq!(p.reached(10_001, usd), Some(10_000));
-        assert_eq!(p.reached(i64::MAX, Currency::parse("EUR").unwrap()), None);
     }
 }

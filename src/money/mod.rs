@@ -5,8 +5,10 @@
 
 mod amount;
 mod currency;
+mod per_currency;
 #[cfg(test)]
 mod properties;
 
 pub use amount::{Amount, AmountError, MAX_MINOR, format_minor};
 pub use currency::{Currency, CurrencyError};
+pub use per_currency::{PerCurrency, parse_percent, percent};

@@ -16,16 +16,14 @@ use rand::Rng;
 use uuid::Uuid;
 
 use super::{
+    fraud_check::{Decision, FraudCheck},
     store::{
         AuditEntry, AuditStore, PageKey, PageQuery, Record, StoreError, StorePage, fraud_key,
         fraud_timestamp, user_index_key,
     },
     tables::{self, AUDIT_LOGS, FRAUD_DETECTION, TRANSACTION_INDEX, USER_INDEX},
 };
-use crate::{
-    config::Config,
-    fraud::{Decision, FraudCheck},
-};
+use crate::config::Config;
 
 type Item = HashMap<String, AttributeValue>;
 

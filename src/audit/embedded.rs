@@ -10,12 +10,12 @@ use uuid::Uuid;
 
 use super::{
     dynamodb::{decision_str, parse_decision},
+    fraud_check::FraudCheck,
     store::{
         AuditEntry, AuditStore, PageQuery, Record, StoreError, StorePage, fraud_key,
         fraud_timestamp, user_index_key,
     },
 };
-use crate::fraud::FraudCheck;
 use entity::{audit_logs, fraud_detection};
 
 pub struct EmbeddedStore {

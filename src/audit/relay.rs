@@ -44,10 +44,11 @@ use uuid::Uuid;
 
 use super::{
     dead_letters,
+    fraud_check::{self, FraudCheck},
     sqs::AuditQueue,
     store::{AuditEntry, AuditStore, Record, StoreError},
 };
-use crate::{config::Config, db, fraud};
+use crate::{config::Config, db};
 use entity::audit_outbox;
 
 /// The first retry waits about this long; each failure doubles it.
@@ -214,7 +215,7 @@ impl Relay {
         metrics::counter!("paygraph_audit_relay_events_total").increment(delivered.len() as u64);
         for record in &records {
             if let Record::Fraud(check) = record {
-                fraud::observe(check);
+                fraud_check::observe(check);
             }
         }
         Ok(delivered.len())
@@ -403,9 +404,9 @@ fn backoff(attempts: i32, cap: Duration) -> chrono::Duration {
 /// An outbox row as the store takes it: fraud checks go to
 /// `fraud_detection`, everything else to `audit_logs`.
 fn to_record(row: &audit_outbox::Model) -> Result<Record, String> {
-    if row.service_name == fraud::SERVICE && row.event_type == fraud::EVENT_TYPE {
+    if row.service_name == fraud_check::SERVICE && row.event_type == fraud_check::EVENT_TYPE {
         let data = row.data.clone().unwrap_or_default();
-        return serde_json::from_value::<fraud::FraudCheck>(data)
+        return serde_json::from_value::<FraudCheck>(data)
             .map(|mut check| {
                 check.checked_at = check.checked_at.trunc_subsecs(6);
                 Record::Fraud(check)

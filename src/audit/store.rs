@@ -10,7 +10,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
-use crate::{fraud::FraudCheck, validation::InvalidInput};
+use super::fraud_check::FraudCheck;
+use crate::validation::InvalidInput;
 
 /// An audit event as the store keeps it and the API shows it.
 #[derive(Debug, Clone, PartialEq)]

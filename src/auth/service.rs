@@ -62,6 +62,14 @@ impl Principal {
         self.roles.contains(&role)
     }
 
+    /// The caller as the audit log sees a reader.
+    pub fn audit_reader(&self) -> audit::Reader {
+        audit::Reader {
+            user_id: self.user_id,
+            support: self.has_role(Role::Support),
+        }
+    }
+
     /// The caller as a support agent, when they hold the role.
     pub fn as_support(&self) -> Option<SupportAgent> {
         self.has_role(Role::Support).then_some(SupportAgent {

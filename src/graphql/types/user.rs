@@ -264,7 +264,7 @@ impl User {
         let limit = PageRequest::<DateTime<Utc>>::parse(first, None, None, None)?.limit as usize;
         let page = app(ctx)
             .audit
-            .user_log(who, self.id, limit, after.as_deref())
+            .user_log(who.audit_reader(), self.id, limit, after.as_deref())
             .await?;
         Ok(AuditEntry::connection(page))
     }
@@ -282,7 +282,7 @@ impl User {
         let limit = PageRequest::<DateTime<Utc>>::parse(first, None, None, None)?.limit as usize;
         let page = app(ctx)
             .audit
-            .fraud_checks(who, self.id, limit, after.as_deref())
+            .fraud_checks(who.audit_reader(), self.id, limit, after.as_deref())
             .await?;
         Ok(FraudCheck::connection(page))
     }

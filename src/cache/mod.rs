@@ -14,6 +14,7 @@ mod breaker;
 pub mod events;
 mod memory;
 pub mod notifier;
+pub mod notify;
 pub mod persisted_queries;
 pub mod rate_limit;
 pub mod read_marks;

@@ -21,9 +21,9 @@ use tokio::sync::Notify;
 use super::{
     CacheError,
     events::{Change, EventBus},
+    notify::ChangeNotifier,
     transactions::{TransactionCache, TransactionSnapshot},
 };
-use crate::ledger::ChangeNotifier;
 use entity::{payment_requests, transactions as txn, wallets};
 
 const MAX_QUEUED: usize = 100_000;

@@ -11,7 +11,6 @@ pub mod feed;
 mod fees;
 mod holds;
 pub mod idempotency;
-pub mod notify;
 pub mod payment_requests;
 mod postings;
 mod reads;
@@ -34,6 +33,7 @@ use std::sync::Arc;
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
+pub use crate::cache::notify::{ChangeNotifier, NoNotifier, Notifier};
 use balance_changes::BalanceChanges;
 pub use balance_changes::Operation;
 pub use deposit::DepositRequest;
@@ -43,7 +43,6 @@ pub use feed::{Changed, CursorProblem, FeedCursor, FeedEntry, FeedPage, Start};
 pub use fees::{FeeKind, fee_for, percentage_minor};
 pub use holds::{HoldChange, parse_reason};
 pub use idempotency::IdempotencyKey;
-pub use notify::{ChangeNotifier, NoNotifier, Notifier};
 pub use payment_requests::{
     PaymentRequestInput, RequestDirection, RequestStatus, payment_request_by_id,
     payment_requests_of,

@@ -1,7 +1,8 @@
 //! What the ledger tells the rest of the service after a commit: which
-//! transaction or wallet changed. The cache module implements it (the
-//! transaction cache, the event bus of subscriptions); the ledger knows
-//! nothing of Redis.
+//! transaction, wallet or payment request changed. The trait lives here,
+//! below the ledger, beside its implementation (`notifier::CacheNotifier`:
+//! the transaction cache, the event bus of subscriptions); the ledger
+//! holds a `Notifier` and knows nothing of Redis.
 
 use std::sync::Arc;
 

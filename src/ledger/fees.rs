@@ -36,7 +36,10 @@ pub fn percentage_minor(minor: i64, percent: Decimal) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::money::MAX_MINOR;
 
     #[test]
     fn half_a_minor_unit_rounds_up() {
@@ -50,8 +53,21 @@ mod tests {
 
     #[test]
     fn no_fee_is_larger_than_a_large_amount_can_carry() {
-        let max = crate::money::MAX_MINOR;
+        let max = MAX_MINOR;
         assert_eq!(percentage_minor(max, Decimal::ZERO), 0);
         assert!(percentage_minor(max, Decimal::new(999, 1)) < max);
+    }
+
+    proptest! {
+        /// A fee is within half a minor unit of the exact percentage, and never
+        /// more than the amount.
+        #[test]
+        fn fee_rounding_is_within_half_a_unit(minor in 0..=MAX_MINOR, basis_points in 0..10_000i64) {
+            let percent = Decimal::new(basis_points, 2);
+            let fee = percentage_minor(minor, percent);
+            let exact = Decimal::from(minor) * percent / Decimal::ONE_HUNDRED;
+            prop_assert!((Decimal::from(fee) - exact).abs() <= Decimal::new(5, 1));
+            prop_assert!(fee <= minor);
+        }
     }
 }

@@ -40,7 +40,7 @@ pub use deposit::DepositRequest;
 pub use error::LedgerError;
 use error::commit;
 pub use feed::{Changed, CursorProblem, FeedCursor, FeedEntry, FeedPage, Start};
-pub use fees::{FeeKind, fee_for, percentage_minor};
+pub use fees::{FeeKind, fee_for};
 pub use holds::{HoldChange, parse_reason};
 pub use idempotency::IdempotencyKey;
 pub use payment_requests::{

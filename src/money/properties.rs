@@ -2,10 +2,8 @@
 
 use iso_currency::IntoEnumIterator;
 use proptest::prelude::*;
-use rust_decimal::Decimal;
 
 use super::{Amount, AmountError, Currency, MAX_MINOR, format_minor};
-use crate::ledger::percentage_minor;
 
 /// Every ISO 4217 currency this service can hold.
 fn currencies() -> Vec<Currency> {
@@ -42,17 +40,6 @@ proptest! {
     fn amounts_past_the_maximum_are_refused(c in currency(), over in 1..1_000_000_000i64) {
         let text = format_minor(MAX_MINOR.saturating_add(over), c);
         prop_assert_eq!(Amount::parse(&text, c), Err(AmountError::TooLarge));
-    }
-
-    /// A fee is within half a minor unit of the exact percentage, and never
-    /// more than the amount.
-    #[test]
-    fn fee_rounding_is_within_half_a_unit(minor in 0..=MAX_MINOR, basis_points in 0..10_000i64) {
-        let percent = Decimal::new(basis_points, 2);
-        let fee = percentage_minor(minor, percent);
-        let exact = Decimal::from(minor) * percent / Decimal::ONE_HUNDRED;
-        prop_assert!((Decimal::from(fee) - exact).abs() <= Decimal::new(5, 1));
-        prop_assert!(fee <= minor);
     }
 }
 

@@ -4,9 +4,7 @@
 use std::collections::HashMap;
 
 use entity::users;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 /// e.g. "Ada L." for Ada Lovelace.
@@ -34,15 +32,4 @@ pub async fn display_names_of(
         .into_iter()
         .map(|(id, first, last)| (id, display_name(&first, &last)))
         .collect())
-}
-
-/// Users by id, whole rows, for the per-request loader.
-pub async fn users_by_id(
-    db: &DatabaseConnection,
-    user_ids: &[Uuid],
-) -> Result<Vec<users::Model>, DbErr> {
-    users::Entity::find()
-        .filter(users::Column::UserId.is_in(user_ids.iter().copied()))
-        .all(db)
-        .await
 }

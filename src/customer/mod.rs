@@ -9,12 +9,14 @@ mod card;
 mod display_name;
 mod payment_methods;
 mod profile;
+mod users;
 
 pub use bank_accounts::{AccountType, NewBankAccount, accounts_of};
 pub use card::{CardExpiry, CardNumber};
-pub use display_name::{display_name, display_names_of, users_by_id};
+pub use display_name::{display_name, display_names_of};
 pub use payment_methods::{NewPaymentMethod, payment_methods_of};
 pub use profile::{Address, ProfileChange, profiles_of};
+pub use users::{user_by_id, users_by_id};
 
 use sea_orm::DatabaseConnection;
 

@@ -6,7 +6,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{DatabaseConnection, DbErr};
 use uuid::Uuid;
 
 use crate::{
@@ -198,15 +198,7 @@ impl Loader<EventsOf> for DbLoader {
         keys: &[EventsOf],
     ) -> LoadResult<EventsOf, Vec<transaction_events::Model>> {
         let ids = ids(keys, |k| k.0);
-        let rows = self
-            .read(|| {
-                transaction_events::Entity::find()
-                    .filter(transaction_events::Column::TransactionId.is_in(ids.iter().copied()))
-                    .order_by_asc(transaction_events::Column::CreatedAt)
-                    .order_by_asc(transaction_events::Column::EventId)
-                    .all(&self.db)
-            })
-            .await?;
+        let rows = self.read(|| ledger::events_of(&self.db, &ids)).await?;
         Ok(group(keys, rows, |e| EventsOf(e.transaction_id)))
     }
 }
@@ -221,11 +213,7 @@ impl Loader<TransactionById> for DbLoader {
     ) -> LoadResult<TransactionById, transactions::Model> {
         let ids = ids(keys, |k| k.0);
         let rows = self
-            .read(|| {
-                transactions::Entity::find()
-                    .filter(transactions::Column::TransactionId.is_in(ids.iter().copied()))
-                    .all(&self.db)
-            })
+            .read(|| ledger::transactions_by_id(&self.db, &ids))
             .await?;
         Ok(rows
             .into_iter()

@@ -1,5 +1,4 @@
 use async_graphql::{Context, ID, Object, connection::Connection};
-use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use super::{
@@ -11,7 +10,7 @@ use super::{
         Wallet,
     },
 };
-use crate::{auth::Caller, ledger, pagination::PageRequest};
+use crate::{auth::Caller, customer, ledger, pagination::PageRequest};
 use entity::{transactions, users, wallets};
 
 /// Everything a customer may ask, plus the support console's queries.
@@ -148,7 +147,7 @@ pub(super) async fn visible_user(ctx: &Context<'_>, key: Uuid) -> ApiResult<Opti
     let app = app(ctx);
     let user = app
         .retry
-        .read(|| users::Entity::find_by_id(key).one(&app.db))
+        .read(|| customer::user_by_id(&app.db, key))
         .await?;
     let user = visible(ctx, user, |u: &users::Model| vec![Some(u.user_id)], "user").await?;
     Ok(user.map(User::from))

@@ -48,7 +48,10 @@ pub use payment_requests::{
     payment_requests_of,
 };
 pub use postings::{FEE_ACCOUNT_ID, ensure_system_accounts};
-pub use reads::{TransactionFilter, history_of, transactions_of, wallet_by_id, wallets_of};
+pub use reads::{
+    TransactionFilter, events_of, history_of, transactions_by_id, transactions_of, wallet_by_id,
+    wallets_of,
+};
 pub use settings::{FraudSettings, LedgerSettings};
 pub use statement_export::{
     CSV_COLUMNS, EXPORT_LINK_TTL_SECS, StatementExports, StatementLine, statement_lines, write_csv,

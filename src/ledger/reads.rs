@@ -5,7 +5,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::pagination::{Page, PageRequest, keyset};
-use entity::{balance_history, transactions, wallets};
+use entity::{balance_history, transaction_events, transactions, wallets};
 
 pub async fn wallets_of(
     db: &DatabaseConnection,
@@ -24,6 +24,33 @@ pub async fn wallet_by_id(
     wallet_id: Uuid,
 ) -> Result<Option<wallets::Model>, DbErr> {
     wallets::Entity::find_by_id(wallet_id).one(db).await
+}
+
+/// The transactions of `transaction_ids` that exist, for the per-request
+/// loader: the caller decides who may see each.
+pub async fn transactions_by_id(
+    db: &DatabaseConnection,
+    transaction_ids: &[Uuid],
+) -> Result<Vec<transactions::Model>, DbErr> {
+    transactions::Entity::find()
+        .filter(transactions::Column::TransactionId.is_in(transaction_ids.iter().copied()))
+        .all(db)
+        .await
+}
+
+/// The status events of `transaction_ids`, oldest first, for the
+/// per-request loader.
+pub async fn events_of(
+    db: &DatabaseConnection,
+    transaction_ids: &[Uuid],
+) -> Result<Vec<transaction_events::Model>, DbErr> {
+    use transaction_events::Column as C;
+    transaction_events::Entity::find()
+        .filter(C::TransactionId.is_in(transaction_ids.iter().copied()))
+        .order_by_asc(C::CreatedAt)
+        .order_by_asc(C::EventId)
+        .all(db)
+        .await
 }
 
 #[derive(Debug, Default, Clone)]

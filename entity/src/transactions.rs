@@ -1,4 +1,59 @@
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::Currency;
+
+/// What a transaction is. Stored in `transaction_type` as its
+/// `string_value`, which is also its serialised form.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(20))")]
+#[serde(rename_all = "snake_case")]
+pub enum TxType {
+    #[sea_orm(string_value = "transfer")]
+    Transfer,
+    #[sea_orm(string_value = "deposit")]
+    Deposit,
+    #[sea_orm(string_value = "withdrawal")]
+    Withdrawal,
+    #[sea_orm(string_value = "refund")]
+    Refund,
+}
+
+/// Where a transaction stands. Stored in `status` as its `string_value`,
+/// which is also its serialised form.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(20))")]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    #[sea_orm(string_value = "processing")]
+    Processing,
+    #[sea_orm(string_value = "pending_review")]
+    PendingReview,
+    #[sea_orm(string_value = "completed")]
+    Completed,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+    #[sea_orm(string_value = "reversed")]
+    Reversed,
+}
+
+impl Status {
+    /// Whether a transaction in this status can change no more.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::Failed | Self::Cancelled | Self::Reversed
+        )
+    }
+}
 
 /// A movement of money. The database enforces `amount_minor > 0` and
 /// `fees_minor >= 0`.
@@ -12,10 +67,9 @@ pub struct Model {
     pub sender_wallet_id: Option<Uuid>,
     pub receiver_wallet_id: Option<Uuid>,
     pub amount_minor: i64,
-    /// ISO 4217 code, e.g. `"USD"`.
-    pub currency: String,
-    pub transaction_type: String,
-    pub status: String,
+    pub currency: Currency,
+    pub transaction_type: TxType,
+    pub status: Status,
     pub payment_method_id: Option<Uuid>,
     pub account_id: Option<Uuid>,
     /// For a refund, the transaction it reverses.
@@ -116,3 +170,21 @@ impl Related<super::idempotency_keys::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Iterable;
+
+    /// The cache and the event bus carry the serialised form; it is the
+    /// stored one.
+    #[test]
+    fn serialised_as_stored() {
+        for t in TxType::iter() {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.to_value().as_str());
+        }
+        for s in Status::iter() {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.to_value().as_str());
+        }
+    }
+}

@@ -616,11 +616,12 @@ fn deliver(inner: &Inner, data: Vec<redis::Value>) {
 mod tests {
     use super::*;
     use crate::cache::transactions::tests::snapshot;
+    use entity::transactions::Status;
 
     #[tokio::test]
     async fn a_change_reaches_both_parties_and_nobody_else() {
         let bus = EventBus::start(&Cache::in_process(""), 16).await.unwrap();
-        let t = snapshot(1, "pending");
+        let t = snapshot(1, Status::Pending);
         let mut sender = bus.subscribe(t.sender_id.unwrap()).await;
         let mut sender_elsewhere = bus.subscribe(t.sender_id.unwrap()).await;
         let mut receiver = bus.subscribe(t.receiver_id.unwrap()).await;
@@ -655,7 +656,7 @@ mod tests {
 
     #[test]
     fn a_change_survives_the_wire() {
-        let change = Change::Transaction(snapshot(4, "completed"));
+        let change = Change::Transaction(snapshot(4, Status::Completed));
         let json = serde_json::to_string(&change).unwrap();
         assert_eq!(serde_json::from_str::<Change>(&json).unwrap(), change);
     }

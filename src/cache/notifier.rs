@@ -158,16 +158,21 @@ async fn deliver(
 mod tests {
     use super::*;
     use crate::cache::{Cache, events::BusMessage, transactions::tests::snapshot};
+    use entity::transactions::Status;
 
     #[tokio::test]
     async fn a_change_refreshes_the_cache_and_reaches_the_bus_in_order() {
         let cache = Cache::in_process("");
         let bus = EventBus::start(&cache, 16).await.unwrap();
-        let sender = snapshot(1, "pending").sender_id.unwrap();
+        let sender = snapshot(1, Status::Pending).sender_id.unwrap();
         let mut rx = bus.subscribe(sender).await;
         let txns = TransactionCache::new(cache.clone());
         let notifier = CacheNotifier::start(txns.clone(), bus);
-        for (version, status) in [(1, "pending"), (2, "processing"), (3, "completed")] {
+        for (version, status) in [
+            (1, Status::Pending),
+            (2, Status::Processing),
+            (3, Status::Completed),
+        ] {
             notifier.transaction_changed(&snapshot(version, status).into());
         }
         for expected in 1..=3 {
@@ -184,7 +189,7 @@ mod tests {
             assert_eq!(t.version, expected);
         }
         // Delivered means refreshed: the entry is served again, newest.
-        let id = snapshot(1, "").transaction_id;
+        let id = snapshot(1, Status::Pending).transaction_id;
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let cached = loop {
             if let Some(c) = txns.get(id).await.unwrap() {
@@ -196,6 +201,6 @@ mod tests {
             );
             tokio::task::yield_now().await;
         };
-        assert_eq!(cached.status, "completed");
+        assert_eq!(cached.status, Status::Completed);
     }
 }

@@ -18,7 +18,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Cache, CacheError, Store};
-use entity::transactions;
+use entity::{
+    Currency,
+    transactions::{self, Status, TxType},
+};
 
 pub const TTL: Duration = Duration::from_secs(1800);
 
@@ -37,9 +40,9 @@ pub struct TransactionSnapshot {
     pub sender_wallet_id: Option<Uuid>,
     pub receiver_wallet_id: Option<Uuid>,
     pub amount_minor: i64,
-    pub currency: String,
-    pub transaction_type: String,
-    pub status: String,
+    pub currency: Currency,
+    pub transaction_type: TxType,
+    pub status: Status,
     pub payment_method_id: Option<Uuid>,
     pub account_id: Option<Uuid>,
     pub related_transaction_id: Option<Uuid>,
@@ -67,9 +70,9 @@ impl From<&transactions::Model> for TransactionSnapshot {
             sender_wallet_id: m.sender_wallet_id,
             receiver_wallet_id: m.receiver_wallet_id,
             amount_minor: m.amount_minor,
-            currency: m.currency.clone(),
-            transaction_type: m.transaction_type.clone(),
-            status: m.status.clone(),
+            currency: m.currency,
+            transaction_type: m.transaction_type,
+            status: m.status,
             payment_method_id: m.payment_method_id,
             account_id: m.account_id,
             related_transaction_id: m.related_transaction_id,
@@ -251,7 +254,7 @@ async fn get(
 pub(crate) mod tests {
     use super::*;
 
-    pub fn snapshot(version: i64, status: &str) -> TransactionSnapshot {
+    pub fn snapshot(version: i64, status: Status) -> TransactionSnapshot {
         TransactionSnapshot {
             transaction_id: Uuid::from_u128(7),
             sender_id: Some(Uuid::from_u128(1)),
@@ -259,9 +262,9 @@ pub(crate) mod tests {
             sender_wallet_id: None,
             receiver_wallet_id: None,
             amount_minor: 1250,
-            currency: "USD".into(),
-            transaction_type: "transfer".into(),
-            status: status.into(),
+            currency: Currency::parse("USD").unwrap(),
+            transaction_type: TxType::Transfer,
+            status,
             payment_method_id: None,
             account_id: None,
             related_transaction_id: None,
@@ -277,11 +280,13 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn an_older_version_never_replaces_a_newer_one() {
         let cache = Cache::in_process("t:");
-        store(&cache, &snapshot(2, "completed")).await.unwrap();
-        store(&cache, &snapshot(1, "pending")).await.unwrap();
+        store(&cache, &snapshot(2, Status::Completed))
+            .await
+            .unwrap();
+        store(&cache, &snapshot(1, Status::Pending)).await.unwrap();
         let got = get(&cache, Uuid::from_u128(7)).await.unwrap().unwrap();
-        assert_eq!((got.version, got.status.as_str()), (2, "completed"));
-        store(&cache, &snapshot(3, "reversed")).await.unwrap();
+        assert_eq!((got.version, got.status), (2, Status::Completed));
+        store(&cache, &snapshot(3, Status::Reversed)).await.unwrap();
         let got = get(&cache, Uuid::from_u128(7)).await.unwrap().unwrap();
         assert_eq!(got.version, 3);
     }
@@ -290,7 +295,7 @@ pub(crate) mod tests {
     async fn a_queued_refresh_hides_the_entry_until_done() {
         let txns = TransactionCache::new(Cache::in_process(""));
         let id = Uuid::from_u128(7);
-        txns.store(&snapshot(1, "pending")).await.unwrap();
+        txns.store(&snapshot(1, Status::Pending)).await.unwrap();
         txns.refresh_queued(id);
         txns.refresh_queued(id);
         assert_eq!(txns.get(id).await.unwrap(), None);
@@ -302,7 +307,7 @@ pub(crate) mod tests {
 
     #[test]
     fn parties_are_sender_and_receiver() {
-        let s = snapshot(1, "pending");
+        let s = snapshot(1, Status::Pending);
         assert!(s.is_party(Uuid::from_u128(1)));
         assert!(s.is_party(Uuid::from_u128(2)));
         assert!(!s.is_party(Uuid::from_u128(3)));

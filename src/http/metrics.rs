@@ -11,7 +11,7 @@ use axum::extract::State;
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use metrics_util::layers::FanoutBuilder;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ActiveEnum, DatabaseConnection, Iterable};
 
 use super::{HttpState, metrics_log::LogRecorder};
 use crate::{
@@ -213,12 +213,12 @@ fn register() {
     }
     let _ = metrics::histogram!("paygraph_db_statement_duration_seconds");
     let _ = metrics::histogram!("paygraph_fraud_score");
-    for kind in TxType::ALL {
-        for status in Status::ALL {
+    for kind in TxType::iter() {
+        for status in Status::iter() {
             metrics::counter!(
                 "paygraph_transactions_total",
-                "type" => kind.as_str(),
-                "status" => status.as_str()
+                "type" => kind.to_value(),
+                "status" => status.to_value()
             )
             .increment(0);
         }

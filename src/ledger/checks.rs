@@ -12,7 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    LedgerError, LedgerSettings, Status, TxType,
+    LedgerError, LedgerSettings,
     tallies::{self, NOT_SPENT, OUTGOING},
 };
 use crate::{
@@ -47,8 +47,8 @@ pub fn may_move_money(user: &users::Model, who: &'static str) -> Result<(), Ledg
 fn outgoing(sender: Uuid) -> sea_orm::Select<transactions::Entity> {
     transactions::Entity::find()
         .filter(transactions::Column::SenderId.eq(sender))
-        .filter(transactions::Column::TransactionType.is_in(OUTGOING.map(TxType::as_str)))
-        .filter(transactions::Column::Status.is_not_in(NOT_SPENT.map(Status::as_str)))
+        .filter(transactions::Column::TransactionType.is_in(OUTGOING))
+        .filter(transactions::Column::Status.is_not_in(NOT_SPENT))
 }
 
 /// What a sender has paid out lately: the payments in the velocity window

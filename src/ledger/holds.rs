@@ -30,9 +30,11 @@ pub enum HoldChange {
 async fn reserved<C: ConnectionTrait>(txn: &C, wallet_id: Uuid) -> Result<i64, LedgerError> {
     let sum: Option<i64> = transactions::Entity::find()
         .filter(transactions::Column::SenderWalletId.eq(wallet_id))
-        .filter(transactions::Column::Status.is_in(
-            [Status::Pending, Status::Processing, Status::PendingReview].map(Status::as_str),
-        ))
+        .filter(transactions::Column::Status.is_in([
+            Status::Pending,
+            Status::Processing,
+            Status::PendingReview,
+        ]))
         .select_only()
         .column_as(
             Expr::cust("CAST(COALESCE(SUM(amount_minor + fees_minor), 0) AS BIGINT)"),
@@ -110,7 +112,8 @@ impl Ledger {
         let m = amount.minor();
         if wallet.user_id == agent.user_id()
             || m > wallet.available_balance_minor
-            || !self.needs_second_agent(m, &wallet.currency)
+            || !crate::money::Currency::parse(&wallet.currency)
+                .is_ok_and(|c| self.needs_second_agent(m, c))
         {
             return Ok(None);
         }

@@ -31,7 +31,7 @@ mod withdraw;
 
 use std::sync::Arc;
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::{ActiveEnum, DatabaseConnection, DatabaseTransaction};
 
 pub use crate::cache::notify::{ChangeNotifier, NoNotifier, Notifier};
 use balance_changes::BalanceChanges;
@@ -64,93 +64,19 @@ pub use transfer_queue::{Placement, Workers};
 pub use withdraw::WithdrawRequest;
 
 use crate::{crypto::FieldCipher, db::retry::Safe, processor::PaymentProcessor};
+pub use entity::transactions::{Status, TxType};
 use entity::{transactions, wallets as wallet_rows};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxType {
-    Transfer,
-    Deposit,
-    Withdrawal,
-    Refund,
-}
-
-impl TxType {
-    pub const ALL: [Self; 4] = [
-        Self::Transfer,
-        Self::Deposit,
-        Self::Withdrawal,
-        Self::Refund,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Transfer => "transfer",
-            Self::Deposit => "deposit",
-            Self::Withdrawal => "withdrawal",
-            Self::Refund => "refund",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Pending,
-    Processing,
-    PendingReview,
-    Completed,
-    Failed,
-    Cancelled,
-    Reversed,
-}
-
-impl Status {
-    pub const ALL: [Self; 7] = [
-        Self::Pending,
-        Self::Processing,
-        Self::PendingReview,
-        Self::Completed,
-        Self::Failed,
-        Self::Cancelled,
-        Self::Reversed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Processing => "processing",
-            Self::PendingReview => "pending_review",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-            Self::Reversed => "reversed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
-    fn is_final(self) -> bool {
-        matches!(
-            self,
-            Self::Completed | Self::Failed | Self::Cancelled | Self::Reversed
-        )
-    }
-
-    fn event_name(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Processing => "processing",
-            Self::PendingReview => "held_for_review",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-            Self::Reversed => "reversed",
-        }
+/// The name of the event that records a move to `status`.
+fn event_name(status: Status) -> &'static str {
+    match status {
+        Status::Pending => "pending",
+        Status::Processing => "processing",
+        Status::PendingReview => "held_for_review",
+        Status::Completed => "completed",
+        Status::Failed => "failed",
+        Status::Cancelled => "cancelled",
+        Status::Reversed => "reversed",
     }
 }
 
@@ -223,14 +149,10 @@ impl Ledger {
 
     /// Whether a support refund or hold of this much waits for a second
     /// agent (`SUPPORT_APPROVAL_AMOUNT`; a currency it leaves out never does).
-    fn needs_second_agent(&self, amount_minor: i64, currency: &str) -> bool {
-        crate::money::Currency::parse(currency)
-            .ok()
-            .and_then(|c| {
-                self.settings
-                    .support_approval_amount
-                    .reached(amount_minor, c)
-            })
+    fn needs_second_agent(&self, amount_minor: i64, currency: crate::money::Currency) -> bool {
+        self.settings
+            .support_approval_amount
+            .reached(amount_minor, currency)
             .is_some()
     }
 
@@ -272,16 +194,12 @@ impl Ledger {
             self.notifier.wallet_changed(w);
         }
         for t in transactions {
-            if let (Some(kind), Some(status)) =
-                (TxType::parse(&t.transaction_type), Status::parse(&t.status))
-            {
-                metrics::counter!(
-                    "paygraph_transactions_total",
-                    "type" => kind.as_str(),
-                    "status" => status.as_str()
-                )
-                .increment(1);
-            }
+            metrics::counter!(
+                "paygraph_transactions_total",
+                "type" => t.transaction_type.to_value(),
+                "status" => t.status.to_value()
+            )
+            .increment(1);
             self.notifier.transaction_changed(t);
         }
     }

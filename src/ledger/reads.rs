@@ -55,8 +55,8 @@ pub async fn events_of(
 
 #[derive(Debug, Default, Clone)]
 pub struct TransactionFilter {
-    pub status: Option<&'static str>,
-    pub transaction_type: Option<&'static str>,
+    pub status: Option<transactions::Status>,
+    pub transaction_type: Option<transactions::TxType>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
 }

@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Status, TxType, postings::db_time, tallies};
+use super::{Status, TxType, event_name, postings::db_time, tallies};
 use crate::{
     audit::{self, AuditEvent},
     db::Writes,
@@ -71,9 +71,9 @@ pub fn insert_many(
                 sender_wallet_id: new.sender_wallet_id,
                 receiver_wallet_id: new.receiver_wallet_id,
                 amount_minor: new.amount.minor(),
-                currency: new.amount.currency().code().to_owned(),
-                transaction_type: new.kind.as_str().to_owned(),
-                status: new.status.as_str().to_owned(),
+                currency: new.amount.currency(),
+                transaction_type: new.kind,
+                status: new.status,
                 payment_method_id: new.payment_method_id,
                 account_id: new.account_id,
                 related_transaction_id: new.related_transaction_id,
@@ -86,7 +86,7 @@ pub fn insert_many(
             };
             events.push((row.transaction_id, "created", new.actor_id));
             if new.status != Status::Pending {
-                events.push((row.transaction_id, new.status.event_name(), new.actor_id));
+                events.push((row.transaction_id, event_name(new.status), new.actor_id));
             }
             row
         })
@@ -116,9 +116,9 @@ pub fn set_status(
     now: DateTime<Utc>,
 ) -> transactions::Model {
     let now = db_time(now);
-    tallies::status_changed(writes, &before, status.as_str());
+    tallies::status_changed(writes, &before, status);
     let row = transactions::Model {
-        status: status.as_str().to_owned(),
+        status,
         version: before.version + 1,
         updated_at: now,
         completed_at: if status.is_final() {
@@ -131,7 +131,7 @@ pub fn set_status(
     writes.update(
         transactions::Entity::update_many()
             .set(transactions::ActiveModel {
-                status: Set(row.status.clone()),
+                status: Set(row.status),
                 version: Set(row.version),
                 updated_at: Set(row.updated_at),
                 completed_at: Set(row.completed_at),
@@ -145,7 +145,7 @@ pub fn set_status(
         .unwrap_or_default();
     write_events(
         writes,
-        &[(&row, status.event_name(), data, actor)],
+        &[(&row, event_name(status), data, actor)],
         &mut vec![],
         now,
     );

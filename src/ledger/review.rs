@@ -2,7 +2,7 @@
 //! held for review, refund a completed transfer.
 
 use chrono::Utc;
-use sea_orm::{DatabaseTransaction, EntityTrait, QuerySelect, sea_query::LockType};
+use sea_orm::{ActiveEnum, DatabaseTransaction, EntityTrait, QuerySelect, sea_query::LockType};
 use uuid::Uuid;
 
 use super::{
@@ -20,13 +20,9 @@ use crate::{
     auth::SupportAgent,
     db::{Writes, retry::Safe},
     four_eyes::{self, ActionKind, Approval},
-    money::{Amount, Currency},
+    money::Amount,
 };
 use entity::{support_actions, transactions};
-
-fn currency_of(row: &transactions::Model) -> Result<Currency, LedgerError> {
-    Currency::parse(&row.currency).map_err(|_| LedgerError::NotFound)
-}
 
 impl Ledger {
     /// Approves (COMPLETED; a withdrawal goes on to the processor) or
@@ -58,13 +54,13 @@ impl Ledger {
         let now = Utc::now();
         let txn = self.begin().await?;
         let row = locked_for(&txn, agent, transaction_id).await?;
-        if row.status != Status::PendingReview.as_str() {
+        if row.status != Status::PendingReview {
             return Err(LedgerError::InvalidState {
                 message: "this transaction is not under review",
-                state: row.status.to_uppercase(),
+                state: row.status.to_value().to_uppercase(),
             });
         }
-        let currency = currency_of(&row)?;
+        let currency = row.currency;
         let sender_wallet = row.sender_wallet_id.ok_or(LedgerError::NotFound)?;
         let fee_wallet = postings::ensure_wallet(&txn, FEE_ACCOUNT_ID, currency, now).await?;
         let mut ids = vec![sender_wallet, fee_wallet];
@@ -118,12 +114,12 @@ impl Ledger {
             .read(|| transactions::Entity::find_by_id(transaction_id).one(&self.db))
             .await?;
         if let Some(original) = original
-            && original.transaction_type == TxType::Transfer.as_str()
-            && original.status == Status::Completed.as_str()
+            && original.transaction_type == TxType::Transfer
+            && original.status == Status::Completed
             && original.sender_id != Some(agent.user_id())
             && original.receiver_id != Some(agent.user_id())
             && let Some(customer) = original.sender_id
-            && self.needs_second_agent(original.amount_minor, &original.currency)
+            && self.needs_second_agent(original.amount_minor, original.currency)
         {
             let action = four_eyes::request(
                 &self.db,
@@ -289,12 +285,10 @@ async fn refundable(
     transaction_id: Uuid,
 ) -> Result<Refundable, LedgerError> {
     let original = locked_for(txn, agent, transaction_id).await?;
-    if original.transaction_type != TxType::Transfer.as_str()
-        || original.status != Status::Completed.as_str()
-    {
+    if original.transaction_type != TxType::Transfer || original.status != Status::Completed {
         return Err(LedgerError::InvalidState {
             message: "only a completed transfer can be refunded",
-            state: original.status.to_uppercase(),
+            state: original.status.to_value().to_uppercase(),
         });
     }
     let (Some(payer_wallet), Some(payee_wallet)) =
@@ -302,7 +296,7 @@ async fn refundable(
     else {
         return Err(LedgerError::NotFound);
     };
-    let amount = Amount::from_minor(original.amount_minor, currency_of(&original)?)
+    let amount = Amount::from_minor(original.amount_minor, original.currency)
         .map_err(|_| LedgerError::NotFound)?;
     Ok(Refundable {
         original,
@@ -345,7 +339,7 @@ fn post_decision(
     let id = row.transaction_id;
     let sender_wallet = row.sender_wallet_id.ok_or(LedgerError::NotFound)?;
     let debit = row.amount_minor + row.fees_minor;
-    let transfer = row.transaction_type == TxType::Transfer.as_str();
+    let transfer = row.transaction_type == TxType::Transfer;
     Ok(match (approve, transfer) {
         (true, true) => {
             let receiver_wallet = row.receiver_wallet_id.ok_or(LedgerError::NotFound)?;

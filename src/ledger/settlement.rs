@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::{
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveEnum, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
 use secrecy::SecretString;
@@ -35,13 +35,10 @@ const BATCH: u64 = 20;
 /// cannot, so every poll became a scan of the whole table.
 fn settling(status: Status) -> sea_orm::Select<transactions::Entity> {
     transactions::Entity::find()
-        .filter(
-            transactions::Column::TransactionType
-                .is_in([TxType::Deposit.as_str(), TxType::Withdrawal.as_str()]),
-        )
+        .filter(transactions::Column::TransactionType.is_in([TxType::Deposit, TxType::Withdrawal]))
         .filter(
             Expr::col(transactions::Column::Status)
-                .eq(Expr::cust(format!("'{}'", status.as_str()))),
+                .eq(Expr::cust(format!("'{}'", status.to_value()))),
         )
 }
 
@@ -136,9 +133,9 @@ impl Ledger {
         let request = SettlementRequest {
             reference: row.transaction_id,
             amount_minor: row.amount_minor,
-            currency: row.currency.clone(),
+            currency: row.currency.code().to_owned(),
             instrument: self.instrument(&row).await?,
-            direction: if row.transaction_type == TxType::Deposit.as_str() {
+            direction: if row.transaction_type == TxType::Deposit {
                 Direction::PayIn
             } else {
                 Direction::PayOut
@@ -179,16 +176,15 @@ impl Ledger {
         let now = Utc::now();
         let txn = self.begin().await?;
         let row = transactions::Entity::find_by_id(id)
-            .filter(transactions::Column::Status.eq(Status::Processing.as_str()))
+            .filter(transactions::Column::Status.eq(Status::Processing))
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
             .one(&txn)
             .await?;
         // Another instance has it, or has finished it.
         let Some(row) = row else { return Ok(None) };
-        let deposit = row.transaction_type == TxType::Deposit.as_str();
+        let deposit = row.transaction_type == TxType::Deposit;
         let fee = row.fees_minor;
-        let currency =
-            crate::money::Currency::parse(&row.currency).map_err(|_| LedgerError::NotFound)?;
+        let currency = row.currency;
         let fee_wallet =
             postings::ensure_wallet(&txn, postings::FEE_ACCOUNT_ID, currency, now).await?;
         let wallet = if deposit {

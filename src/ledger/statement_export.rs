@@ -11,7 +11,7 @@
 use std::{borrow::Cow, collections::HashMap};
 
 use chrono::{DateTime, Duration, SecondsFormat, SubsecRound, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ActiveEnum, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -199,9 +199,10 @@ pub fn write_csv(
             c.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
             t.map(|t| transaction_id(t.transaction_id))
                 .unwrap_or_default(),
-            t.map(|t| t.transaction_type.to_uppercase())
+            t.map(|t| t.transaction_type.to_value().to_uppercase())
                 .unwrap_or_default(),
-            t.map(|t| t.status.to_uppercase()).unwrap_or_default(),
+            t.map(|t| t.status.to_value().to_uppercase())
+                .unwrap_or_default(),
             t.and_then(|t| t.description.as_deref())
                 .map(|d| text_cell(d).into_owned())
                 .unwrap_or_default(),
@@ -246,9 +247,9 @@ mod tests {
                 sender_wallet_id: None,
                 receiver_wallet_id: None,
                 amount_minor: amount.abs(),
-                currency: "USD".into(),
-                transaction_type: "transfer".into(),
-                status: "pending_review".into(),
+                currency: Currency::parse("USD").unwrap(),
+                transaction_type: transactions::TxType::Transfer,
+                status: transactions::Status::PendingReview,
                 payment_method_id: None,
                 account_id: None,
                 related_transaction_id: None,

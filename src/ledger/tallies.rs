@@ -29,22 +29,22 @@ pub fn minute_of(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// Whether `row`, in `status`, is money its sender has spent.
-fn counts(row: &transactions::Model, status: &str) -> bool {
+fn counts(row: &transactions::Model, status: Status) -> bool {
     row.sender_id.is_some()
-        && OUTGOING.iter().any(|t| t.as_str() == row.transaction_type)
-        && !NOT_SPENT.iter().any(|s| s.as_str() == status)
+        && OUTGOING.contains(&row.transaction_type)
+        && !NOT_SPENT.contains(&status)
 }
 
 /// Counts new rows that are outgoing and spent.
 pub fn count_new(writes: &mut Writes, rows: &[transactions::Model]) {
-    let deltas = rows.iter().filter(|r| counts(r, &r.status)).map(|r| (r, 1));
+    let deltas = rows.iter().filter(|r| counts(r, r.status)).map(|r| (r, 1));
     add(writes, deltas);
 }
 
 /// Takes back `row` when it moves to a status that is no longer spent
 /// (a failed withdrawal, a cancelled review, a reversed transfer).
-pub fn status_changed(writes: &mut Writes, before: &transactions::Model, after: &str) {
-    match (counts(before, &before.status), counts(before, after)) {
+pub fn status_changed(writes: &mut Writes, before: &transactions::Model, after: Status) {
+    match (counts(before, before.status), counts(before, after)) {
         (true, false) => add(writes, [(before, -1)]),
         (false, true) => add(writes, [(before, 1)]),
         _ => {}
@@ -59,7 +59,11 @@ fn add<'a>(writes: &mut Writes, deltas: impl IntoIterator<Item = (&'a transactio
         let Some(sender) = row.sender_id else {
             continue;
         };
-        let key = (sender, row.currency.clone(), minute_of(row.created_at));
+        let key = (
+            sender,
+            row.currency.code().to_owned(),
+            minute_of(row.created_at),
+        );
         let sum = sums.entry(key).or_default();
         sum.0 += sign;
         sum.1 += sign * row.amount_minor;

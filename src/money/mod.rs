@@ -4,11 +4,11 @@
 //! unit; `rust_decimal` appears only where text is parsed or printed.
 
 mod amount;
-mod currency;
 mod per_currency;
 #[cfg(test)]
 mod properties;
 
 pub use amount::{Amount, AmountError, MAX_MINOR, format_minor};
-pub use currency::{Currency, CurrencyError};
+/// Defined with the entities, since `currency` columns are of this type.
+pub use entity::{Currency, CurrencyError};
 pub use per_currency::{PerCurrency, parse_percent, percent};

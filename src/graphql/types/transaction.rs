@@ -40,26 +40,6 @@ pub enum TransactionStatus {
     Reversed,
 }
 
-impl TransactionType {
-    pub fn as_db(self) -> &'static str {
-        TxType::from(self).as_str()
-    }
-
-    fn from_db(s: &str) -> Self {
-        TxType::parse(s).unwrap_or(TxType::Transfer).into()
-    }
-}
-
-impl TransactionStatus {
-    pub fn as_db(self) -> &'static str {
-        Status::from(self).as_str()
-    }
-
-    fn from_db(s: &str) -> Self {
-        Status::parse(s).unwrap_or(Status::Pending).into()
-    }
-}
-
 #[derive(InputObject, Default)]
 pub struct TransactionFilterInput {
     pub status: Option<TransactionStatus>,
@@ -72,8 +52,8 @@ pub struct TransactionFilterInput {
 impl TransactionFilterInput {
     pub fn into_domain(self) -> TransactionFilter {
         TransactionFilter {
-            status: self.status.map(TransactionStatus::as_db),
-            transaction_type: self.transaction_type.map(TransactionType::as_db),
+            status: self.status.map(Status::from),
+            transaction_type: self.transaction_type.map(TxType::from),
             created_after: self.created_after.map(|t| t.0),
             created_before: self.created_before.map(|t| t.0),
         }
@@ -110,19 +90,19 @@ impl Transaction {
 
     #[graphql(name = "type")]
     async fn transaction_type(&self) -> TransactionType {
-        TransactionType::from_db(&self.0.transaction_type)
+        self.0.transaction_type.into()
     }
 
     async fn status(&self) -> TransactionStatus {
-        TransactionStatus::from_db(&self.0.status)
+        self.0.status.into()
     }
 
     async fn amount(&self) -> Money {
-        Money::from_minor(self.0.amount_minor, &self.0.currency)
+        Money::from_minor(self.0.amount_minor, self.0.currency.code())
     }
 
     async fn fees(&self) -> Money {
-        Money::from_minor(self.0.fees_minor, &self.0.currency)
+        Money::from_minor(self.0.fees_minor, self.0.currency.code())
     }
 
     /// Null for the outside side of a deposit.

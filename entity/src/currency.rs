@@ -1,10 +1,21 @@
 use std::fmt;
 
+use sea_orm::DeriveValueType;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 /// An ISO 4217 currency with a decimal minor unit (0 to 4 digits).
 ///
 /// The table is `iso_currency`'s; codes without a minor unit (gold, SDRs,
 /// "no currency") are not money this service can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// A `currency` column holds its code (`"USD"`); a row whose code is not
+/// such a currency does not load. Serialised as the code too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, DeriveValueType)]
+#[sea_orm(
+    value_type = "String",
+    from_str = "Currency::parse",
+    to_str = "Currency::code"
+)]
 pub struct Currency(iso_currency::Currency);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -56,6 +67,19 @@ impl fmt::Display for Currency {
     }
 }
 
+impl Serialize for Currency {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Self::parse(&code).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +98,17 @@ mod tests {
         assert_eq!(Currency::parse("usd"), Err(CurrencyError::Unknown));
         assert_eq!(Currency::parse("ABC"), Err(CurrencyError::Unknown));
         assert_eq!(Currency::parse("XAU"), Err(CurrencyError::NoMinorUnit));
+    }
+
+    #[test]
+    fn is_stored_and_serialised_as_its_code() {
+        let usd = Currency::parse("USD").unwrap();
+        assert_eq!(
+            sea_orm::Value::from(usd),
+            sea_orm::Value::from("USD".to_owned())
+        );
+        assert_eq!(serde_json::to_string(&usd).unwrap(), r#""USD""#);
+        assert_eq!(serde_json::from_str::<Currency>(r#""USD""#).unwrap(), usd);
+        assert!(serde_json::from_str::<Currency>(r#""usd""#).is_err());
     }
 }

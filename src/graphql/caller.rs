@@ -1,6 +1,6 @@
 //! Reading the caller from a resolver's context.
 
-use async_graphql::Context;
+use async_graphql::{Context, Request, extensions::ExtensionContext};
 
 use super::errors::{ApiError, ApiResult};
 use crate::{
@@ -14,6 +14,20 @@ pub fn app<'a>(ctx: &Context<'a>) -> &'a ApiContext {
 
 pub fn caller<'a>(ctx: &Context<'a>) -> &'a Caller {
     ctx.data_unchecked::<Caller>()
+}
+
+/// The caller of a request an extension is preparing (before its data
+/// reaches the context): over HTTP the request's data, on a WebSocket the
+/// connection's; `None` for a tool that only measures documents.
+pub fn caller_of_request<'a>(
+    ctx: &'a ExtensionContext<'_>,
+    request: &'a Request,
+) -> Option<&'a Caller> {
+    request
+        .data
+        .get(&std::any::TypeId::of::<Caller>())
+        .and_then(|d| d.downcast_ref::<Caller>())
+        .or_else(|| ctx.data_opt::<Caller>())
 }
 
 /// The users a read of `owner`'s data is routed by (`db::reads`): the

@@ -9,9 +9,15 @@ use async_graphql::{ServerError, Value, Variables};
 
 use super::errors::Code;
 
+/// The deepest bracket nesting async-graphql's parser takes: it refuses
+/// a selection set 66 brackets deep (`recursion limit exceeded`). The
+/// bounds never let one through, so that refusal is always this scan's.
+pub const PARSER_MAX_NESTING: usize = 65;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DocumentBounds {
-    /// Deepest bracket nesting accepted.
+    /// Deepest bracket nesting accepted (at most `PARSER_MAX_NESTING`
+    /// from the configuration).
     pub max_nesting: usize,
     /// Most lexical tokens accepted (commas and whitespace are not tokens).
     pub max_tokens: usize,
@@ -29,7 +35,7 @@ enum Verdict {
 impl From<&crate::config::Config> for DocumentBounds {
     fn from(config: &crate::config::Config) -> Self {
         Self {
-            max_nesting: config.max_nesting,
+            max_nesting: config.max_nesting.min(PARSER_MAX_NESTING),
             max_tokens: config.max_tokens,
         }
     }
@@ -210,5 +216,25 @@ mod tests {
             Verdict::TooManyTokens
         );
         assert_eq!(verdict("{ a, b, c, d, 1.5e-3, ...F }"), Verdict::Within);
+    }
+
+    #[test]
+    fn the_parser_takes_every_document_the_bounds_let_through() {
+        let config = crate::config::Config {
+            max_nesting: 1_000,
+            ..Default::default()
+        };
+        let bounds = DocumentBounds::from(&config);
+        let nested =
+            |depth: usize| format!("{}a{}", "{ a ".repeat(depth - 1) + "{ ", " }".repeat(depth));
+        let deepest = nested(PARSER_MAX_NESTING);
+        assert!(bounds.check(&deepest, &Variables::default()).is_ok());
+        assert!(async_graphql::parser::parse_query(&deepest).is_ok());
+        let deeper = nested(PARSER_MAX_NESTING + 1);
+        assert!(matches!(
+            async_graphql::parser::parse_query(&deeper),
+            Err(async_graphql::parser::Error::RecursionLimitExceeded)
+        ));
+        assert!(bounds.check(&deeper, &Variables::default()).is_err());
     }
 }

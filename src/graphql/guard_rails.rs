@@ -1,7 +1,7 @@
-//! A schema extension that bounds aliases and depth, gives every error a
-//! stable code, and records each operation's metrics (labelled by its kind
-//! and root field, never by a name the client chose) and what the access
-//! log says of it.
+//! A schema extension that bounds a document's text, nesting, aliases,
+//! depth and complexity, gives every error a stable code, and records each
+//! operation's metrics (labelled by its kind and root field, never by a
+//! name the client chose) and what the access log says of it.
 
 use std::{
     sync::{Arc, Mutex},
@@ -9,7 +9,7 @@ use std::{
 };
 
 use async_graphql::{
-    Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+    Pos, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
     extensions::{
         Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
         NextRequest, NextValidation,
@@ -18,6 +18,7 @@ use async_graphql::{
 };
 
 use super::{
+    caller::caller_of_request,
     document_bounds::DocumentBounds,
     errors::Code,
     int_range,
@@ -30,6 +31,8 @@ pub struct GuardRails {
     pub max_aliases: usize,
     /// Depth outside introspection (introspection has its own bounds).
     pub max_depth: usize,
+    /// async-graphql's complexity of the operation, as validation counts it.
+    pub max_complexity: usize,
     /// Bounds on the document's text, checked before it is parsed.
     pub document: DocumentBounds,
 }
@@ -39,6 +42,7 @@ impl ExtensionFactory for GuardRails {
         Arc::new(GuardRailsForRequest {
             max_aliases: self.max_aliases,
             max_depth: self.max_depth,
+            max_complexity: self.max_complexity,
             document: self.document,
             state: Mutex::default(),
         })
@@ -48,6 +52,7 @@ impl ExtensionFactory for GuardRails {
 struct GuardRailsForRequest {
     max_aliases: usize,
     max_depth: usize,
+    max_complexity: usize,
     document: DocumentBounds,
     state: Mutex<Seen>,
 }
@@ -96,8 +101,8 @@ fn kind_name(kind: OperationType) -> &'static str {
     }
 }
 
-fn too_complex(message: String) -> ServerError {
-    let mut error = ServerError::new(message, None);
+fn too_complex(message: String, pos: Option<Pos>) -> ServerError {
+    let mut error = ServerError::new(message, pos);
     error
         .extensions
         .get_or_insert_with(Default::default)
@@ -105,17 +110,10 @@ fn too_complex(message: String) -> ServerError {
     error
 }
 
-/// async-graphql's own messages for its depth, complexity and recursion
-/// limits (its parser's and its own, whichever a document meets first).
-fn is_limit_message(message: &str) -> bool {
-    message.contains("nested too deep")
-        || message.contains("too complex")
-        || message.contains("Too many")
-        || message.contains("recursion")
-}
-
 /// Errors that reach here without a code come from parsing, validation or
-/// input coercion: the request was at fault.
+/// input coercion: the request was at fault. Every limit refuses with its
+/// own code before the library's checks meet the document (see
+/// `prepare_request` and `validation`).
 fn code_errors(response: &mut Response) {
     for error in &mut response.errors {
         let has_code = error
@@ -125,14 +123,9 @@ fn code_errors(response: &mut Response) {
         if has_code {
             continue;
         }
-        let code = if is_limit_message(&error.message) {
-            Code::QueryTooComplex
-        } else {
-            Code::BadUserInput
-        };
         let field = offending_field(&error.message).map(str::to_owned);
         let extensions = error.extensions.get_or_insert_with(Default::default);
-        extensions.set("code", code.as_str());
+        extensions.set("code", Code::BadUserInput.as_str());
         if let Some(field) = field {
             extensions.set("field", field);
         }
@@ -191,7 +184,26 @@ impl Extension for GuardRailsForRequest {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<async_graphql::Request> {
         self.seen().operation_name = request.operation_name.clone();
-        next.run(ctx, request).await
+        let mut request = next.run(ctx, request).await?;
+        if let Some(Caller::User(principal)) = caller_of_request(ctx, &request) {
+            self.seen().user_id = Some(principal.user_id);
+        }
+        // Before the parser: it recurses once per nesting level.
+        self.document.check(&request.query, &request.variables)?;
+        // Parsed here (once: the request keeps the document) so that the
+        // nesting of selection sets is refused before async-graphql's own
+        // recursion check, which runs with the parse, meets it.
+        let doc = request.parsed_query()?;
+        if let Some(pos) = shape::nested_past(doc, shape::MAX_RECURSION) {
+            return Err(too_complex(
+                format!(
+                    "The recursion depth of the query cannot be greater than `{}`",
+                    shape::MAX_RECURSION
+                ),
+                Some(pos),
+            ));
+        }
+        Ok(request)
     }
 
     async fn parse_query(
@@ -201,11 +213,6 @@ impl Extension for GuardRailsForRequest {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        if let Some(Caller::User(principal)) = ctx.data_opt::<Caller>() {
-            self.seen().user_id = Some(principal.user_id);
-        }
-        // Before the parser: it recurses once per nesting level.
-        self.document.check(query, variables)?;
         let doc = next.run(ctx, query, variables).await?;
         if let Some((path, pos)) = int_range::first_oversized_int(&doc, variables) {
             return Err(ServerError::new(
@@ -214,19 +221,22 @@ impl Extension for GuardRailsForRequest {
             ));
         }
         if shape::count_aliases(&doc) > self.max_aliases {
-            return Err(too_complex(format!(
-                "Query uses more than {} aliases",
-                self.max_aliases
-            )));
+            return Err(too_complex(
+                format!("Query uses more than {} aliases", self.max_aliases),
+                None,
+            ));
         }
         let measured = shape::measure(&doc);
         if measured.depth > self.max_depth {
-            return Err(too_complex("Query is nested too deep".to_owned()));
+            return Err(too_complex("Query is nested too deep".to_owned(), None));
         }
         if measured.introspection_depth > shape::INTROSPECTION_MAX_DEPTH
             || measured.introspection_lists > shape::INTROSPECTION_MAX_LISTS
         {
-            return Err(too_complex("Introspection is nested too deep".to_owned()));
+            return Err(too_complex(
+                "Introspection is nested too deep".to_owned(),
+                None,
+            ));
         }
         let mut seen = self.seen();
         seen.root = operation_class::root_fields(&doc, seen.operation_name.as_deref())
@@ -240,7 +250,12 @@ impl Extension for GuardRailsForRequest {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await;
+        let result = match next.run(ctx).await {
+            Ok(valid) if valid.complexity > self.max_complexity => {
+                Err(vec![too_complex("Query is too complex.".to_owned(), None)])
+            }
+            result => result,
+        };
         self.seen().validated = result.is_ok();
         result
     }

@@ -96,10 +96,11 @@ pub fn schema(
 fn builder(limits: Limits) -> SchemaBuilder<Query, Mutation, Subscription> {
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .register_output_type::<types::Node>()
-        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(shape::MAX_RECURSION)
         .extension(GuardRails {
             max_aliases: limits.max_aliases,
             max_depth: limits.max_depth,
+            max_complexity: limits.max_complexity,
             document: limits.document,
         });
     if !limits.introspection {

@@ -21,7 +21,6 @@
 //! a WebSocket.
 
 use std::{
-    any::TypeId,
     collections::{HashMap, HashSet},
     path::Path,
     sync::Arc,
@@ -35,7 +34,10 @@ use async_graphql::{
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::errors::{ApiError, Code};
+use super::{
+    caller::caller_of_request,
+    errors::{ApiError, Code},
+};
 use crate::auth::{Caller, Role};
 
 /// The manifest's `format`, as Apollo's tools write it.
@@ -225,14 +227,9 @@ impl Extension for Guard {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        // Over HTTP the caller is the request's data; on a WebSocket, the
-        // connection's. Without one (a tool that only measures documents),
-        // the caller is anonymous, which the manifest restricts.
-        let caller = request
-            .data
-            .get(&TypeId::of::<Caller>())
-            .and_then(|d| d.downcast_ref::<Caller>())
-            .or_else(|| ctx.data_opt::<Caller>())
+        // Without a caller (a tool that only measures documents), the
+        // caller is anonymous, which the manifest restricts.
+        let caller = caller_of_request(ctx, &request)
             .cloned()
             .unwrap_or(Caller::Anonymous);
         if let Err(e) = self.0.admit(&caller, &mut request) {

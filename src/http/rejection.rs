@@ -50,6 +50,9 @@ impl FromRequest<HttpState> for GraphQLBody {
                 BodyRejection::Unreadable(ParseRequestError::Io(std::io::Error::other(e)))
             }
         })?;
+        if json_nests_past(&bytes, JSON_MAX_NESTING) {
+            return Err(BodyRejection::NestedTooDeep);
+        }
         let batch = async_graphql::http::receive_batch_json(&bytes[..]).await?;
         let max = state.app.config.max_batch;
         if let async_graphql::BatchRequest::Batch(requests) = &batch
@@ -59,6 +62,43 @@ impl FromRequest<HttpState> for GraphQLBody {
         }
         Ok(Self(batch))
     }
+}
+
+/// The deepest nesting of arrays and objects serde_json reads: it refuses
+/// the 128th level. A body that nests deeper is refused before it gets
+/// there, so the refusal is this service's, with its own code.
+const JSON_MAX_NESTING: usize = 127;
+
+/// Whether JSON text nests arrays and objects more than `max` deep
+/// (brackets inside strings do not count). One linear pass, blind to any
+/// other syntax: whatever does not nest too deep, serde_json judges.
+fn json_nests_past(text: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Whether a Content-Type names JSON: `application/json` or a structured
@@ -80,6 +120,9 @@ pub enum BodyRejection {
     TooLarge,
     /// A batch of more than `PAYGRAPH_MAX_BATCH` operations.
     TooManyOperations(usize),
+    /// Arrays and objects nested past `JSON_MAX_NESTING` (deep
+    /// `variables`, say), refused before anything recurses on them.
+    NestedTooDeep,
     Unreadable(ParseRequestError),
 }
 
@@ -110,17 +153,11 @@ impl IntoResponse for BodyRejection {
                 Code::BadUserInput,
                 format!("a batch holds at most {max} operations"),
             ),
-            // serde_json refuses JSON nested past its recursion limit
-            // (deep `variables`, say) before anything recurses on it.
-            Self::Unreadable(ParseRequestError::InvalidRequest(e))
-                if e.to_string().contains("recursion limit") =>
-            {
-                (
-                    StatusCode::BAD_REQUEST,
-                    Code::QueryTooComplex,
-                    "the request's JSON is nested too deep".to_owned(),
-                )
-            }
+            Self::NestedTooDeep => (
+                StatusCode::BAD_REQUEST,
+                Code::QueryTooComplex,
+                "the request's JSON is nested too deep".to_owned(),
+            ),
             Self::Unreadable(ParseRequestError::InvalidRequest(e)) => (
                 StatusCode::BAD_REQUEST,
                 Code::BadUserInput,
@@ -136,5 +173,37 @@ impl IntoResponse for BodyRejection {
             }
         };
         error_response(status, ApiError::new(code, message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A GraphQL request whose variables nest `depth` levels in all.
+    fn body(depth: usize) -> String {
+        let value = format!("{}1{}", "[".repeat(depth - 2), "]".repeat(depth - 2));
+        format!(r#"{{"query":"{{ a }}","variables":{{"v":{value}}}}}"#)
+    }
+
+    #[test]
+    fn a_body_is_refused_here_exactly_where_serde_json_would_refuse_it() {
+        for depth in 120..136 {
+            let text = body(depth);
+            let read = serde_json::from_str::<async_graphql::BatchRequest>(&text);
+            assert_eq!(
+                json_nests_past(text.as_bytes(), JSON_MAX_NESTING),
+                read.is_err(),
+                "depth {depth}"
+            );
+        }
+    }
+
+    #[test]
+    fn brackets_in_strings_do_not_nest() {
+        let quoted = format!(r#"{{"query":"{}\"{}"}}"#, "[".repeat(200), "{".repeat(200));
+        assert!(!json_nests_past(quoted.as_bytes(), 4));
+        assert!(json_nests_past(br#"{"a":[[[[1]]]]}"#, 4));
+        assert!(!json_nests_past(br#"{"a":[[[1]]]}"#, 4));
     }
 }

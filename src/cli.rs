@@ -2,6 +2,7 @@
 //! documents.
 
 use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
 
 use crate::{
     auth::{self, Role},
@@ -116,7 +117,7 @@ impl Cli {
 
 /// Serves the API until a shutdown signal.
 pub async fn serve(config: Config) -> Result<(), String> {
-    crate::telemetry::init(&config.log);
+    crate::telemetry::init(&config.server.log);
     let app = Application::build(config)
         .await
         .map_err(|e| e.to_string())?;
@@ -165,9 +166,10 @@ pub async fn run(cli: Cli) -> Result<(), String> {
 /// `dynamodb create-tables`.
 async fn create_dynamodb_tables(config: &Config) -> Result<(), String> {
     let client = crate::audit::dynamodb::client(config).await;
-    let created = crate::audit::dynamodb::create_tables(&client, &config.dynamodb_table_prefix)
-        .await
-        .map_err(|e| format!("cannot create the DynamoDB tables: {e}"))?;
+    let created =
+        crate::audit::dynamodb::create_tables(&client, &config.audit.dynamodb.table_prefix)
+            .await
+            .map_err(|e| format!("cannot create the DynamoDB tables: {e}"))?;
     if created.is_empty() {
         println!("the DynamoDB tables exist already");
     } else {
@@ -205,8 +207,8 @@ async fn change_role(config: &Config, command: UsersCommand) -> Result<(), Strin
     let user_id = result.map_err(|e| e.to_string())?;
     // Servers read roles from the shared cache: rewrite the user's entry
     // there, or the change would wait for it to expire.
-    if let Some(url) = &config.redis_url {
-        refresh_standing(config, url, &conn, user_id).await?;
+    if let Some(url) = &config.redis.url {
+        refresh_standing(config, url.expose_secret(), &conn, user_id).await?;
     }
     println!(
         "{} role {} for {email}",
@@ -227,11 +229,11 @@ async fn refresh_standing(
     let limits = crate::startup::redis_limits(config);
     let client = redis_client::RedisClient::open(
         url,
-        config.redis_tls_ca_file.as_deref(),
-        config.redis_cluster,
+        config.redis.tls_ca_file.as_deref(),
+        config.redis.cluster,
     )
     .map_err(unreachable)?;
-    let cache = Cache::redis(client, 1, &config.redis_key_prefix, limits)
+    let cache = Cache::redis(client, 1, &config.redis.key_prefix, limits)
         .await
         .map_err(unreachable)?;
     auth::Standings::new(cache)

@@ -6,7 +6,7 @@ fn main() -> std::process::ExitCode {
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
     if let Some(Ok(config)) = &serving
-        && config.transfer_workers_first
+        && config.workers.transfer_workers_first
     {
         // The server is built on this thread, which keeps the process's
         // niceness, so that the transfer workers it starts inherit that.

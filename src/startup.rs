@@ -2,6 +2,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use secrecy::{ExposeSecret, SecretString};
+
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
@@ -64,15 +66,15 @@ pub enum StartError {
 /// `PAYGRAPH_TRUSTED_DOCUMENTS`, read and checked: a manifest that does
 /// not read stops start-up, before anything else is opened.
 fn trusted_documents(config: &Config) -> Result<Option<Arc<TrustedDocuments>>, StartError> {
-    let Some(path) = &config.trusted_documents else {
+    let Some(path) = &config.graphql.trusted_documents else {
         return Ok(None);
     };
-    let documents = TrustedDocuments::load(path, config.trusted_documents_support_any)
+    let documents = TrustedDocuments::load(path, config.graphql.trusted_documents_support_any)
         .map_err(|e| StartError::Config(format!("PAYGRAPH_TRUSTED_DOCUMENTS: {e}")))?;
     tracing::info!(
         path = %path.display(),
         operations = documents.operations().len(),
-        support_any = config.trusted_documents_support_any,
+        support_any = config.graphql.trusted_documents_support_any,
         "only trusted documents run"
     );
     Ok(Some(Arc::new(documents)))
@@ -82,29 +84,24 @@ fn trusted_documents(config: &Config) -> Result<Option<Arc<TrustedDocuments>>, S
 /// default generated once and kept beside the SQLite file.
 fn keys(config: &Config) -> Result<(String, [u8; 32]), StartError> {
     let cfg = |e: crate::crypto::KeyError| StartError::Config(format!("configuration error: {e}"));
+    let exposed = |key: &Option<SecretString>| key.as_ref().map(|k| k.expose_secret().to_owned());
     let (jwt, enc) = match (
-        &config.jwt_secret,
-        &config.encryption_key,
+        exposed(&config.auth.jwt.secret),
+        exposed(&config.auth.encryption.key),
         config.dev_keys_path(),
     ) {
-        (Some(j), Some(e), _) => (j.clone(), e.clone()),
+        (Some(j), Some(e), _) => (j, e),
         (j, e, Some(path)) => {
             let (dev, created) = DevKeys::load_or_create(&path).map_err(cfg)?;
             if created {
                 tracing::warn!(path = %path.display(), "generated development keys; set JWT_SECRET and PAYGRAPH_ENCRYPTION_KEY in production");
             }
-            (
-                j.clone().unwrap_or(dev.jwt_secret),
-                e.clone().unwrap_or(dev.encryption_key),
-            )
+            (j.unwrap_or(dev.jwt_secret), e.unwrap_or(dev.encryption_key))
         }
         (j, e, None) if config.is_sqlite() => {
             // An in-memory database: keys live as long as it does.
             let dev = DevKeys::generate();
-            (
-                j.clone().unwrap_or(dev.jwt_secret),
-                e.clone().unwrap_or(dev.encryption_key),
-            )
+            (j.unwrap_or(dev.jwt_secret), e.unwrap_or(dev.encryption_key))
         }
         (j, _, None) => {
             // Outside the embedded default, keys are never invented: two
@@ -168,7 +165,7 @@ async fn read_router(
     let shared = crate::cache::read_marks::ReadMarks::new(cache)
         .map(|marks| Arc::new(marks) as Arc<dyn db::reads::SharedMarks>);
     tracing::info!(
-        max_lag_ms = config.database_read_max_lag_ms,
+        max_lag_ms = config.database.read_max_lag.as_millis(),
         shared_marks = shared.is_some(),
         "reporting reads go to the read replica (DATABASE_READ_URL) while it keeps up"
     );
@@ -176,7 +173,7 @@ async fn read_router(
         database.clone(),
         replica,
         retry,
-        Duration::from_millis(config.database_read_max_lag_ms),
+        config.database.read_max_lag,
         shared,
     ))
 }
@@ -187,17 +184,14 @@ async fn audit_store(
     config: &Config,
     database: &sea_orm::DatabaseConnection,
 ) -> Arc<dyn AuditStore> {
-    let store: Arc<dyn AuditStore> = match config.audit_store {
+    let store: Arc<dyn AuditStore> = match config.audit.store {
         AuditStoreKind::Embedded => Arc::new(EmbeddedStore::new(database.clone())),
         AuditStoreKind::Dynamodb => Arc::new(DynamoStore::new(
             audit::dynamodb::client(config).await,
-            &config.dynamodb_table_prefix,
+            &config.audit.dynamodb.table_prefix,
         )),
     };
-    Arc::new(Bounded::new(
-        store,
-        Duration::from_millis(config.audit_store_timeout_ms),
-    ))
+    Arc::new(Bounded::new(store, config.audit.store_timeout))
 }
 
 impl Application {
@@ -210,14 +204,14 @@ impl Application {
         let database = database(&config, &retry).await?;
         let cache = cache(&config).await?;
         let reads = read_router(&config, &database, &cache, retry).await?;
-        let events = EventBus::start(&cache, config.event_buffer)
+        let events = EventBus::start(&cache, config.server.event_buffer)
             .await
             .map_err(StartError::Redis)?;
         let transactions = TransactionCache::new(cache.clone());
         let notifier: crate::ledger::Notifier =
             CacheNotifier::start(transactions.clone(), events.clone());
         let rate_limits = RateLimiter::new(cache.clone(), rate_limit_rules(&config));
-        let cipher = FieldCipher::new(&config.encryption_key_id, &encryption_key);
+        let cipher = FieldCipher::new(&config.auth.encryption.key_id, &encryption_key);
         let second_factor =
             SecondFactor::new(database.clone(), cipher.clone(), rate_limits.clone());
         let auth = auth(
@@ -233,12 +227,12 @@ impl Application {
             start_ledger(&config, &database, &reads, notifier, cipher, retry).await?;
         let limits = Limits::from(&config);
         let (audit, relay) = audit_log(&config, &database).await;
-        let listener = TcpListener::bind(config.addr)
+        let listener = TcpListener::bind(config.server.addr)
             .await
-            .map_err(|e| StartError::Listen(config.addr, e))?;
-        let settlement_poll = Duration::from_millis(config.settlement_poll_ms);
-        let processor_delay = Duration::from_millis(config.processor_delay_ms);
-        let purge_poll = Duration::from_millis(config.idempotency_purge_poll_ms);
+            .map_err(|e| StartError::Listen(config.server.addr, e))?;
+        let settlement_poll = config.workers.settlement_poll;
+        let processor_delay = config.workers.processor_delay;
+        let purge_poll = config.workers.idempotency_purge_poll;
         let exports =
             ledger::StatementExports::new(jwt_secret.as_bytes(), &public_url(&config, &listener));
         let app = ApiContext {
@@ -387,20 +381,20 @@ fn auth(
 ) -> Auth {
     let keys = TokenKeys::new(
         jwt_secret.as_bytes(),
-        &config.jwt_key_id,
-        &config.jwt_issuer,
-        &config.jwt_audience,
+        &config.auth.jwt.key_id,
+        &config.auth.jwt.issuer,
+        &config.auth.jwt.audience,
     );
     Auth::new(
         database.clone(),
         cache.clone(),
         PasswordHasher::new(),
         keys,
-        config.session_ttl(),
+        config.auth.session.ttl,
         retry,
         second_factor,
     )
-    .with_step_up_ttl(Duration::from_secs(config.step_up_ttl_secs))
+    .with_step_up_ttl(config.auth.step_up.ttl)
 }
 
 /// The ledger, its system accounts in place, and its transfer workers.
@@ -412,7 +406,7 @@ async fn start_ledger(
     cipher: FieldCipher,
     retry: Retry,
 ) -> Result<(Ledger, ledger::Workers), StartError> {
-    let settings = LedgerSettings::from_config(config).map_err(StartError::Config)?;
+    let settings = LedgerSettings::from_config(config);
     retry
         .read(|| ledger::ensure_system_accounts(database))
         .await
@@ -431,13 +425,13 @@ async fn start_ledger(
 /// The shared cache: Redis when `REDIS_URL` is set (its certificate
 /// trusted, or start-up stops), else the in-process cache.
 async fn cache(config: &Config) -> Result<Cache, StartError> {
-    let Some(url) = &config.redis_url else {
-        return Ok(Cache::in_process(&config.redis_key_prefix));
+    let Some(url) = &config.redis.url else {
+        return Ok(Cache::in_process(&config.redis.key_prefix));
     };
     let client = redis_client::RedisClient::open(
-        url,
-        config.redis_tls_ca_file.as_deref(),
-        config.redis_cluster,
+        url.expose_secret(),
+        config.redis.tls_ca_file.as_deref(),
+        config.redis.cluster,
     )
     .map_err(StartError::Redis)?;
     let limits = redis_limits(config);
@@ -446,8 +440,8 @@ async fn cache(config: &Config) -> Result<Cache, StartError> {
         .map_err(StartError::Redis)?;
     Cache::redis(
         client,
-        config.redis_pool_size,
-        &config.redis_key_prefix,
+        config.redis.pool_size,
+        &config.redis.key_prefix,
         limits,
     )
     .await
@@ -470,9 +464,12 @@ async fn audit_log(config: &Config, database: &sea_orm::DatabaseConnection) -> (
 /// Where clients reach this instance (`PAYGRAPH_PUBLIC_URL`), else the
 /// address it listens on.
 fn public_url(config: &Config, listener: &TcpListener) -> String {
-    match &config.public_url {
+    match &config.server.public_url {
         Some(url) => url.clone(),
-        None => format!("http://{}", listener.local_addr().unwrap_or(config.addr)),
+        None => format!(
+            "http://{}",
+            listener.local_addr().unwrap_or(config.server.addr)
+        ),
     }
 }
 
@@ -500,33 +497,22 @@ fn router(
 /// `REDIS_BREAKER_OPEN_MS`).
 pub fn redis_limits(config: &Config) -> RedisLimits {
     RedisLimits {
-        timeout: Duration::from_millis(config.redis_timeout_ms),
-        open_for: Duration::from_millis(config.redis_breaker_open_ms),
+        timeout: config.redis.timeout,
+        open_for: config.redis.breaker_open,
     }
 }
 
 fn rate_limit_rules(config: &Config) -> Rules {
-    let rule = |limit, secs| Rule {
-        limit,
-        window: std::time::Duration::from_secs(secs),
+    let rule = |r: &crate::config::RateLimit| Rule {
+        limit: r.limit,
+        window: r.window,
     };
+    let limits = &config.rate_limits;
     Rules {
-        auth: rule(
-            config.rate_limit_auth_limit,
-            config.rate_limit_auth_window_secs,
-        ),
-        read: rule(
-            config.rate_limit_read_limit,
-            config.rate_limit_read_window_secs,
-        ),
-        money_movement: rule(
-            config.rate_limit_money_limit,
-            config.rate_limit_money_window_secs,
-        ),
-        second_factor: rule(
-            config.rate_limit_second_factor_limit,
-            config.rate_limit_second_factor_window_secs,
-        ),
+        auth: rule(&limits.auth),
+        read: rule(&limits.read),
+        money_movement: rule(&limits.money),
+        second_factor: rule(&limits.second_factor),
     }
 }
 

@@ -37,8 +37,10 @@ const UNPROCESSED_ROUNDS: u32 = 8;
 /// call bounded by `PAYGRAPH_AUDIT_STORE_TIMEOUT_MS`; the store's callers
 /// bound each of their calls by it too (`store::Bounded`).
 pub async fn client(config: &Config) -> Client {
-    let bound = Duration::from_millis(config.audit_store_timeout_ms);
-    Client::new(&super::aws::sdk_config(config.dynamodb_endpoint.as_deref(), bound).await)
+    let bound = config.audit.store_timeout;
+    Client::new(
+        &super::aws::sdk_config(config.audit.aws_endpoint_url.dynamodb.as_deref(), bound).await,
+    )
 }
 
 /// Creates the tables of `tables::all()` under the prefix, skipping any

@@ -74,11 +74,11 @@ pub struct RelaySettings {
 impl RelaySettings {
     pub fn from_config(config: &Config) -> Self {
         Self {
-            poll: Duration::from_millis(config.audit_relay_poll_ms),
-            batch: config.audit_relay_batch,
-            max_backoff: Duration::from_millis(config.audit_relay_max_backoff_ms),
-            lease: Duration::from_millis(config.audit_relay_lease_ms),
-            max_attempts: i32::try_from(config.audit_relay_max_attempts).unwrap_or(i32::MAX),
+            poll: config.audit.relay.poll,
+            batch: config.audit.relay.batch,
+            max_backoff: config.audit.relay.max_backoff,
+            lease: config.audit.relay.lease,
+            max_attempts: i32::try_from(config.audit.relay.max_attempts).unwrap_or(i32::MAX),
         }
     }
 

@@ -8,8 +8,6 @@
 //! have it: an SQS outage delays events, as a DynamoDB outage does, and
 //! loses none.
 
-use std::time::Duration;
-
 use aws_sdk_sqs::{
     Client,
     error::DisplayErrorContext,
@@ -31,11 +29,11 @@ impl AuditQueue {
     /// The configured queue, if any; `AWS_ENDPOINT_URL_SQS` names a local
     /// emulator (see `aws::sdk_config`).
     pub async fn from_config(config: &Config) -> Option<Self> {
-        let url = config.audit_sqs_queue_url.clone()?;
+        let url = config.audit.sqs_queue_url.clone()?;
         // Bounded as the audit store's calls are: a queue that does not
         // answer fails the relay's round, which is retried later.
-        let bound = Duration::from_millis(config.audit_store_timeout_ms);
-        let sdk = super::aws::sdk_config(config.sqs_endpoint.as_deref(), bound).await;
+        let bound = config.audit.store_timeout;
+        let sdk = super::aws::sdk_config(config.audit.aws_endpoint_url.sqs.as_deref(), bound).await;
         Some(Self {
             client: Client::new(&sdk),
             url,

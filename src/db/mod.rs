@@ -9,6 +9,7 @@ use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqlxSqliteConnector, TransactionOptions, TransactionTrait, sqlx,
 };
+use secrecy::ExposeSecret;
 
 use crate::config::Config;
 
@@ -26,16 +27,17 @@ const PING_IF_IDLE_SECS: u64 = 10;
 const STATEMENT_CACHE: usize = 1024;
 
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
-    connect_sized(config, config.database_max_connections).await
+    connect_sized(config, config.database.max_connections).await
 }
 
 /// A pool of at most `connections`, otherwise as [`connect`] makes it.
 pub async fn connect_sized(config: &Config, connections: u32) -> Result<DatabaseConnection, DbErr> {
     let db = if config.is_sqlite() {
-        connect_sqlite(&config.database_url).await?
+        connect_sqlite(config.database.url.expose_secret()).await?
     } else {
-        let mut options = postgres_options(config, &config.database_url, connections);
-        options.min_connections(config.database_min_connections.min(connections));
+        let mut options =
+            postgres_options(config, config.database.url.expose_secret(), connections);
+        options.min_connections(config.database.min_connections.min(connections));
         Database::connect(options).await?
     };
     Ok(counted(db))
@@ -46,14 +48,19 @@ pub async fn connect_sized(config: &Config, connections: u32) -> Result<Database
 /// stop start-up; reads go to the primary meanwhile), and quick to give
 /// up on a connection, since the primary can take the read instead.
 pub async fn connect_replica(config: &Config) -> Result<Option<DatabaseConnection>, DbErr> {
-    let Some(url) = config.database_read_url.as_deref() else {
+    let Some(url) = config
+        .database
+        .read_url
+        .as_ref()
+        .map(ExposeSecret::expose_secret)
+    else {
         return Ok(None);
     };
     if config.is_sqlite() {
         tracing::warn!("DATABASE_READ_URL is ignored with SQLite: every read goes to the database");
         return Ok(None);
     }
-    let mut options = postgres_options(config, url, config.database_max_connections);
+    let mut options = postgres_options(config, url, config.database.max_connections);
     options
         .min_connections(0)
         .connect_timeout(REPLICA_CONNECT_TIMEOUT)
@@ -96,7 +103,7 @@ fn postgres_options(config: &Config, url: &str, connections: u32) -> ConnectOpti
         .max_connections(connections)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(30))
-        .max_lifetime(Duration::from_secs(config.database_max_lifetime_secs))
+        .max_lifetime(config.database.max_lifetime)
         // The seed's pre-ping, for connections idle long enough to have
         // been dropped by the server or a proxy; a hot connection goes
         // out without one (a round trip saved per transaction).

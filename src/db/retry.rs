@@ -155,8 +155,8 @@ pub struct Retry {
 impl Retry {
     pub fn from_config(config: &crate::config::Config) -> Self {
         Self {
-            attempts: config.db_retry_attempts,
-            budget: Duration::from_millis(config.db_retry_budget_ms),
+            attempts: config.database.retry.attempts,
+            budget: config.database.retry.budget,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The rules: each that fires adds its weight to the score; at or above
 //! the review score the payment is held for a person to look at.
 
-use crate::ledger::FraudSettings;
+use crate::config::FraudSettings;
 
 use super::Decision;
 
@@ -68,12 +68,9 @@ pub fn assess(settings: &FraudSettings, s: Signals) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{config::Config, ledger::LedgerSettings};
 
     fn settings() -> FraudSettings {
-        LedgerSettings::from_config(&Config::default())
-            .unwrap()
-            .fraud
+        FraudSettings::default()
     }
 
     fn ordinary() -> Signals {

@@ -35,8 +35,8 @@ enum Verdict {
 impl From<&crate::config::Config> for DocumentBounds {
     fn from(config: &crate::config::Config) -> Self {
         Self {
-            max_nesting: config.max_nesting.min(PARSER_MAX_NESTING),
-            max_tokens: config.max_tokens,
+            max_nesting: config.graphql.max_nesting.min(PARSER_MAX_NESTING),
+            max_tokens: config.graphql.max_tokens,
         }
     }
 }
@@ -220,10 +220,8 @@ mod tests {
 
     #[test]
     fn the_parser_takes_every_document_the_bounds_let_through() {
-        let config = crate::config::Config {
-            max_nesting: 1_000,
-            ..Default::default()
-        };
+        let mut config = crate::config::Config::default();
+        config.graphql.max_nesting = 1_000;
         let bounds = DocumentBounds::from(&config);
         let nested =
             |depth: usize| format!("{}a{}", "{ a ".repeat(depth - 1) + "{ ", " }".repeat(depth));

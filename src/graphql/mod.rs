@@ -60,11 +60,11 @@ impl Limits {
 impl From<&crate::config::Config> for Limits {
     fn from(config: &crate::config::Config) -> Self {
         Self {
-            max_depth: config.max_depth,
-            max_complexity: config.max_complexity,
-            max_aliases: config.max_aliases,
+            max_depth: config.graphql.max_depth,
+            max_complexity: config.graphql.max_complexity,
+            max_aliases: config.graphql.max_aliases,
             document: DocumentBounds::from(config),
-            introspection: config.introspection,
+            introspection: config.graphql.introspection,
         }
     }
 }

@@ -26,7 +26,7 @@ impl FromRequestParts<HttpState> for ClientAddress {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        if state.app.config.trust_proxy
+        if state.app.config.server.trust_proxy
             && let Some(forwarded) = last_forwarded(&parts.headers)
         {
             return Ok(Self(Some(forwarded)));

@@ -54,7 +54,7 @@ impl Origins {
     /// The origins the configuration allows; the error names the entry
     /// that does not read.
     pub fn from_config(config: &Config) -> Result<Self, String> {
-        let list = match &config.cors_origins {
+        let list = match &config.server.cors_origins {
             Some(list) => list.as_str(),
             None if config.is_sqlite() => EMBEDDED_DEFAULT,
             None => "",
@@ -258,11 +258,9 @@ mod tests {
         assert!(embedded.allows("http://localhost:3000"));
         assert!(embedded.allows("http://127.0.0.1:8081"));
         assert!(!embedded.allows("https://app.example.com"));
-        let production = Origins::from_config(&Config {
-            database_url: "postgres://db/pay".into(),
-            ..Config::default()
-        })
-        .unwrap();
+        let mut config = Config::default();
+        config.database.url = "postgres://db/pay".into();
+        let production = Origins::from_config(&config).unwrap();
         assert!(!production.allows("http://localhost:3000"));
     }
 

@@ -126,7 +126,7 @@ static PAGE: LazyLock<String> = LazyLock::new(|| {
 /// The GraphiQL page, or 404 while GraphiQL is switched off
 /// (`PAYGRAPH_GRAPHIQL`).
 pub fn serve(state: &HttpState, headers: &HeaderMap) -> Response {
-    if !state.app.config.graphiql {
+    if !state.app.config.graphql.graphiql {
         return StatusCode::NOT_FOUND.into_response();
     }
     page(headers)
@@ -178,7 +178,7 @@ fn is_plain_host(host: &str) -> bool {
 /// GET /graphiql/{version}/{file}; not found while GraphiQL is switched off.
 pub async fn asset(State(state): State<HttpState>, Path(path): Path<String>) -> Response {
     let found = ASSETS.iter().find(|a| a.path == path);
-    let Some(asset) = found.filter(|_| state.app.config.graphiql) else {
+    let Some(asset) = found.filter(|_| state.app.config.graphql.graphiql) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     (

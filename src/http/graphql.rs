@@ -148,7 +148,7 @@ async fn resolve_persisted(
     request: &mut async_graphql::Request,
 ) -> Result<(), ApiError> {
     let bounds = DocumentBounds::from(&*state.app.config);
-    let max_bytes = state.app.config.max_body_bytes;
+    let max_bytes = state.app.config.server.max_body_bytes;
     let trusted = state.trusted.as_deref();
     persisted_query::resolve(
         &state.persisted,
@@ -237,7 +237,7 @@ async fn rate_limit(
     address: Option<std::net::IpAddr>,
     request: &mut async_graphql::Request,
 ) -> Result<Option<Decision>, Decision> {
-    if !state.app.config.rate_limit_enabled {
+    if !state.app.config.rate_limits.enabled {
         return Ok(None);
     }
     let bounds = DocumentBounds::from(&*state.app.config);
@@ -402,7 +402,7 @@ fn bad_request(message: String) -> Response {
 }
 
 pub async fn schema_sdl(State(state): State<HttpState>) -> Response {
-    if !state.app.config.introspection {
+    if !state.app.config.graphql.introspection {
         return StatusCode::NOT_FOUND.into_response();
     }
     (

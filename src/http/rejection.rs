@@ -36,7 +36,7 @@ impl FromRequest<HttpState> for GraphQLBody {
         if !json {
             return Err(BodyRejection::NotJson);
         }
-        let max = state.app.config.max_body_bytes;
+        let max = state.app.config.server.max_body_bytes;
         let body = req.into_body();
         // A declared length past the limit is refused before anything is read.
         if body.size_hint().lower() > max as u64 {
@@ -54,7 +54,7 @@ impl FromRequest<HttpState> for GraphQLBody {
             return Err(BodyRejection::NestedTooDeep);
         }
         let batch = async_graphql::http::receive_batch_json(&bytes[..]).await?;
-        let max = state.app.config.max_batch;
+        let max = state.app.config.graphql.max_batch;
         if let async_graphql::BatchRequest::Batch(requests) = &batch
             && requests.len() > max
         {

@@ -83,7 +83,7 @@ pub async fn upgrade(state: HttpState, parts: &mut Parts) -> Response {
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
-    let max_message = state.app.config.max_body_bytes;
+    let max_message = state.app.config.server.max_body_bytes;
     // tungstenite's defaults (128 KiB read and write buffers per socket)
     // cost more than everything else a socket holds; subscription
     // messages are small. Writes go out at once (each send is flushed
@@ -162,17 +162,17 @@ async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProtocols
     };
     let auth = &state.app.auth;
     let config = &state.app.config;
-    let (control, mut close_requested) = SocketControl::new(config.ws_max_subscriptions);
+    let (control, mut close_requested) = SocketControl::new(config.websocket.max_subscriptions);
     let data = connection_data(&state, principal, control);
     let last_heard = Arc::new(Mutex::new(Instant::now()));
     let input = graphql_input(&init, &mut stream, last_heard.clone());
     let mut graphql = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
         .connection_data(data);
 
-    let send_timeout = Duration::from_secs(config.ws_send_timeout_secs);
-    let ping_every = Duration::from_secs(config.ws_ping_secs);
+    let send_timeout = config.websocket.send_timeout;
+    let ping_every = config.websocket.ping;
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-    let check_every = Duration::from_secs(config.ws_session_check_secs.max(1));
+    let check_every = config.websocket.session_check.max(Duration::from_secs(1));
     let mut recheck =
         tokio::time::interval_at(tokio::time::Instant::now() + check_every, check_every);
     // What the socket closes with; `None` drops it without a close frame.

@@ -79,14 +79,17 @@ impl Outgoing {
 /// [tallies](super::tallies). Read after the senders' wallets are locked:
 /// concurrent payments by one sender are serialised by that lock, so the
 /// totals are exact. The velocity window is counted in whole minutes: it
-/// reaches back to the start of the minute `velocity_window_secs` ago.
+/// reaches back to the start of the minute `velocity_window` ago.
 pub async fn outgoing_totals<C: ConnectionTrait>(
     txn: &C,
     settings: &LedgerSettings,
     senders: &BTreeSet<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<HashMap<Uuid, Outgoing>, LedgerError> {
-    let window_start = now - Duration::seconds(settings.fraud.velocity_window_secs);
+    let window = Duration::from_std(settings.fraud.velocity_window).unwrap_or(Duration::MAX);
+    let window_start = now
+        .checked_sub_signed(window)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let day_start = now
         .date_naive()
         .and_hms_opt(0, 0, 0)

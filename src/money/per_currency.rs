@@ -1,7 +1,7 @@
 //! Settings written per currency (`USD:1000,JPY:150000`) and percentages,
 //! read from text into exact values.
 
-use std::{collections::BTreeMap, fmt};
+use std::{collections::BTreeMap, fmt, str::FromStr};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -18,7 +18,7 @@ impl PerCurrency {
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut map = BTreeMap::new();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let bad = || format!("has a bad entry {part:?} (expected CODE:AMOUNT)");
+            let bad = || format!("bad entry {part:?} (expected CODE:AMOUNT)");
             let (code, value) = part.split_once(':').ok_or_else(bad)?;
             let currency = Currency::parse(code.trim()).map_err(|_| bad())?;
             let minor = if value.trim() == "0" {
@@ -41,6 +41,14 @@ impl PerCurrency {
     /// `None` below it, and for a currency with no threshold.
     pub fn reached(&self, minor: i64, currency: Currency) -> Option<i64> {
         self.get(currency).filter(|threshold| minor >= *threshold)
+    }
+}
+
+impl FromStr for PerCurrency {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::parse(text)
     }
 }
 
@@ -74,7 +82,7 @@ pub fn parse_percent(text: &str) -> Result<Decimal, String> {
         .parse::<Decimal>()
         .ok()
         .filter(|p| *p >= Decimal::ZERO && *p < Decimal::from(100))
-        .ok_or_else(|| "must be a percentage from 0 to 100".to_owned())
+        .ok_or_else(|| "not a percentage from 0 to 100".to_owned())
 }
 
 /// serde's form of a percentage: text (`"2.9"`) or a number, read by

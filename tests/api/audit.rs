@@ -8,7 +8,6 @@ use chrono::Utc;
 use paygraph::{
     audit::{self, AuditEvent},
     auth::{Role, grant_role},
-    config::Config,
     fraud::{self, Decision, FraudCheck},
 };
 use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
@@ -343,10 +342,8 @@ async fn two_relays_drain_one_outbox(backend: Backend, store: Store) {
     let (first, _) = spawn_with_store(backend, store).await;
     let shared = first.config.clone();
     let second = crate::helpers::spawn_app_with(backend, |c| {
-        *c = Config {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            ..shared
-        }
+        *c = shared;
+        c.server.addr = "127.0.0.1:0".parse().unwrap();
     })
     .await;
     let user = first.register().await;

@@ -13,6 +13,7 @@ use paygraph::{
     config::Config,
 };
 use sea_orm::{DatabaseConnection, EntityTrait};
+use secrecy::ExposeSecret;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -48,7 +49,7 @@ async fn a_hung_store_shows_as_failures_and_rising_lag_and_loses_nothing(backend
     let app = spawn_app_with(backend, |c| {
         fast_relay(c);
         use_dynamodb(c, &moto.url, &prefix);
-        c.audit_store_timeout_ms = 1_000;
+        c.audit.store_timeout = Duration::from_millis(1_000);
     })
     .await;
     let user = app.register().await;
@@ -133,7 +134,7 @@ async fn events_that_keep_failing_are_dead_lettered_and_requeued_once(backend: B
     let app = spawn_app_with(backend, |c| {
         fast_relay(c);
         use_dynamodb(c, &url, &prefix);
-        c.audit_relay_max_attempts = 3;
+        c.audit.relay.max_attempts = 3;
     })
     .await;
     let user = app.register().await;
@@ -151,7 +152,7 @@ async fn events_that_keep_failing_are_dead_lettered_and_requeued_once(backend: B
     );
     let listed = stdout_of(&paygraph(
         &["audit", "dead-letters", "list"],
-        &app.config.database_url,
+        app.config.database.url.expose_secret(),
     ));
     let lines: Vec<&str> = listed.lines().collect();
     assert_eq!(lines.len() as f64, buried, "{listed}");
@@ -177,7 +178,7 @@ async fn events_that_keep_failing_are_dead_lettered_and_requeued_once(backend: B
         .unwrap();
     let one = stdout_of(&paygraph(
         &["audit", "dead-letters", "requeue", &ids[0].to_string()],
-        &app.config.database_url,
+        app.config.database.url.expose_secret(),
     ));
     assert_eq!(one.trim(), "requeued 1");
     let unknown = paygraph(
@@ -187,13 +188,13 @@ async fn events_that_keep_failing_are_dead_lettered_and_requeued_once(backend: B
             "requeue",
             &Uuid::now_v7().to_string(),
         ],
-        &app.config.database_url,
+        app.config.database.url.expose_secret(),
     );
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no dead letter"));
     let rest = stdout_of(&paygraph(
         &["audit", "dead-letters", "requeue", "--all"],
-        &app.config.database_url,
+        app.config.database.url.expose_secret(),
     ));
     assert_eq!(rest.trim(), format!("requeued {}", ids.len() - 1));
 
@@ -218,7 +219,7 @@ async fn events_that_keep_failing_are_dead_lettered_and_requeued_once(backend: B
     assert_eq!(
         stdout_of(&paygraph(
             &["audit", "dead-letters", "list"],
-            &app.config.database_url
+            app.config.database.url.expose_secret()
         ))
         .trim(),
         "no dead letters"
@@ -311,10 +312,8 @@ async fn a_lease_held_by_a_killed_relay_runs_out_after_the_short_lease(backend: 
         async move { probe.await.ok().filter(|r| r.status().is_success()) }
     })
     .await;
-    let config = Config {
-        database_url: database_url.clone(),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.database.url = database_url.clone().into();
     let db = paygraph::db::connect(&config).await.unwrap();
     let doomed = TestApp::attach(address, config, db.clone());
     let user = doomed.register().await;
@@ -349,7 +348,7 @@ async fn a_lease_held_by_a_killed_relay_runs_out_after_the_short_lease(backend: 
     let url = dynamodb_url();
     create_tables(&url, &prefix).await;
     let survivor = spawn_app_with(backend, |c| {
-        c.database_url = database_url.clone();
+        c.database.url = database_url.clone().into();
         fast_relay(c);
         fast_money(c);
         use_dynamodb(c, &url, &prefix);

@@ -103,8 +103,8 @@ async fn every_delivered_audit_event_is_in_the_queue_with_its_event_id() {
     let queue = new_queue(&client).await;
     let app = spawn_app_with(Backend::Postgres, |c| {
         fast_relay(c);
-        c.audit_sqs_queue_url = Some(queue.clone());
-        c.sqs_endpoint = Some(endpoint.clone());
+        c.audit.sqs_queue_url = Some(queue.clone());
+        c.audit.aws_endpoint_url.sqs = Some(endpoint.clone());
     })
     .await;
     workload(&app).await;
@@ -126,9 +126,9 @@ async fn an_sqs_outage_delays_audit_events_and_loses_none() {
     let endpoint = moto.url.clone();
     let app = spawn_app_with(Backend::Postgres, |c| {
         fast_relay(c);
-        c.audit_store_timeout_ms = 500;
-        c.audit_sqs_queue_url = Some(queue.clone());
-        c.sqs_endpoint = Some(endpoint);
+        c.audit.store_timeout = Duration::from_millis(500);
+        c.audit.sqs_queue_url = Some(queue.clone());
+        c.audit.aws_endpoint_url.sqs = Some(endpoint);
     })
     .await;
 

@@ -172,11 +172,11 @@ fn sign(claims: &Value, secret: &str, kid: &str) -> String {
 }
 
 async fn forged_tokens_are_unauthenticated(backend: Backend) {
-    let app: TestApp = spawn_app_with(backend, |c| c.jwt_secret = Some(SECRET.into())).await;
+    let app: TestApp = spawn_app_with(backend, |c| c.auth.jwt.secret = Some(SECRET.into())).await;
     let victim = app.register().await;
     let attacker = app.register().await;
     let claims = claims_of(&attacker.token);
-    let kid = app.config.jwt_key_id.clone();
+    let kid = app.config.auth.jwt.key_id.clone();
 
     // The control: a token signed the way the server signs is accepted.
     let genuine = sign(&claims, SECRET, &kid);

@@ -110,7 +110,7 @@ async fn graphiql_works_offline_in_chromium() {
 async fn a_front_end_on_a_listed_origin_calls_the_api_and_another_is_blocked() {
     let (allowed, other) = (crate::dynamo::free_port(), crate::dynamo::free_port());
     let app = spawn_app_with(Backend::Postgres, |c| {
-        c.cors_origins = Some(format!("http://localhost:{allowed}"));
+        c.server.cors_origins = Some(format!("http://localhost:{allowed}"));
     })
     .await;
     let report = run_script(

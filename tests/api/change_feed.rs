@@ -28,10 +28,10 @@ const SUBSCRIBE: &str = "subscription($after: String) { changes(after: $after) {
 /// transfers, with the feed's retention as given.
 async fn feed_app(backend: Backend, retention_secs: u64) -> TestApp {
     spawn_app_with(backend, |c| {
-        c.fraud_velocity_max = 1_000_000;
-        c.kyc_unverified_daily_limit = "USD:100000000".into();
-        c.change_feed_retention_secs = retention_secs;
-        c.idempotency_purge_poll_ms = 100;
+        c.fraud.velocity_max = 1_000_000;
+        c.ledger.kyc_unverified_daily_limit = "USD:100000000".parse().unwrap();
+        c.ledger.change_feed_retention = Duration::from_secs(retention_secs);
+        c.workers.idempotency_purge_poll = Duration::from_millis(100);
     })
     .await
 }

@@ -24,6 +24,7 @@ use std::{
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use sea_orm::{ConnectionTrait, Database, Statement};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -63,26 +64,50 @@ impl Instance {
         let port = free_port();
         let mut env: Vec<(String, String)> = vec![
             ("PAYGRAPH_ADDR".into(), format!("127.0.0.1:{port}")),
-            ("DATABASE_URL".into(), c.database_url.clone()),
+            (
+                "DATABASE_URL".into(),
+                c.database.url.expose_secret().to_owned(),
+            ),
             ("DATABASE_MAX_CONNECTIONS".into(), "10".into()),
-            ("REDIS_URL".into(), c.redis_url.clone().unwrap_or_default()),
-            ("REDIS_KEY_PREFIX".into(), c.redis_key_prefix.clone()),
+            (
+                "REDIS_URL".into(),
+                c.redis
+                    .url
+                    .as_ref()
+                    .map(|u| u.expose_secret().to_owned())
+                    .unwrap_or_default(),
+            ),
+            ("REDIS_KEY_PREFIX".into(), c.redis.key_prefix.clone()),
             ("AUDIT_STORE".into(), "dynamodb".into()),
             (
                 "AWS_ENDPOINT_URL_DYNAMODB".into(),
-                c.dynamodb_endpoint.clone().unwrap_or_default(),
+                c.audit
+                    .aws_endpoint_url
+                    .dynamodb
+                    .clone()
+                    .unwrap_or_default(),
             ),
             (
                 "DYNAMODB_TABLE_PREFIX".into(),
-                c.dynamodb_table_prefix.clone(),
+                c.audit.dynamodb.table_prefix.clone(),
             ),
             (
                 "JWT_SECRET".into(),
-                c.jwt_secret.clone().unwrap_or_default(),
+                c.auth
+                    .jwt
+                    .secret
+                    .as_ref()
+                    .map(|s| s.expose_secret().to_owned())
+                    .unwrap_or_default(),
             ),
             (
                 "PAYGRAPH_ENCRYPTION_KEY".into(),
-                c.encryption_key.clone().unwrap_or_default(),
+                c.auth
+                    .encryption
+                    .key
+                    .as_ref()
+                    .map(|k| k.expose_secret().to_owned())
+                    .unwrap_or_default(),
             ),
             ("PAYGRAPH_LOG".into(), "error".into()),
         ];
@@ -388,17 +413,19 @@ async fn clients_see_no_fault_while_connections_instances_redis_and_dynamodb_fai
     create_tables(&moto.url, &prefix).await;
     let (redis_url, moto_url) = (redis.url(), moto.url.clone());
     let app = spawn_app_with(Backend::Postgres, |c| {
-        c.redis_url = Some(redis_url);
-        c.redis_tls_ca_file = None;
+        c.redis.url = Some(redis_url.into());
+        c.redis.tls_ca_file = None;
         fast_relay(c);
         use_dynamodb(c, &moto_url, &prefix);
-        c.fraud_velocity_max = 1_000_000;
-        c.settlement_poll_ms = 50;
+        c.fraud.velocity_max = 1_000_000;
+        c.workers.settlement_poll = Duration::from_millis(50);
     })
     .await;
     let database = app
         .config
-        .database_url
+        .database
+        .url
+        .expose_secret()
         .rsplit('/')
         .next()
         .unwrap()

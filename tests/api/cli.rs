@@ -2,6 +2,7 @@
 
 use std::process::{Command, Output};
 
+use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::helpers::{Backend, error_code, fresh_postgres_database, spawn_app};
@@ -108,7 +109,7 @@ async fn paygraph_beside(args: &[&str], env: &[(&str, &str)]) -> Output {
 async fn grant_role_from_the_command_line(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.register().await;
-    let url = app.config.database_url.clone();
+    let url = app.config.database.url.expose_secret().to_owned();
     let out = paygraph_beside(
         &["users", "grant-role", &user.email, "support"],
         &[("DATABASE_URL", &url)],
@@ -170,14 +171,15 @@ async fn roles_from_the_command_line_reach_open_sessions(backend: Backend) {
     };
     // The session is in use (so its standing is cached) before the change.
     assert_eq!(error_code(&search().await), "FORBIDDEN");
-    let mut env = vec![("DATABASE_URL", app.config.database_url.as_str())];
-    if let Some(url) = &app.config.redis_url {
-        env.push(("REDIS_URL", url));
-        env.push(("REDIS_KEY_PREFIX", &app.config.redis_key_prefix));
+    let mut env = vec![("DATABASE_URL", app.config.database.url.expose_secret())];
+    if let Some(url) = &app.config.redis.url {
+        env.push(("REDIS_URL", url.expose_secret()));
+        env.push(("REDIS_KEY_PREFIX", &app.config.redis.key_prefix));
     }
     let ca_file = app
         .config
-        .redis_tls_ca_file
+        .redis
+        .tls_ca_file
         .as_ref()
         .map(|p| p.display().to_string());
     if let Some(ca_file) = &ca_file {

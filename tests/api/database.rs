@@ -17,12 +17,10 @@ async fn connections_to_postgres_send_without_delay() {
     let peers = nodelay::database_peers(&url).await;
     assert!(!peers.is_empty(), "{url} resolves to no address");
     let before = nodelay::sockets_to(&peers);
-    let config = Config {
-        database_url: url,
-        database_min_connections: 3,
-        database_max_connections: 3,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.database.url = url.into();
+    config.database.min_connections = 3;
+    config.database.max_connections = 3;
     let pool = db::connect(&config).await.expect("connect");
     // Three transactions at once hold three connections.
     let mut open = Vec::new();

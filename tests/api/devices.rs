@@ -171,7 +171,7 @@ async fn another_users_session_cannot_be_revoked(backend: Backend) {
 }
 
 async fn a_login_from_a_new_device_shows_in_the_audit_log(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.audit_relay_poll_ms = 50).await;
+    let app = spawn_app_with(backend, |c| c.audit.relay.poll = Duration::from_millis(50)).await;
     let user = app.register().await;
     let first = token_of(&login_from(&app, &user.email, "phone", "PhoneApp/1.0").await);
     // The same device again is not new; another name on the same agent is.

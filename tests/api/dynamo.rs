@@ -78,25 +78,23 @@ pub fn unique_prefix() -> String {
 /// during an outage a test makes on purpose: tests that want dead letters
 /// set their own limit.
 pub fn fast_relay(config: &mut Config) {
-    config.audit_relay_poll_ms = 100;
-    config.audit_relay_max_backoff_ms = 1_000;
-    config.audit_relay_max_attempts = 1_000_000;
+    config.audit.relay.poll = Duration::from_millis(100);
+    config.audit.relay.max_backoff = Duration::from_millis(1_000);
+    config.audit.relay.max_attempts = 1_000_000;
 }
 
 pub fn use_dynamodb(config: &mut Config, endpoint: &str, prefix: &str) {
-    config.audit_store = AuditStoreKind::Dynamodb;
-    config.dynamodb_endpoint = Some(endpoint.to_owned());
-    config.dynamodb_table_prefix = prefix.to_owned();
+    config.audit.store = AuditStoreKind::Dynamodb;
+    config.audit.aws_endpoint_url.dynamodb = Some(endpoint.to_owned());
+    config.audit.dynamodb.table_prefix = prefix.to_owned();
 }
 
 /// A client for the test's own calls: its reads (scans of thousands of
 /// items on a loaded machine) get a minute, not the relay's bound.
 pub async fn client(endpoint: &str) -> Client {
-    let config = Config {
-        dynamodb_endpoint: Some(endpoint.to_owned()),
-        audit_store_timeout_ms: 60_000,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.audit.aws_endpoint_url.dynamodb = Some(endpoint.to_owned());
+    config.audit.store_timeout = Duration::from_secs(60);
     paygraph::audit::dynamodb::client(&config).await
 }
 
@@ -315,9 +313,9 @@ impl Drop for PrivateMoto {
 /// A quick payment simulator and no velocity hold, so that a test can fund
 /// a wallet and make hundreds of transfers in a row.
 pub fn fast_money(config: &mut Config) {
-    config.processor_delay_ms = 20;
-    config.settlement_poll_ms = 50;
-    config.fraud_velocity_max = 100_000;
+    config.workers.processor_delay = Duration::from_millis(20);
+    config.workers.settlement_poll = Duration::from_millis(50);
+    config.fraud.velocity_max = 100_000;
 }
 
 /// Gives the user a USD wallet holding at least `amount` (a card deposit,

@@ -116,7 +116,10 @@ pub(crate) async fn a_wallets_events_arrive_with_strictly_increasing_versions(ba
 
 async fn deposits_settling_reach_their_subscribers(backend: Backend) {
     // A slow processor, so the subscription starts before settlement.
-    let app = spawn_app_with(backend, |c| c.processor_delay_ms = 1500).await;
+    let app = spawn_app_with(backend, |c| {
+        c.workers.processor_delay = Duration::from_millis(1500)
+    })
+    .await;
     let ada = app.register().await;
     let wallet = app.create_wallet(&ada.token, "USD").await;
     let card = app.add_card(&ada.token, crate::helpers::CARD_OK).await;
@@ -150,7 +153,10 @@ async fn deposits_settling_reach_their_subscribers(backend: Backend) {
 }
 
 async fn a_transfer_held_for_review_reaches_the_senders_subscription(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.fraud_review_amount = "USD:50".into()).await;
+    let app = spawn_app_with(backend, |c| {
+        c.fraud.review_amount = "USD:50".parse().unwrap()
+    })
+    .await;
     let ada = app.register().await;
     let bob = app.register().await;
     app.funded_wallet(&ada.token, "USD", "100.00").await;
@@ -255,7 +261,7 @@ async fn status_reads_come_from_the_transaction_cache() {
         .transfer(&ada.token, &bob.email, "2.00", "USD", "c")
         .await;
     let id = sent["data"]["transfer"]["id"].as_str().unwrap().to_owned();
-    let key = format!("{}txn:{}", app.config.redis_key_prefix, key_of(&id));
+    let key = format!("{}txn:{}", app.config.redis.key_prefix, key_of(&id));
 
     let client = crate::helpers::redis_client();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();

@@ -184,11 +184,11 @@ async fn terminated_database_connections_never_reach_clients() {
         // test machine a request's transaction can take about as long: more
         // room to run again than the defaults give, for a fault far more
         // frequent than a deployment sees.
-        c.db_retry_attempts = 60;
-        c.db_retry_budget_ms = 30_000;
-        c.fraud_velocity_max = 1_000_000;
-        c.kyc_unverified_daily_limit = "USD:100000000".into();
-        c.database_max_connections = 20;
+        c.database.retry.attempts = 60;
+        c.database.retry.budget = Duration::from_millis(30_000);
+        c.fraud.velocity_max = 1_000_000;
+        c.ledger.kyc_unverified_daily_limit = "USD:100000000".parse().unwrap();
+        c.database.max_connections = 20;
     })
     .await;
     let agent = app.support_agent().await;

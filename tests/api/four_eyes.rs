@@ -18,7 +18,10 @@ const ACTIONS: &str = "query($s: SupportActionStatus) { supportActions(status: $
 
 /// The app with approvals from 100.00 USD.
 async fn app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |c| c.support_approval_amount = "USD:100".into()).await
+    spawn_app_with(backend, |c| {
+        c.ledger.support_approval_amount = "USD:100".parse().unwrap()
+    })
+    .await
 }
 
 fn action_id(body: &Value) -> Value {

@@ -79,7 +79,7 @@ async fn graphiql_comes_from_the_server_with_long_cache_headers() {
 
 #[tokio::test]
 async fn switched_off_graphiql_serves_no_assets() {
-    let app = spawn_app_with(Backend::Sqlite, |c| c.graphiql = false).await;
+    let app = spawn_app_with(Backend::Sqlite, |c| c.graphql.graphiql = false).await;
     assert_ne!(page(&app).await.status(), 200);
     let asset = app.get("/graphiql/graphiql-3.8.3/graphiql.min.js").await;
     assert_eq!(asset.status(), 404);

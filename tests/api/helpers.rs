@@ -1,7 +1,11 @@
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::{
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
 
 use paygraph::{config::Config, startup::Application};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -177,8 +181,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// for tests that count the statements a request costs.
 pub async fn spawn_quiet_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |c| {
-        c.settlement_poll_ms = 3_600_000;
-        c.audit_relay_poll_ms = 3_600_000;
+        c.workers.settlement_poll = Duration::from_millis(3_600_000);
+        c.audit.relay.poll = Duration::from_millis(3_600_000);
     })
     .await
 }
@@ -189,13 +193,9 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-            (
-                Config {
-                    database_url: url,
-                    ..Config::default()
-                },
-                Some(dir),
-            )
+            let mut config = Config::default();
+            config.database.url = url.into();
+            (config, Some(dir))
         }
         Backend::Postgres => {
             let on_cluster = ON_REDIS_CLUSTER.try_with(|_| ()).is_ok();
@@ -206,36 +206,35 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
             paygraph::db::migrate(&conn)
                 .await
                 .expect("migrate test database");
-            (
-                Config {
-                    database_url: url,
-                    redis_url: Some(if on_cluster {
-                        redis_cluster_url()
-                    } else {
-                        redis_url()
-                    }),
-                    redis_cluster: on_cluster,
-                    redis_tls_ca_file: if on_cluster { None } else { redis_ca_file() },
-                    redis_key_prefix: format!("test:{}:", Uuid::new_v4().simple()),
-                    jwt_secret: Some("test-secret-that-is-at-least-32-bytes-long".into()),
-                    encryption_key: Some(base64_key()),
-                    database_max_connections: 10,
-                    ..Config::default()
-                },
-                None,
-            )
+            let mut config = Config::default();
+            config.database.url = url.into();
+            config.database.max_connections = 10;
+            config.redis.url = Some(
+                if on_cluster {
+                    redis_cluster_url()
+                } else {
+                    redis_url()
+                }
+                .into(),
+            );
+            config.redis.cluster = on_cluster;
+            config.redis.tls_ca_file = if on_cluster { None } else { redis_ca_file() };
+            config.redis.key_prefix = format!("test:{}:", Uuid::new_v4().simple());
+            config.auth.jwt.secret = Some("test-secret-that-is-at-least-32-bytes-long".into());
+            config.auth.encryption.key = Some(base64_key().into());
+            (config, None)
         }
     };
-    config.addr = "127.0.0.1:0".parse().unwrap();
-    config.log = "warn".into();
+    config.server.addr = "127.0.0.1:0".parse().unwrap();
+    config.server.log = "warn".into();
     // Every test talks from 127.0.0.1, often registering many users:
     // limits high enough never to interfere. The rate-limit tests set their own.
-    config.rate_limit_auth_limit = 10_000;
-    config.rate_limit_read_limit = 10_000;
-    config.rate_limit_money_limit = 10_000;
+    config.rate_limits.auth.limit = 10_000;
+    config.rate_limits.read.limit = 10_000;
+    config.rate_limits.money.limit = 10_000;
     // Settlement in tests: at once, polled often.
-    config.processor_delay_ms = 0;
-    config.settlement_poll_ms = 20;
+    config.workers.processor_delay = Duration::ZERO;
+    config.workers.settlement_poll = Duration::from_millis(20);
     adjust(&mut config);
     let app = Application::build(config.clone())
         .await
@@ -365,7 +364,9 @@ impl TestApp {
     /// The name of the test's PostgreSQL database.
     pub fn database_name(&self) -> &str {
         self.config
-            .database_url
+            .database
+            .url
+            .expose_secret()
             .rsplit_once('/')
             .map(|(_, name)| name)
             .expect("URL has a database")
@@ -555,7 +556,7 @@ impl TestApp {
             .await;
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_paygraph"))
             .args(["users", "grant-role", &agent.email, "support"])
-            .env("DATABASE_URL", &self.config.database_url)
+            .env("DATABASE_URL", self.config.database.url.expose_secret())
             .output()
             .expect("run paygraph");
         assert!(

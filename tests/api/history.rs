@@ -22,9 +22,9 @@ const HISTORY: &str =
 /// one fee wallet both write.
 async fn two_instances() -> (TestApp, TestApp) {
     let app = spawn_app_with(Backend::Postgres, |c| {
-        c.fee_transfer_percent = "1".into();
-        c.fraud_velocity_max = 1_000_000;
-        c.kyc_unverified_daily_limit = "USD:100000000".into();
+        c.fees.transfer_percent = "1".parse().unwrap();
+        c.fraud.velocity_max = 1_000_000;
+        c.ledger.kyc_unverified_daily_limit = "USD:100000000".parse().unwrap();
     })
     .await;
     let sibling = app.spawn_sibling().await;
@@ -127,7 +127,7 @@ async fn history_pages(app: &TestApp, token: &str, wallet: &str) -> Vec<(String,
 
 async fn wallet_history_follows_the_changes_when_instance_clocks_disagree(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
-        c.fraud_velocity_max = 1_000_000;
+        c.fraud.velocity_max = 1_000_000;
     })
     .await;
     let alice = app.register().await;

@@ -134,7 +134,7 @@ async fn a_value_nested_two_thousand_deep_is_too_complex() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_as_deep_as_the_body_allows_is_too_complex() {
     let app = spawn_app(Backend::Sqlite).await;
-    let depth = (app.config.max_body_bytes - 100) / 2;
+    let depth = (app.config.server.max_body_bytes - 100) / 2;
     let (_, answer) = post_raw(&app, nested_body(Construct::ListInArgument, depth)).await;
     assert_eq!(code_of(&answer), "QUERY_TOO_COMPLEX");
     assert_alive(&app).await;
@@ -187,15 +187,15 @@ fn case() -> impl Strategy<Value = Case> {
 /// answers 413 before any GraphQL is read).
 fn within_body_limit(app: &TestApp, construct: Construct, depth: usize) -> String {
     let body = nested_body(construct, depth);
-    let room = app.config.max_body_bytes - 200;
-    if body.len() <= app.config.max_body_bytes {
+    let room = app.config.server.max_body_bytes - 200;
+    if body.len() <= app.config.server.max_body_bytes {
         return body;
     }
     nested_body(construct, depth * room / body.len())
 }
 
 async fn check(app: &TestApp, case: Case) -> Result<(), TestCaseError> {
-    let bound = app.config.max_nesting;
+    let bound = app.config.graphql.max_nesting;
     let (status, answer) = match &case {
         Case::Nested(c, d) => post_raw(app, within_body_limit(app, *c, *d)).await,
         Case::Quoted(d, how) => {
@@ -243,7 +243,9 @@ async fn check(app: &TestApp, case: Case) -> Result<(), TestCaseError> {
             prop_assert!(answer.get("errors").is_none(), "{case:?}: {answer:.300}");
         }
         // Stray closers nest nothing, but each is a token.
-        Case::Unbalanced(d, open) if (open && d > bound) || d + 3 > app.config.max_tokens => {
+        Case::Unbalanced(d, open)
+            if (open && d > bound) || d + 3 > app.config.graphql.max_tokens =>
+        {
             prop_assert_eq!(code_of(&answer), "QUERY_TOO_COMPLEX", "{:?}", case);
         }
         Case::Unbalanced(..) => {

@@ -270,7 +270,7 @@ async fn the_graphql_over_http_audit_passes_with_no_warning() {
 }
 
 async fn a_batch_answers_each_operation_in_order(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.max_aliases = 2).await;
+    let app = spawn_app_with(backend, |c| c.graphql.max_aliases = 2).await;
     let user = app.register().await;
     let batch = json!([
         {"query": "{ me { email } }"},
@@ -305,7 +305,7 @@ async fn a_batch_answers_each_operation_in_order(backend: Backend) {
 /// A batch larger than `PAYGRAPH_MAX_BATCH` is one error, and runs nothing.
 #[tokio::test]
 async fn a_batch_past_the_limit_is_one_error() {
-    let app = spawn_app_with(Backend::Sqlite, |c| c.max_batch = 2).await;
+    let app = spawn_app_with(Backend::Sqlite, |c| c.graphql.max_batch = 2).await;
     let register = |email: String| {
         json!({
             "query": "mutation($i: RegisterInput!) { register(input: $i) { token } }",
@@ -345,7 +345,7 @@ async fn a_batch_past_the_limit_is_one_error() {
 }
 
 async fn each_operation_of_a_batch_counts_against_the_rate_limit(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.rate_limit_auth_limit = 3).await;
+    let app = spawn_app_with(backend, |c| c.rate_limits.auth.limit = 3).await;
     let logins: Vec<Value> = (0..5)
         .map(|_| {
             json!({
@@ -413,7 +413,10 @@ fn allowed_origin(res: &reqwest::Response) -> Option<&str> {
 
 #[tokio::test]
 async fn listed_origins_get_cors_headers_and_others_none() {
-    let app = spawn_app_with(Backend::Sqlite, |c| c.cors_origins = Some(ORIGINS.into())).await;
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.server.cors_origins = Some(ORIGINS.into())
+    })
+    .await;
     for origin in ["https://app.example.com", "https://shop.example.org"] {
         let res = post_from(&app, origin).await;
         assert_eq!(res.status(), 200);
@@ -443,7 +446,10 @@ async fn listed_origins_get_cors_headers_and_others_none() {
 
 #[tokio::test]
 async fn a_preflight_for_a_post_with_a_token_is_answered_and_cached() {
-    let app = spawn_app_with(Backend::Sqlite, |c| c.cors_origins = Some(ORIGINS.into())).await;
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.server.cors_origins = Some(ORIGINS.into())
+    })
+    .await;
     let preflight = |origin: &'static str| {
         app.client
             .request(Method::OPTIONS, format!("{}/graphql", app.address))
@@ -524,7 +530,10 @@ async fn upgrade_from(app: &TestApp, origin: Option<&str>) -> u16 {
 
 #[tokio::test]
 async fn a_websocket_from_an_origin_not_allowed_is_refused() {
-    let app = spawn_app_with(Backend::Sqlite, |c| c.cors_origins = Some(ORIGINS.into())).await;
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.server.cors_origins = Some(ORIGINS.into())
+    })
+    .await;
     assert_eq!(
         upgrade_from(&app, Some("https://evil.example.com")).await,
         403

@@ -45,9 +45,9 @@ fn transfer_id(body: &Value) -> String {
 
 async fn keys_past_their_retention_are_purged_and_recent_ones_kept(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
-        c.idempotency_retention_days = 30;
-        c.idempotency_purge_poll_ms = 50;
-        c.idempotency_purge_batch = 1;
+        c.ledger.idempotency_retention = Duration::from_secs(30 * 86_400);
+        c.workers.idempotency_purge_poll = Duration::from_millis(50);
+        c.workers.idempotency_purge_batch = 1;
     })
     .await;
     let ada = app.register().await;

@@ -124,7 +124,7 @@ async fn hostile_introspection_is_too_complex() {
 
 #[tokio::test]
 async fn the_depth_limit_holds_outside_introspection() {
-    let app = spawn_app_with(Backend::Sqlite, |c| c.max_depth = 3).await;
+    let app = spawn_app_with(Backend::Sqlite, |c| c.graphql.max_depth = 3).await;
     let user = app.register().await;
     let body = app
         .gql(

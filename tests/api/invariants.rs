@@ -183,9 +183,9 @@ async fn ledger_invariants_hold_after_random_concurrent_operations(backend: Back
         600
     };
     let app = spawn_app_with(backend, |c| {
-        c.fraud_velocity_max = 1_000_000;
-        c.kyc_unverified_daily_limit = "USD:100000000".into();
-        c.database_max_connections = 20;
+        c.fraud.velocity_max = 1_000_000;
+        c.ledger.kyc_unverified_daily_limit = "USD:100000000".parse().unwrap();
+        c.database.max_connections = 20;
     })
     .await;
     let agent = app.support_agent().await;

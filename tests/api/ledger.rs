@@ -326,8 +326,8 @@ async fn the_same_key_never_moves_money_twice(backend: Backend) {
 async fn a_hot_wallet_serialises_without_errors(backend: Backend) {
     // A payroll account: many payments an hour is its normal.
     let app = spawn_app_with(backend, |c| {
-        c.fraud_velocity_max = 1000;
-        c.database_max_connections = 20;
+        c.fraud.velocity_max = 1000;
+        c.database.max_connections = 20;
     })
     .await;
     let payer = app.register().await;
@@ -361,7 +361,10 @@ async fn a_hot_wallet_serialises_without_errors(backend: Backend) {
 }
 
 async fn unverified_users_have_a_daily_limit(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.kyc_unverified_daily_limit = "USD:50".into()).await;
+    let app = spawn_app_with(backend, |c| {
+        c.ledger.kyc_unverified_daily_limit = "USD:50".parse().unwrap()
+    })
+    .await;
     let ada = app.register().await;
     let bob = app.register().await;
     app.funded_wallet(&ada.token, "USD", "200.00").await;
@@ -390,7 +393,10 @@ async fn unverified_users_have_a_daily_limit(backend: Backend) {
 /// A refunded payment no longer counts against the sender's daily limit:
 /// the limit is about money that left, and this money came back.
 async fn a_refunded_payment_gives_its_daily_limit_back(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.kyc_unverified_daily_limit = "USD:50".into()).await;
+    let app = spawn_app_with(backend, |c| {
+        c.ledger.kyc_unverified_daily_limit = "USD:50".parse().unwrap()
+    })
+    .await;
     let agent = app.support_agent().await;
     let ada = app.register().await;
     let bob = app.register().await;
@@ -421,7 +427,7 @@ async fn a_refunded_payment_gives_its_daily_limit_back(backend: Backend) {
 /// The velocity rule: past `FRAUD_VELOCITY_MAX` payments in the window,
 /// the next one is held for review, and it still counts the held ones.
 async fn the_velocity_rule_holds_a_burst(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.fraud_velocity_max = 3).await;
+    let app = spawn_app_with(backend, |c| c.fraud.velocity_max = 3).await;
     let ada = app.register().await;
     let bob = app.register().await;
     app.funded_wallet(&ada.token, "USD", "100.00").await;
@@ -445,7 +451,10 @@ async fn the_velocity_rule_holds_a_burst(backend: Backend) {
 }
 
 async fn large_transfers_are_held_for_review(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.fraud_review_amount = "USD:50".into()).await;
+    let app = spawn_app_with(backend, |c| {
+        c.fraud.review_amount = "USD:50".parse().unwrap()
+    })
+    .await;
     let ada = app.register().await;
     let bob = app.register().await;
     let wallet = app.funded_wallet(&ada.token, "USD", "100.00").await;

@@ -58,7 +58,7 @@ async fn pages_above_a_hundred_are_refused(backend: Backend) {
 
 async fn an_oversized_body_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
-    let padding = " ".repeat(app.config.max_body_bytes + 1);
+    let padding = " ".repeat(app.config.server.max_body_bytes + 1);
     let res = app
         .post_json(
             &json!({"query": format!("{{ __typename {padding}}}")}),
@@ -108,7 +108,7 @@ async fn post_chunked(app: &TestApp, body: &[u8]) -> (u16, String) {
 /// 413 and a JSON error with a code, never a library's text.
 async fn a_body_past_the_limit_is_413_with_a_json_error(backend: Backend) {
     let app = spawn_app(backend).await;
-    let padding = " ".repeat(app.config.max_body_bytes + 1);
+    let padding = " ".repeat(app.config.server.max_body_bytes + 1);
     let body = json!({"query": format!("{{ __typename {padding}}}")}).to_string();
 
     let (status, text) = post_chunked(&app, body.as_bytes()).await;

@@ -344,7 +344,10 @@ async fn the_same_key_replays_a_request_and_a_payment(backend: Backend) {
 }
 
 async fn a_payment_held_for_review_and_rejected_gives_the_request_back(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.fraud_review_amount = "USD:50".into()).await;
+    let app = spawn_app_with(backend, |c| {
+        c.fraud.review_amount = "USD:50".parse().unwrap()
+    })
+    .await;
     let agent = app.support_agent().await;
     let ada = app.register().await;
     let bob = app.register().await;
@@ -418,7 +421,7 @@ async fn each_party_acts_only_in_its_own_place_and_support_sees_the_request(back
 }
 
 async fn requests_count_against_the_money_rate_limit(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.rate_limit_money_limit = 2).await;
+    let app = spawn_app_with(backend, |c| c.rate_limits.money.limit = 2).await;
     let ada = app.register().await;
     let bob = app.register().await;
     requested(&app, &ada, &bob.email, "1.00").await;

@@ -141,7 +141,7 @@ async fn a_registered_mutation_is_still_refused_over_get(backend: Backend) {
 /// and one past them is not registered.
 async fn a_document_past_the_bounds_is_refused_and_not_registered(backend: Backend) {
     let app = spawn_app(backend).await;
-    let depth = app.config.max_nesting + 1;
+    let depth = app.config.graphql.max_nesting + 1;
     let deep = format!("{}{}", "{ a ".repeat(depth), "}".repeat(depth));
     let hash = sha256_hex(&deep);
     let body = post(&app, &hash, Some(&deep), json!({})).await;

@@ -17,7 +17,7 @@ async fn me(app: &TestApp, token: &str) -> reqwest::Response {
 }
 
 pub(crate) async fn over_the_limit_is_rate_limited_with_the_budget_in_headers(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.rate_limit_read_limit = 3).await;
+    let app = spawn_app_with(backend, |c| c.rate_limits.read.limit = 3).await;
     let user = app.register().await;
     for remaining in [2, 1, 0] {
         let res = me(&app, &user.token).await;
@@ -45,7 +45,7 @@ pub(crate) async fn over_the_limit_is_rate_limited_with_the_budget_in_headers(ba
 }
 
 pub(crate) async fn money_movement_is_counted_per_root_field(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.rate_limit_money_limit = 1).await;
+    let app = spawn_app_with(backend, |c| c.rate_limits.money.limit = 1).await;
     let user = app.register().await;
     // Two transfers under aliases cost two: more than the budget of one.
     let doc = r#"mutation { a: transfer(input: {recipientEmail: "x@example.com", amount: "1.00", currency: "USD", idempotencyKey: "a"}) { id }
@@ -74,7 +74,7 @@ async fn login(app: &TestApp, email: &str, forwarded_for: &str) -> reqwest::Resp
 }
 
 pub(crate) async fn anonymous_auth_is_limited_by_client_address(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.rate_limit_auth_limit = 2).await;
+    let app = spawn_app_with(backend, |c| c.rate_limits.auth.limit = 2).await;
     // X-Forwarded-For is anyone's to write: without a trusted proxy it
     // changes nothing, and the third attempt from this address is refused.
     for i in 0..2 {
@@ -91,8 +91,8 @@ pub(crate) async fn anonymous_auth_is_limited_by_client_address(backend: Backend
 
 async fn behind_a_trusted_proxy_the_forwarded_address_counts(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
-        c.rate_limit_auth_limit = 1;
-        c.trust_proxy = true;
+        c.rate_limits.auth.limit = 1;
+        c.server.trust_proxy = true;
     })
     .await;
     assert_eq!(
@@ -113,7 +113,7 @@ async fn behind_a_trusted_proxy_the_forwarded_address_counts(backend: Backend) {
 }
 
 async fn a_successful_login_still_works_under_the_limit(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.rate_limit_auth_limit = 5).await;
+    let app = spawn_app_with(backend, |c| c.rate_limits.auth.limit = 5).await;
     let user = app.register().await;
     let body = app.login(&user.email, PASSWORD).await;
     assert!(body["data"]["login"]["token"].is_string(), "{body}");
@@ -122,7 +122,7 @@ async fn a_successful_login_still_works_under_the_limit(backend: Backend) {
 /// A refusal that no part of the document caused points at no part of it:
 /// no `locations` (not even line 0, column 0).
 async fn a_rate_limit_error_has_no_locations(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.rate_limit_read_limit = 1).await;
+    let app = spawn_app_with(backend, |c| c.rate_limits.read.limit = 1).await;
     let user = app.register().await;
     assert_eq!(me(&app, &user.token).await.status(), 200);
     let res = me(&app, &user.token).await;
@@ -148,7 +148,7 @@ async fn a_limit_holds_across_two_instances() {
 }
 
 pub(crate) async fn two_instances_share_a_budget() {
-    let a = spawn_app_with(Backend::Postgres, |c| c.rate_limit_read_limit = 4).await;
+    let a = spawn_app_with(Backend::Postgres, |c| c.rate_limits.read.limit = 4).await;
     let b = a.spawn_sibling().await;
     let user = a.register().await;
     for app in [&a, &b, &a, &b] {

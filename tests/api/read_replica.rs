@@ -16,6 +16,7 @@ use std::{
 };
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, task::JoinSet};
 use uuid::Uuid;
@@ -81,7 +82,7 @@ async fn scalar_bool(db: &DatabaseConnection, sql: &str) -> bool {
 
 /// The test's database on the replica, once the replica has it.
 async fn replica_database(app: &TestApp) -> DatabaseConnection {
-    let url = same_database(&replica_base_url(), &app.config.database_url);
+    let url = same_database(&replica_base_url(), app.config.database.url.expose_secret());
     let deadline = Instant::now() + REPLICA_WAIT;
     loop {
         if let Ok(db) = Database::connect(&url).await {
@@ -135,7 +136,7 @@ where
 async fn app_with_replica(replica_url: impl FnOnce(&str) -> String) -> TestApp {
     replica_admin().await;
     spawn_app_with(Backend::Postgres, |c| {
-        c.database_read_url = Some(replica_url(&c.database_url));
+        c.database.read_url = Some(replica_url(c.database.url.expose_secret()).into());
     })
     .await
 }

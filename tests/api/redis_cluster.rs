@@ -177,7 +177,7 @@ async fn keys_land_on_every_master_and_a_users_keys_together() {
                 .gql("{ __typename }", json!({}), Some(&user.token))
                 .await;
         }
-        let prefix = &app.config.redis_key_prefix;
+        let prefix = &app.config.redis.key_prefix;
         let mut masters_of_user: HashMap<String, HashSet<String>> = HashMap::new();
         for master in redis_cluster_masters() {
             let keys = keys_on(&master, prefix);
@@ -226,7 +226,7 @@ async fn a_users_channel_is_followed_on_its_own_shard_while_they_subscribe() {
         let wallet = app.create_wallet(&user.token, "USD").await;
         let channel = format!(
             "{}events:{{{}}}",
-            app.config.redis_key_prefix,
+            app.config.redis.key_prefix,
             key_of(&user.id)
         );
         let masters = redis_cluster_masters();
@@ -280,10 +280,10 @@ async fn an_unreachable_cluster_falls_back_to_the_database() {
         .port();
     on_redis_cluster(async {
         let app = spawn_app_with(Backend::Postgres, |c| {
-            c.redis_url = Some(format!("redis://127.0.0.1:{port}"));
+            c.redis.url = Some(format!("redis://127.0.0.1:{port}").into());
         })
         .await;
-        assert!(app.config.redis_cluster);
+        assert!(app.config.redis.cluster);
         let user = app.register().await;
         let me = app.me(&user.token).await;
         assert_eq!(me["data"]["me"]["id"], user.id.as_str(), "{me}");
@@ -429,7 +429,10 @@ impl Drop for PrivateCluster {
 async fn a_dropped_shard_link_is_a_gap_and_the_bus_comes_back() {
     let cluster = PrivateCluster::start();
     on_redis_cluster(async {
-        let app = spawn_app_with(Backend::Postgres, |c| c.redis_url = Some(cluster.seeds())).await;
+        let app = spawn_app_with(Backend::Postgres, |c| {
+            c.redis.url = Some(cluster.seeds().into())
+        })
+        .await;
         let ada = app.register().await;
         let bob = app.register().await;
         app.funded_wallet(&ada.token, "USD", "100.00").await;

@@ -156,9 +156,9 @@ async fn app_on(
 ) -> TestApp {
     let url = redis.url();
     spawn_app_with(Backend::Postgres, |c| {
-        c.redis_url = Some(url);
-        c.redis_tls_ca_file = None;
-        c.redis_pool_size = 4;
+        c.redis.url = Some(url.into());
+        c.redis.tls_ca_file = None;
+        c.redis.pool_size = 4;
         adjust(c);
     })
     .await
@@ -272,7 +272,7 @@ async fn a_session_survives_a_flush_and_a_restart_of_redis() {
 #[tokio::test]
 async fn rate_limits_count_per_instance_while_redis_is_down() {
     let mut redis = PrivateRedis::start();
-    let app = app_on(&redis, |c| c.rate_limit_read_limit = 3).await;
+    let app = app_on(&redis, |c| c.rate_limits.read.limit = 3).await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("paygraph_rate_limit_fallback_total 0"),

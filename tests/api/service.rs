@@ -204,8 +204,8 @@ async fn every_response_carries_a_request_id(backend: Backend) {
 
 async fn introspection_and_graphiql_can_be_switched_off(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
-        c.introspection = false;
-        c.graphiql = false;
+        c.graphql.introspection = false;
+        c.graphql.graphiql = false;
     })
     .await;
     let body = app
@@ -270,7 +270,7 @@ fn balance_changes(text: &str, currency: &str, operation: &str) -> (Option<f64>,
 }
 
 async fn balance_changes_are_counted_once_committed_per_currency_and_operation(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.fee_transfer_percent = "1".into()).await;
+    let app = spawn_app_with(backend, |c| c.fees.transfer_percent = "1".parse().unwrap()).await;
     let ada = app.register().await;
     let bob = app.register().await;
     // USD 100.00 by card: 96.80 credited, 3.20 fee. EUR 10.00: 9.46 and 0.54.
@@ -461,9 +461,9 @@ async fn the_seeds_custom_metrics_count_transactions_fraud_checks_and_pools(back
     let redis_max = sample(&text, "paygraph_redis_pool_max_connections", &[]);
     match backend {
         Backend::Postgres => {
-            let configured = f64::from(app.config.database_max_connections);
+            let configured = f64::from(app.config.database.max_connections);
             assert_eq!(db_max, Some(configured), "{text}");
-            let configured = f64::from(app.config.redis_pool_size);
+            let configured = f64::from(app.config.redis.pool_size);
             assert_eq!(redis_max, Some(configured), "{text}");
         }
         Backend::Sqlite => assert_eq!(redis_max, None, "{text}"),

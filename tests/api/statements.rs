@@ -40,10 +40,10 @@ const SECRET: &str = "a statement test secret, 32 bytes or more";
 /// A 1% transfer fee, and no fraud or KYC limit in the way.
 async fn app_with_fees(backend: Backend) -> TestApp {
     spawn_app_with(backend, |c| {
-        c.jwt_secret = Some(SECRET.into());
-        c.fee_transfer_percent = "1".into();
-        c.fraud_velocity_max = 1_000_000;
-        c.kyc_unverified_daily_limit = "USD:100000000".into();
+        c.auth.jwt.secret = Some(SECRET.into());
+        c.fees.transfer_percent = "1".parse().unwrap();
+        c.fraud.velocity_max = 1_000_000;
+        c.ledger.kyc_unverified_daily_limit = "USD:100000000".parse().unwrap();
     })
     .await
 }

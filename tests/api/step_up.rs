@@ -16,8 +16,8 @@ const CONFIRM: &str =
 
 async fn step_up_app(backend: Backend, ttl_secs: u64) -> TestApp {
     spawn_app_with(backend, |c| {
-        c.step_up_amount = "USD:50".into();
-        c.step_up_ttl_secs = ttl_secs;
+        c.auth.step_up.amount = "USD:50".parse().unwrap();
+        c.auth.step_up.ttl = std::time::Duration::from_secs(ttl_secs);
     })
     .await
 }

@@ -119,7 +119,10 @@ async fn another_users_objects_are_not_found(backend: Backend) {
 }
 
 pub(crate) async fn logout_ends_open_subscriptions(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.ws_session_check_secs = 1).await;
+    let app = spawn_app_with(backend, |c| {
+        c.websocket.session_check = Duration::from_secs(1)
+    })
+    .await;
     let user = app.register().await;
     let mut ws = Ws::connect(&app, Some(&user.token)).await.acked();
     ws.subscribe("1", TRANSACTION_UPDATED, json!({})).await;
@@ -129,7 +132,7 @@ pub(crate) async fn logout_ends_open_subscriptions(backend: Backend) {
 }
 
 async fn a_client_that_stops_reading_is_dropped(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.ws_ping_secs = 1).await;
+    let app = spawn_app_with(backend, |c| c.websocket.ping = Duration::from_secs(1)).await;
     let user = app.register().await;
     let mut ws = Ws::connect(&app, Some(&user.token)).await.acked();
     ws.subscribe("1", TRANSACTION_UPDATED, json!({})).await;

@@ -242,7 +242,10 @@ async fn holds_move_money_between_available_and_frozen(backend: Backend) {
 }
 
 async fn reviews_decide_held_transfers(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.fraud_review_amount = "USD:50".into()).await;
+    let app = spawn_app_with(backend, |c| {
+        c.fraud.review_amount = "USD:50".parse().unwrap()
+    })
+    .await;
     let agent = app.support_agent().await;
     let ada = app.register().await;
     let bob = app.register().await;
@@ -357,7 +360,10 @@ async fn refunds_are_idempotent_and_reverse_the_original(backend: Backend) {
 }
 
 async fn status_and_kyc_changes_take_effect_at_once(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.kyc_unverified_daily_limit = "USD:10".into()).await;
+    let app = spawn_app_with(backend, |c| {
+        c.ledger.kyc_unverified_daily_limit = "USD:10".parse().unwrap()
+    })
+    .await;
     let agent = app.support_agent().await;
     let ada = app.register().await;
     let bob = app.register().await;

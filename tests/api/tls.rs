@@ -5,6 +5,7 @@
 use std::process::Command;
 
 use sea_orm::{ConnectionTrait, Statement};
+use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::helpers::{Backend, redis_ca_file, redis_client, redis_url, spawn_app_with};
@@ -34,7 +35,7 @@ async fn sessions_and_rate_limits_live_in_a_tls_redis_reached_with_its_token() {
         .await
         .expect("a TLS connection with the CA and the token");
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}*", app.config.redis_key_prefix))
+        .arg(format!("{}*", app.config.redis.key_prefix))
         .query_async(&mut conn)
         .await
         .expect("KEYS");
@@ -100,7 +101,7 @@ fn a_redis_certificate_that_is_not_trusted_stops_start_up_with_one_line() {
 #[tokio::test]
 async fn a_database_url_with_sslmode_require_connects_over_tls() {
     let app = spawn_app_with(Backend::Postgres, |c| {
-        c.database_url.push_str("?sslmode=require");
+        c.database.url = format!("{}?sslmode=require", c.database.url.expose_secret()).into();
     })
     .await;
     let user = app.register().await;

@@ -71,8 +71,8 @@ async fn trusted_app(backend: Backend, support_any: bool) -> (TestApp, tempfile:
     let dir = tempfile::tempdir().unwrap();
     let path = write_manifest(&dir, &manifest());
     let app = spawn_app_with(backend, |c| {
-        c.trusted_documents = Some(path);
-        c.trusted_documents_support_any = support_any;
+        c.graphql.trusted_documents = Some(path);
+        c.graphql.trusted_documents_support_any = support_any;
     })
     .await;
     (app, dir)

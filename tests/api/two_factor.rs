@@ -226,9 +226,9 @@ fn retry_after(body: &Value) -> u64 {
 
 async fn wrong_codes_from_many_addresses_lock_the_account_longer_each_time(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
-        c.trust_proxy = true;
-        c.rate_limit_second_factor_limit = 3;
-        c.rate_limit_second_factor_window_secs = 900;
+        c.server.trust_proxy = true;
+        c.rate_limits.second_factor.limit = 3;
+        c.rate_limits.second_factor.window = std::time::Duration::from_secs(900);
     })
     .await;
     let user = app.register().await;
@@ -266,8 +266,8 @@ async fn wrong_codes_from_many_addresses_lock_the_account_longer_each_time(backe
 
 async fn wrong_passwords_from_one_address_are_slowed_across_accounts(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
-        c.trust_proxy = true;
-        c.rate_limit_second_factor_limit = 2;
+        c.server.trust_proxy = true;
+        c.rate_limits.second_factor.limit = 2;
     })
     .await;
     let users = [

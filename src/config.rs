@@ -671,9 +671,9 @@ impl Default for FraudSettings {
     }
 }
 
-/// A default written per currency; the defaults above all read.
+/// A default written per currency (every test reads each of them).
 fn amounts(text: &str) -> PerCurrency {
-    PerCurrency::parse(text).unwrap_or_default()
+    PerCurrency::parse(text).expect("a default amount reads")
 }
 
 impl Config {
@@ -742,10 +742,18 @@ impl Config {
                 "must not contain { or } with REDIS_CLUSTER: a hash tag there would put every key in one slot",
             );
         }
-        if let Some(url) = &self.server.public_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return bad("PAYGRAPH_PUBLIC_URL", "must start with http:// or https://");
+        let endpoints = &self.audit.aws_endpoint_url;
+        for (name, url) in [
+            ("PAYGRAPH_PUBLIC_URL", &self.server.public_url),
+            ("AUDIT_SQS_QUEUE_URL", &self.audit.sqs_queue_url),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &endpoints.dynamodb),
+            ("AWS_ENDPOINT_URL_SQS", &endpoints.sqs),
+        ] {
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return bad(name, "must start with http:// or https://");
+            }
         }
         if db.max_connections == 0 || db.min_connections > db.max_connections {
             return bad(
@@ -914,7 +922,7 @@ fn env_name(path: &[String]) -> String {
 
 /// The default configuration as serde writes it: secrets left out.
 fn default_tree() -> serde_json::Value {
-    serde_json::to_value(Config::default()).unwrap_or_default()
+    serde_json::to_value(Config::default()).expect("the configuration serialises")
 }
 
 /// The defaults figment starts from, without the unset (null) ones: a
@@ -1409,6 +1417,18 @@ mod tests {
             Config::from_env()?;
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_url_of_another_scheme_is_refused_by_its_name() {
+        let mut c = Config::default();
+        c.audit.aws_endpoint_url.sqs = Some("127.0.0.1:5055".into());
+        assert!(c.validate().unwrap_err().contains("AWS_ENDPOINT_URL_SQS"));
+        c.audit.aws_endpoint_url.sqs = Some("http://127.0.0.1:5055".into());
+        c.server.public_url = Some("api.example.com".into());
+        assert!(c.validate().unwrap_err().contains("PAYGRAPH_PUBLIC_URL"));
+        c.server.public_url = Some("https://api.example.com".into());
+        assert!(c.validate().is_ok());
     }
 
     #[test]

@@ -43,6 +43,26 @@ fn own<T>(
         .ok_or_else(ApiError::not_found)
 }
 
+/// The key `id` names, if given, and that object's current state, read
+/// by `read` and the caller's own (`own`): where a subscription to one
+/// object starts.
+async fn current<T, Fut>(
+    ctx: &Context<'_>,
+    id: Option<ID>,
+    kind: Kind,
+    read: impl Fn(Uuid) -> Fut,
+    owners: impl FnOnce(&T) -> Vec<Option<Uuid>>,
+) -> ApiResult<(Option<Uuid>, Option<T>)>
+where
+    Fut: Future<Output = Result<Option<T>, sea_orm::DbErr>>,
+{
+    let Some(key) = id.map(|id| ids::decode("id", kind, &id)).transpose()? else {
+        return Ok((None, None));
+    };
+    let row = app(ctx).retry.read(|| read(key)).await?;
+    Ok((Some(key), Some(own(ctx, row, owners)?)))
+}
+
 pub struct Subscription;
 
 /// Why the transport should close a socket, and with which code.
@@ -294,23 +314,18 @@ impl Subscription {
     ) -> async_graphql::Result<impl Stream<Item = Transaction> + use<>> {
         let subscriber = Subscriber::new(ctx).await?;
         let who = subscriber.who;
-        let key = id
-            .map(|id| ids::decode("id", Kind::Transaction, &id))
-            .transpose()
-            .map_err(ApiError::from)?;
-        let first = match key {
-            Some(key) => {
+        let (key, now) = current(
+            ctx,
+            id,
+            Kind::Transaction,
+            |key| {
                 let app = app(ctx);
-                let row = app
-                    .retry
-                    .read(|| ledger::transaction_by_id(&app.db, &app.transactions, key))
-                    .await
-                    .map_err(ApiError::from)?;
-                let t = own(ctx, row, |t| vec![t.sender_id, t.receiver_id])?;
-                Some((t.transaction_id, t.version, Transaction(t)))
-            }
-            None => None,
-        };
+                ledger::transaction_by_id(&app.db, &app.transactions, key)
+            },
+            |t| vec![t.sender_id, t.receiver_id],
+        )
+        .await?;
+        let first = now.map(|t| (t.transaction_id, t.version, Transaction(t)));
         Ok(subscriber.follow(first, move |change| match change {
             Change::Transaction(t)
                 if t.is_party(who) && key.is_none_or(|k| k == t.transaction_id) =>
@@ -332,23 +347,15 @@ impl Subscription {
     ) -> async_graphql::Result<impl Stream<Item = Wallet> + use<>> {
         let subscriber = Subscriber::new(ctx).await?;
         let who = subscriber.who;
-        let key = id
-            .map(|id| ids::decode("id", Kind::Wallet, &id))
-            .transpose()
-            .map_err(ApiError::from)?;
-        let first = match key {
-            Some(key) => {
-                let app = app(ctx);
-                let row = app
-                    .retry
-                    .read(|| ledger::wallet_by_id(&app.db, key))
-                    .await
-                    .map_err(ApiError::from)?;
-                let w = own(ctx, row, |w| vec![Some(w.user_id)])?;
-                Some((w.wallet_id, w.version, Wallet(w)))
-            }
-            None => None,
-        };
+        let (key, now) = current(
+            ctx,
+            id,
+            Kind::Wallet,
+            |key| ledger::wallet_by_id(&app(ctx).db, key),
+            |w| vec![Some(w.user_id)],
+        )
+        .await?;
+        let first = now.map(|w| (w.wallet_id, w.version, Wallet(w)));
         Ok(subscriber.follow(first, move |change| match change {
             Change::Wallet(w) if w.user_id == who && key.is_none_or(|k| k == w.wallet_id) => {
                 Some((w.wallet_id, w.version, Wallet(w.clone().into())))

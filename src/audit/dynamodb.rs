@@ -5,6 +5,7 @@ use std::{collections::HashMap, time::Duration};
 use aws_sdk_dynamodb::{
     Client,
     error::{DisplayErrorContext, ProvideErrorMetadata},
+    operation::query::builders::QueryFluentBuilder,
     types::{
         AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
         KeyType, Projection, ProjectionType, PutRequest, ScalarAttributeType, TableStatus,
@@ -174,11 +175,30 @@ impl DynamoStore {
         ))
     }
 
+    /// A query of `table` (through `index`, if any) for the items whose
+    /// `attribute` is `id`, oldest first or newest first.
+    fn query_by(
+        &self,
+        table: &str,
+        index: Option<&str>,
+        attribute: &str,
+        id: Uuid,
+        oldest_first: bool,
+    ) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(table)
+            .set_index_name(index.map(str::to_owned))
+            .key_condition_expression(format!("{attribute} = :k"))
+            .expression_attribute_values(":k", s(id.to_string()))
+            .scan_index_forward(oldest_first)
+    }
+
     /// Runs a query page by page until `want` items (after DynamoDB's
     /// filter) are in hand or the items run out.
     async fn query_until(
         &self,
-        request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        request: QueryFluentBuilder,
         mut start: Option<Item>,
         want: Option<usize>,
     ) -> Result<(Vec<Item>, bool), StoreError> {
@@ -394,14 +414,13 @@ impl AuditStore for DynamoStore {
     }
 
     async fn by_transaction(&self, transaction_id: Uuid) -> Result<Vec<AuditEntry>, StoreError> {
-        let request = self
-            .client
-            .query()
-            .table_name(&self.audit_table)
-            .index_name(TRANSACTION_INDEX)
-            .key_condition_expression("transaction_id = :t")
-            .expression_attribute_values(":t", s(transaction_id.to_string()))
-            .scan_index_forward(true);
+        let request = self.query_by(
+            &self.audit_table,
+            Some(TRANSACTION_INDEX),
+            "transaction_id",
+            transaction_id,
+            true,
+        );
         let (items, _) = self.query_until(request, None, None).await?;
         items.iter().map(parse_audit).collect()
     }
@@ -411,14 +430,13 @@ impl AuditStore for DynamoStore {
         user_id: Uuid,
         page: &PageQuery,
     ) -> Result<StorePage<AuditEntry>, StoreError> {
-        let mut request = self
-            .client
-            .query()
-            .table_name(&self.audit_table)
-            .index_name(USER_INDEX)
-            .key_condition_expression("user_id = :u")
-            .expression_attribute_values(":u", s(user_id.to_string()))
-            .scan_index_forward(false);
+        let mut request = self.query_by(
+            &self.audit_table,
+            Some(USER_INDEX),
+            "user_id",
+            user_id,
+            false,
+        );
         if let Some(prefix) = page.exclude_type_prefix {
             request = request
                 .filter_expression("NOT begins_with(event_type, :p)")
@@ -427,16 +445,9 @@ impl AuditStore for DynamoStore {
         let (items, has_more) = self
             .query_until(request, start_key(&page.after), Some(page.limit))
             .await?;
-        let items = items
-            .iter()
-            .map(|i| {
-                parse_audit(i).map(|e| {
-                    let key = user_index_key(&e, user_id);
-                    (e, key)
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(StorePage { items, has_more })
+        StorePage::read(&items, has_more, parse_audit, |e| {
+            user_index_key(e, user_id)
+        })
     }
 
     async fn fraud_checks(
@@ -444,26 +455,11 @@ impl AuditStore for DynamoStore {
         user_id: Uuid,
         page: &PageQuery,
     ) -> Result<StorePage<FraudCheck>, StoreError> {
-        let request = self
-            .client
-            .query()
-            .table_name(&self.fraud_table)
-            .key_condition_expression("user_id = :u")
-            .expression_attribute_values(":u", s(user_id.to_string()))
-            .scan_index_forward(false);
+        let request = self.query_by(&self.fraud_table, None, "user_id", user_id, false);
         let (items, has_more) = self
             .query_until(request, start_key(&page.after), Some(page.limit))
             .await?;
-        let items = items
-            .iter()
-            .map(|i| {
-                parse_fraud(i).map(|c| {
-                    let key = fraud_key(&c);
-                    (c, key)
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(StorePage { items, has_more })
+        StorePage::read(&items, has_more, parse_fraud, fraud_key)
     }
 
     fn kind(&self) -> &'static str {

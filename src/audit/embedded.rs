@@ -158,15 +158,12 @@ impl AuditStore for EmbeddedStore {
             );
         }
         let (rows, has_more) = split(query.all(&self.db).await?, page.limit);
-        let items = rows
-            .into_iter()
-            .map(|row| {
-                let e = entry(row);
-                let key = user_index_key(&e, user_id);
-                (e, key)
-            })
-            .collect();
-        Ok(StorePage { items, has_more })
+        StorePage::read(
+            rows,
+            has_more,
+            |row| Ok(entry(row)),
+            |e| user_index_key(e, user_id),
+        )
     }
 
     async fn fraud_checks(
@@ -182,15 +179,7 @@ impl AuditStore for EmbeddedStore {
             query = query.filter(fraud_detection::Column::Timestamp.lt(after.get("timestamp")));
         }
         let (rows, has_more) = split(query.all(&self.db).await?, page.limit);
-        let items = rows
-            .into_iter()
-            .map(|row| {
-                let c = check(row)?;
-                let key = fraud_key(&c);
-                Ok((c, key))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        Ok(StorePage { items, has_more })
+        StorePage::read(rows, has_more, check, fraud_key)
     }
 
     fn kind(&self) -> &'static str {

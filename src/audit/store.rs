@@ -125,6 +125,27 @@ pub struct StorePage<T> {
     pub has_more: bool,
 }
 
+impl<T> StorePage<T> {
+    /// The page of what `read` makes of `rows`, each item with the
+    /// position `key` gives it.
+    pub fn read<R>(
+        rows: impl IntoIterator<Item = R>,
+        has_more: bool,
+        read: impl Fn(R) -> Result<T, StoreError>,
+        key: impl Fn(&T) -> PageKey,
+    ) -> Result<Self, StoreError> {
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let item = read(row)?;
+                let key = key(&item);
+                Ok((item, key))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Self { items, has_more })
+    }
+}
+
 /// The store's failures, described for the log. They reach a client only
 /// as `UNAVAILABLE`: the store is a dependency, and its faults are not bugs.
 #[derive(Debug, thiserror::Error)]

@@ -8,8 +8,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TryInsertResult,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TryInsertResult,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 use uuid::Uuid;
@@ -384,13 +384,7 @@ impl Ledger {
             ),
         )
         .await?;
-        let row = requests::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or(LedgerError::NotFound)?;
-        record_change(&txn, &row, now).await?;
-        commit(txn).await?;
-        Ok(row)
+        commit_change(txn, id, now).await
     }
 
     /// Pays a request the caller was asked to pay, through the transfer
@@ -534,27 +528,28 @@ impl Ledger {
                 .with_data(serde_json::json!({"payment_request_id": id, "reason": reason})),
         )
         .await?;
-        let row = requests::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or(LedgerError::NotFound)?;
-        record_change(&txn, &row, now).await?;
-        commit(txn).await?;
-        Ok(row)
+        commit_change(txn, id, now).await
     }
 }
 
-/// Adds the request's change to both parties' feeds.
-async fn record_change<C: ConnectionTrait>(
-    txn: &C,
-    row: &requests::Model,
+/// Ends a change to the request `id`: reads it as the transaction left
+/// it, adds the change to both parties' feeds, and commits.
+async fn commit_change(
+    txn: DatabaseTransaction,
+    id: Uuid,
     now: DateTime<Utc>,
-) -> Result<(), LedgerError> {
+) -> Result<requests::Model, LedgerError> {
+    let row = requests::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(LedgerError::NotFound)?;
     let mut writes = Writes::default();
     let mut feed = Feed::default();
-    feed.payment_request(row);
+    feed.payment_request(&row);
     feed.write(&mut writes, now);
-    Ok(writes.run(txn).await?)
+    writes.run(&txn).await?;
+    commit(txn).await?;
+    Ok(row)
 }
 
 enum Decision {

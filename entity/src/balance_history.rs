@@ -1,5 +1,44 @@
 use sea_orm::entity::prelude::*;
 
+/// What a posting was. Stored as the row's `operation_type`, and the
+/// `operation` label of the balance-change metrics, so a `string_value`
+/// never changes once released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(20))")]
+pub enum Operation {
+    /// A settled deposit, credited (net of its fee).
+    #[sea_orm(string_value = "deposit")]
+    Deposit,
+    /// A settled withdrawal, paid out of the frozen part it was reserved in.
+    #[sea_orm(string_value = "withdrawal")]
+    Withdrawal,
+    /// A transfer's amount and fee, taken from the sender.
+    #[sea_orm(string_value = "transfer_out")]
+    TransferOut,
+    /// A transfer's amount, given to the recipient.
+    #[sea_orm(string_value = "transfer_in")]
+    TransferIn,
+    /// A fee, credited to the fee account.
+    #[sea_orm(string_value = "fee")]
+    Fee,
+    /// Available to frozen: a transfer held for review, a support hold.
+    #[sea_orm(string_value = "hold")]
+    Hold,
+    /// Frozen back to available: a rejected review, a declined
+    /// withdrawal, a support release.
+    #[sea_orm(string_value = "release")]
+    Release,
+    /// Available to frozen for a withdrawal on its way to the processor.
+    #[sea_orm(string_value = "reserve")]
+    Reserve,
+    /// A refund's amount, taken back from the transfer's recipient.
+    #[sea_orm(string_value = "refund_out")]
+    RefundOut,
+    /// A refund's amount, given back to the transfer's sender.
+    #[sea_orm(string_value = "refund_in")]
+    RefundIn,
+}
+
 /// One row per balance change of a wallet. `sequence` orders a wallet's
 /// rows: the wallet's `version` after the change, taken under its lock, so
 /// it follows the order in which the changes committed, whichever instance
@@ -16,7 +55,7 @@ pub struct Model {
     pub amount_minor: i64,
     pub balance_before_minor: i64,
     pub balance_after_minor: i64,
-    pub operation_type: String,
+    pub operation_type: Operation,
     pub created_at: DateTimeUtc,
 }
 

@@ -1,4 +1,22 @@
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::Currency;
+
+/// Whether a wallet takes payments. Stored in `status` as its
+/// `string_value`, which is also its serialised form.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(20))")]
+#[serde(rename_all = "snake_case")]
+pub enum WalletStatus {
+    #[sea_orm(string_value = "active")]
+    Active,
+    /// Takes no deposit, transfer or withdrawal.
+    #[sea_orm(string_value = "frozen")]
+    Frozen,
+}
 
 /// One wallet per user and currency (`uq_wallets_user_currency`).
 ///
@@ -11,12 +29,11 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub wallet_id: Uuid,
     pub user_id: Uuid,
-    /// ISO 4217 code, e.g. `"USD"`.
-    pub currency: String,
+    pub currency: Currency,
     pub balance_minor: i64,
     pub available_balance_minor: i64,
     pub frozen_balance_minor: i64,
-    pub status: String,
+    pub status: WalletStatus,
     /// Optimistic-locking counter, bumped on every balance change.
     pub version: i64,
     pub created_at: DateTimeUtc,
@@ -51,3 +68,17 @@ impl Related<super::balance_history::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Iterable;
+
+    /// The event bus carries the serialised form; it is the stored one.
+    #[test]
+    fn serialised_as_stored() {
+        for s in WalletStatus::iter() {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.to_value().as_str());
+        }
+    }
+}

@@ -268,7 +268,7 @@ fn wallet(
     wallets::ActiveModel {
         wallet_id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
-        currency: Set(currency.to_owned()),
+        currency: Set(entity::Currency::parse(currency).unwrap()),
         balance_minor: Set(balance),
         available_balance_minor: Set(available),
         frozen_balance_minor: Set(frozen),

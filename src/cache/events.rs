@@ -46,7 +46,10 @@ use uuid::Uuid;
 use super::{
     Cache, CacheError, RedisStore, Store, redis_client::Link, transactions::TransactionSnapshot,
 };
-use entity::{payment_requests, wallets};
+use entity::{
+    Currency, payment_requests,
+    wallets::{self, WalletStatus},
+};
 
 /// One committed change, as it travels between instances.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,11 +126,11 @@ impl From<PaymentRequestSnapshot> for payment_requests::Model {
 pub struct WalletSnapshot {
     pub wallet_id: Uuid,
     pub user_id: Uuid,
-    pub currency: String,
+    pub currency: Currency,
     pub balance_minor: i64,
     pub available_balance_minor: i64,
     pub frozen_balance_minor: i64,
-    pub status: String,
+    pub status: WalletStatus,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -138,11 +141,11 @@ impl From<&wallets::Model> for WalletSnapshot {
         Self {
             wallet_id: m.wallet_id,
             user_id: m.user_id,
-            currency: m.currency.clone(),
+            currency: m.currency,
             balance_minor: m.balance_minor,
             available_balance_minor: m.available_balance_minor,
             frozen_balance_minor: m.frozen_balance_minor,
-            status: m.status.clone(),
+            status: m.status,
             version: m.version,
             created_at: m.created_at,
             updated_at: m.updated_at,

@@ -15,7 +15,6 @@ use crate::{
         ids::{self, Kind},
     },
     ledger,
-    money::Currency,
 };
 
 /// A request's path as logs may keep it: an export link's token is a
@@ -43,8 +42,7 @@ async fn statement_csv(state: &HttpState, token: &str) -> Result<Response, ApiEr
         .read(|| ledger::wallet_by_id(&app.db, wallet_id))
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let currency = Currency::parse(&wallet.currency)
-        .map_err(|e| ApiError::internal(&format!("wallet {wallet_id}: {e}")))?;
+    let currency = wallet.currency;
     // The link was made for a reader earlier: the owner's writes since
     // are what the replica may not have yet.
     let wallet = &wallet;

@@ -6,63 +6,9 @@
 
 use std::collections::BTreeMap;
 
-/// What a posting was. Its name is the `operation_type` of the wallet's
-/// `balance_history` row and the `operation` label of the balance-change
-/// metrics, so it never changes once released.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Operation {
-    /// A settled deposit, credited (net of its fee).
-    Deposit,
-    /// A settled withdrawal, paid out of the frozen part it was reserved in.
-    Withdrawal,
-    /// A transfer's amount and fee, taken from the sender.
-    TransferOut,
-    /// A transfer's amount, given to the recipient.
-    TransferIn,
-    /// A fee, credited to the fee account.
-    Fee,
-    /// Available to frozen: a transfer held for review, a support hold.
-    Hold,
-    /// Frozen back to available: a rejected review, a declined
-    /// withdrawal, a support release.
-    Release,
-    /// Available to frozen for a withdrawal on its way to the processor.
-    Reserve,
-    /// A refund's amount, taken back from the transfer's recipient.
-    RefundOut,
-    /// A refund's amount, given back to the transfer's sender.
-    RefundIn,
-}
+use sea_orm::ActiveEnum;
 
-impl Operation {
-    pub const ALL: [Self; 10] = [
-        Self::Deposit,
-        Self::Withdrawal,
-        Self::TransferOut,
-        Self::TransferIn,
-        Self::Fee,
-        Self::Hold,
-        Self::Release,
-        Self::Reserve,
-        Self::RefundOut,
-        Self::RefundIn,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Deposit => "deposit",
-            Self::Withdrawal => "withdrawal",
-            Self::TransferOut => "transfer_out",
-            Self::TransferIn => "transfer_in",
-            Self::Fee => "fee",
-            Self::Hold => "hold",
-            Self::Release => "release",
-            Self::Reserve => "reserve",
-            Self::RefundOut => "refund_out",
-            Self::RefundIn => "refund_in",
-        }
-    }
-}
+pub use entity::balance_history::Operation;
 
 /// Per currency and operation: how many postings, and how many minor units
 /// they moved.
@@ -103,7 +49,10 @@ impl BalanceChanges {
     /// commit that made them.
     pub fn record(&self) {
         for (&(currency, operation), &(count, moved)) in &self.0 {
-            let labels = [("currency", currency), ("operation", operation.as_str())];
+            let labels = [
+                ("currency", currency.to_owned()),
+                ("operation", operation.to_value()),
+            ];
             metrics::counter!("paygraph_balance_changes_total", &labels).increment(count);
             metrics::counter!("paygraph_balance_change_minor_units_total", &labels)
                 .increment(moved);

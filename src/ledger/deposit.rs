@@ -9,12 +9,11 @@ use super::{
     checks, commit,
     fees::{FeeKind, fee_for},
     idempotency::{self, IdempotencyKey},
-    postings::WALLET_FROZEN,
     records::{self, NewTransaction},
     wallets::{amount_in, owned_wallet},
 };
 use crate::{db::Writes, validation::InvalidInput};
-use entity::{payment_methods, transactions};
+use entity::{payment_methods, transactions, wallets::WalletStatus};
 use sea_orm::{DatabaseTransaction, EntityTrait};
 
 pub struct DepositRequest {
@@ -48,7 +47,7 @@ impl Ledger {
         let now = chrono::Utc::now();
         checks::active_user(&txn, req.user_id, "your account is suspended").await?;
         let wallet = owned_wallet(&txn, req.user_id, req.wallet_id).await?;
-        if wallet.status == WALLET_FROZEN {
+        if wallet.status == WalletStatus::Frozen {
             return Err(LedgerError::Restricted("this wallet is frozen"));
         }
         let method = payment_methods::Entity::find_by_id(req.payment_method_id)

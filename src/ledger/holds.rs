@@ -112,8 +112,7 @@ impl Ledger {
         let m = amount.minor();
         if wallet.user_id == agent.user_id()
             || m > wallet.available_balance_minor
-            || !crate::money::Currency::parse(&wallet.currency)
-                .is_ok_and(|c| self.needs_second_agent(m, c))
+            || !self.needs_second_agent(m, wallet.currency)
         {
             return Ok(None);
         }

@@ -17,15 +17,15 @@ use super::{
     balance_changes::{BalanceChanges, Operation},
 };
 use crate::{db::Writes, money::Currency};
-use entity::{balance_history, users, wallets};
+use entity::{
+    balance_history, users,
+    wallets::{self, WalletStatus},
+};
 
 /// The system account that owns the fee wallets, so that fees are money
 /// like any other and the books balance.
 pub const FEE_ACCOUNT_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001);
 const FEE_ACCOUNT_EMAIL: &str = "fees@system.paygraph.invalid";
-
-pub const WALLET_ACTIVE: &str = "active";
-pub const WALLET_FROZEN: &str = "frozen";
 
 /// Creates the fee account once; safe to call at every start.
 pub async fn ensure_system_accounts<C: ConnectionTrait>(db: &C) -> Result<(), sea_orm::DbErr> {
@@ -65,7 +65,7 @@ pub async fn ensure_wallet<C: ConnectionTrait>(
     let find = || {
         wallets::Entity::find()
             .filter(wallets::Column::UserId.eq(user_id))
-            .filter(wallets::Column::Currency.eq(currency.code()))
+            .filter(wallets::Column::Currency.eq(currency))
             .one(txn)
     };
     if let Some(w) = find().await? {
@@ -90,11 +90,11 @@ pub fn new_wallet(user_id: Uuid, currency: Currency, now: DateTime<Utc>) -> wall
     wallets::ActiveModel {
         wallet_id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
-        currency: Set(currency.code().to_owned()),
+        currency: Set(currency),
         balance_minor: Set(0),
         available_balance_minor: Set(0),
         frozen_balance_minor: Set(0),
-        status: Set(WALLET_ACTIVE.to_owned()),
+        status: Set(WalletStatus::Active),
         version: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
@@ -146,7 +146,7 @@ pub async fn lock_owned<C: ConnectionTrait>(
         any = any.add(
             Condition::all()
                 .add(wallets::Column::UserId.eq(*user_id))
-                .add(wallets::Column::Currency.eq(currency.code())),
+                .add(wallets::Column::Currency.eq(*currency)),
         );
     }
     Ok(Locked::of(lock_where(txn, any).await?))
@@ -243,7 +243,7 @@ impl Locked {
     pub fn find(&self, user_id: Uuid, currency: Currency) -> Option<&wallets::Model> {
         self.wallets
             .values()
-            .find(|w| w.user_id == user_id && w.currency == currency.code())
+            .find(|w| w.user_id == user_id && w.currency == currency)
     }
 
     /// Changes a locked wallet by signed deltas of its available and frozen
@@ -261,7 +261,7 @@ impl Locked {
             .wallets
             .get_mut(&wallet_id)
             .ok_or(LedgerError::NotFound)?;
-        let currency = Currency::parse(&wallet.currency).map_err(|_| LedgerError::NotFound)?;
+        let currency = wallet.currency;
         let available = wallet.available_balance_minor + delta_available;
         let frozen = wallet.frozen_balance_minor + delta_frozen;
         if available < 0 || frozen < 0 {
@@ -297,7 +297,7 @@ impl Locked {
                 amount_minor: Set(after - before),
                 balance_before_minor: Set(before),
                 balance_after_minor: Set(after),
-                operation_type: Set(operation.as_str().to_owned()),
+                operation_type: Set(operation),
                 created_at: Set(stamp),
             });
         }

@@ -224,8 +224,9 @@ pub fn write_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use entity::balance_history::Operation;
 
-    fn line(op: &str, amount: i64, before: i64, fee: i64, description: &str) -> StatementLine {
+    fn line(op: Operation, amount: i64, before: i64, fee: i64, description: &str) -> StatementLine {
         let id = Uuid::from_u128(7);
         let at = "2025-12-01T10:00:00.5Z".parse().unwrap();
         StatementLine {
@@ -237,7 +238,7 @@ mod tests {
                 amount_minor: amount,
                 balance_before_minor: before,
                 balance_after_minor: before + amount,
-                operation_type: op.into(),
+                operation_type: op,
                 created_at: at,
             },
             transaction: Some(transactions::Model {
@@ -272,10 +273,16 @@ mod tests {
     #[test]
     fn cells_are_quoted_as_rfc_4180_says_and_formulas_are_neutralised() {
         let text = csv_of(&[
-            line("transfer_out", -1010, 5000, 10, "two\r\nlines, \"quoted\""),
-            line("transfer_in", 500, 3990, 0, "+1 555"),
-            line("deposit", 9680, 0, 320, "-5"),
-            line("refund_in", 100, 0, 0, "plain"),
+            line(
+                Operation::TransferOut,
+                -1010,
+                5000,
+                10,
+                "two\r\nlines, \"quoted\"",
+            ),
+            line(Operation::TransferIn, 500, 3990, 0, "+1 555"),
+            line(Operation::Deposit, 9680, 0, 320, "-5"),
+            line(Operation::RefundIn, 100, 0, 0, "plain"),
         ]);
         assert_eq!(
             text,

@@ -19,8 +19,8 @@ use std::fmt;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
-    QuerySelect, RelationTrait, sea_query::Expr,
+    ActiveEnum, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, JoinType, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -28,16 +28,23 @@ use crate::{
     pagination::{Cursor, Page},
     validation::InvalidInput,
 };
-use entity::{balance_history, transactions};
+use entity::{
+    balance_history::{self, Operation},
+    transactions,
+};
 
 /// The history rows that pay their transaction's fee (see the module's
 /// docs); every other row's fee is zero.
-const FEE_PAYING: [&str; 3] = ["deposit", "withdrawal", "transfer_out"];
+const FEE_PAYING: [Operation; 3] = [
+    Operation::Deposit,
+    Operation::Withdrawal,
+    Operation::TransferOut,
+];
 
 /// The fee `change` paid, in minor units, given its transaction.
 pub fn fee_paid(change: &balance_history::Model, transaction: Option<&transactions::Model>) -> i64 {
     match transaction {
-        Some(t) if FEE_PAYING.contains(&change.operation_type.as_str()) => t.fees_minor,
+        Some(t) if FEE_PAYING.contains(&change.operation_type) => t.fees_minor,
         _ => 0,
     }
 }
@@ -163,7 +170,7 @@ pub async fn statement_of(
     let closing = balance_before(db, wallet_id, month.end()).await?;
     let paying = FEE_PAYING
         .iter()
-        .map(|op| format!("'{op}'"))
+        .map(|op| format!("'{}'", op.to_value()))
         .collect::<Vec<_>>()
         .join(", ");
     let fee = format!(

@@ -20,7 +20,7 @@ use super::{
     fees::{FeeKind, fee_for},
     idempotency::{self, Claim, IdempotencyKey, KeyUse},
     payment_requests::{self, Pays},
-    postings::{self, FEE_ACCOUNT_ID, Locked, WALLET_FROZEN, db_time},
+    postings::{self, FEE_ACCOUNT_ID, Locked, db_time},
     records::{self, NewTransaction},
     step_up::{self, PayingSession},
 };
@@ -31,7 +31,10 @@ use crate::{
     money::{Amount, Currency},
     validation::InvalidInput,
 };
-use entity::{transactions, user_profiles, users, wallets};
+use entity::{
+    transactions, user_profiles, users,
+    wallets::{self, WalletStatus},
+};
 
 pub struct TransferRequest {
     pub sender_id: Uuid,
@@ -351,7 +354,7 @@ fn open_wallets(
     let receiver = locked
         .find(p.receiver.user_id, currency)
         .ok_or(LedgerError::NotFound)?;
-    if sender.status == WALLET_FROZEN || receiver.status == WALLET_FROZEN {
+    if sender.status == WalletStatus::Frozen || receiver.status == WalletStatus::Frozen {
         return Err(LedgerError::Restricted(
             "a wallet of this transfer is frozen",
         ));

@@ -79,7 +79,7 @@ pub async fn owned_wallet<C: ConnectionTrait>(
 
 /// Parses an amount in the wallet's own currency.
 pub fn amount_in(wallet: &wallets::Model, text: &str) -> Result<(Amount, Currency), LedgerError> {
-    let currency = Currency::parse(&wallet.currency).map_err(|_| LedgerError::NotFound)?;
+    let currency = wallet.currency;
     let amount =
         Amount::parse(text, currency).map_err(|e| InvalidInput::new("amount", e.to_string()))?;
     Ok((amount, currency))

@@ -14,7 +14,7 @@ use super::{
     checks, commit,
     fees::{FeeKind, fee_for},
     idempotency::{self, IdempotencyKey},
-    postings::{self, Locked, WALLET_FROZEN},
+    postings::{self, Locked},
     records::{self, NewTransaction},
     step_up::{self, PayingSession},
     wallets::{amount_in, owned_wallet},
@@ -24,7 +24,7 @@ use crate::{
     fraud::{self, Decision, FraudCheck},
     money::{Amount, Currency},
 };
-use entity::{accounts, transactions, users};
+use entity::{accounts, transactions, users, wallets::WalletStatus};
 
 pub struct WithdrawRequest {
     pub user_id: Uuid,
@@ -159,7 +159,7 @@ async fn lock_to_debit(
 ) -> Result<Locked, LedgerError> {
     let locked = postings::lock(txn, &[wallet_id]).await?;
     let wallet = locked.get(wallet_id);
-    if wallet.status == WALLET_FROZEN {
+    if wallet.status == WalletStatus::Frozen {
         return Err(LedgerError::Restricted("this wallet is frozen"));
     }
     if wallet.available_balance_minor < debit {

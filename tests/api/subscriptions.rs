@@ -40,11 +40,11 @@ async fn seed_wallet(app: &TestApp, user_id: Uuid) -> Uuid {
     entity::wallets::ActiveModel {
         wallet_id: Set(id),
         user_id: Set(user_id),
-        currency: Set("USD".into()),
+        currency: Set(entity::Currency::parse("USD").unwrap()),
         balance_minor: Set(500),
         available_balance_minor: Set(500),
         frozen_balance_minor: Set(0),
-        status: Set("active".into()),
+        status: Set(entity::wallets::WalletStatus::Active),
         version: Set(3),
         created_at: Set(now),
         updated_at: Set(now),

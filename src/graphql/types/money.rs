@@ -14,6 +14,14 @@ pub struct Money {
 }
 
 impl Money {
+    /// From a minor-unit count of `currency`.
+    pub fn of(minor: i64, currency: Currency) -> Self {
+        Self {
+            amount: Decimal(format_minor(minor, currency)),
+            currency: CurrencyCode(currency.code().to_owned()),
+        }
+    }
+
     /// From a stored minor-unit count and code. Stored codes were checked
     /// on the way in; an unknown one would be a bug, shown with 2 digits.
     pub fn from_minor(minor: i64, code: &str) -> Self {

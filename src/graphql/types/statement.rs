@@ -42,7 +42,7 @@ impl Statement {
     }
 
     fn money(&self, minor: i64) -> Money {
-        Money::from_minor(minor, &self.wallet.currency)
+        Money::of(minor, self.wallet.currency)
     }
 }
 
@@ -59,7 +59,7 @@ pub(super) async fn balance_at(
             ledger::balance_at(&db, wallet.wallet_id, at.0).await
         })
         .await?;
-    Ok(Money::from_minor(minor, &wallet.currency))
+    Ok(Money::of(minor, wallet.currency))
 }
 
 /// One calendar month (UTC) of a wallet. Totals are gross of fees: a card
@@ -121,7 +121,7 @@ impl Statement {
         connection.edges.extend(
             page.rows
                 .into_iter()
-                .map(|row| BalanceChange::edge(row, &self.wallet.currency)),
+                .map(|row| BalanceChange::edge(row, self.wallet.currency)),
         );
         Ok(connection)
     }

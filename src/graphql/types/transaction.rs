@@ -98,11 +98,11 @@ impl Transaction {
     }
 
     async fn amount(&self) -> Money {
-        Money::from_minor(self.0.amount_minor, self.0.currency.code())
+        Money::of(self.0.amount_minor, self.0.currency)
     }
 
     async fn fees(&self) -> Money {
-        Money::from_minor(self.0.fees_minor, self.0.currency.code())
+        Money::of(self.0.fees_minor, self.0.currency)
     }
 
     /// Null for the outside side of a deposit.

@@ -17,9 +17,11 @@ use crate::{
         scalars::CurrencyCode,
     },
     ledger,
+    money::Currency,
     pagination::{Cursor, PageRequest},
 };
 use entity::{balance_history, wallets};
+use sea_orm::ActiveEnum;
 
 /// A user's balance in one currency. `balance = availableBalance + frozenBalance`.
 pub struct Wallet(pub wallets::Model);
@@ -31,21 +33,21 @@ impl Wallet {
     }
 
     async fn currency(&self) -> CurrencyCode {
-        CurrencyCode(self.0.currency.clone())
+        CurrencyCode(self.0.currency.code().to_owned())
     }
 
     async fn balance(&self) -> Money {
-        Money::from_minor(self.0.balance_minor, &self.0.currency)
+        Money::of(self.0.balance_minor, self.0.currency)
     }
 
     /// What can be spent now.
     async fn available_balance(&self) -> Money {
-        Money::from_minor(self.0.available_balance_minor, &self.0.currency)
+        Money::of(self.0.available_balance_minor, self.0.currency)
     }
 
     /// Held: reserved for a pending withdrawal, a review, or by support.
     async fn frozen_balance(&self) -> Money {
-        Money::from_minor(self.0.frozen_balance_minor, &self.0.currency)
+        Money::of(self.0.frozen_balance_minor, self.0.currency)
     }
 
     /// Grows by one with every balance change; lets a client drop stale updates.
@@ -84,7 +86,7 @@ impl Wallet {
         connection.edges.extend(
             page.rows
                 .into_iter()
-                .map(|row| BalanceChange::edge(row, &self.0.currency)),
+                .map(|row| BalanceChange::edge(row, self.0.currency)),
         );
         Ok(connection)
     }
@@ -104,7 +106,7 @@ impl Wallet {
 /// One change of a wallet's balance.
 pub struct BalanceChange {
     row: balance_history::Model,
-    currency: String,
+    currency: Currency,
 }
 
 impl BalanceChange {
@@ -112,20 +114,14 @@ impl BalanceChange {
     /// wallet's sequence.
     pub(super) fn edge(
         row: balance_history::Model,
-        currency: &str,
+        currency: Currency,
     ) -> Edge<String, Self, async_graphql::connection::EmptyFields> {
         let cursor = Cursor {
             key: row.sequence,
             id: row.history_id,
         }
         .encode();
-        Edge::new(
-            cursor,
-            Self {
-                row,
-                currency: currency.to_owned(),
-            },
-        )
+        Edge::new(cursor, Self { row, currency })
     }
 }
 
@@ -133,20 +129,20 @@ impl BalanceChange {
 impl BalanceChange {
     /// Signed: negative when money left the wallet.
     async fn amount(&self) -> Money {
-        Money::from_minor(self.row.amount_minor, &self.currency)
+        Money::of(self.row.amount_minor, self.currency)
     }
 
     async fn balance_before(&self) -> Money {
-        Money::from_minor(self.row.balance_before_minor, &self.currency)
+        Money::of(self.row.balance_before_minor, self.currency)
     }
 
     async fn balance_after(&self) -> Money {
-        Money::from_minor(self.row.balance_after_minor, &self.currency)
+        Money::of(self.row.balance_after_minor, self.currency)
     }
 
     /// e.g. `transfer_in`, `transfer_out`, `deposit`, `withdrawal`, `fee`, `release`, `refund_in`.
-    async fn operation_type(&self) -> &str {
-        &self.row.operation_type
+    async fn operation_type(&self) -> String {
+        self.row.operation_type.to_value()
     }
 
     async fn transaction(&self, ctx: &Context<'_>) -> ApiResult<Option<Transaction>> {

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, Select,
 };
 
 use crate::validation::InvalidInput;
@@ -129,15 +129,37 @@ pub struct Page<T> {
     pub has_newer: bool,
 }
 
+impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            rows: self.rows.into_iter().map(f).collect(),
+            has_older: self.has_older,
+            has_newer: self.has_newer,
+        }
+    }
+}
+
 /// One page of `query` in `(order, id)` order, newest first: the rows
 /// beyond the cursor in the page's direction, never an OFFSET.
 pub async fn keyset<E: EntityTrait, K: OrderKey>(
+    db: &impl ConnectionTrait,
+    query: Select<E>,
+    order: E::Column,
+    id: E::Column,
+    page: PageRequest<K>,
+) -> Result<Page<E::Model>, DbErr> {
+    keyset_as(db, query, order, id, page).await
+}
+
+/// As [`keyset`], each row read as `M`: the entity's columns and whatever
+/// `query` selects beside them (the columns of a joined table, say).
+pub async fn keyset_as<M: FromQueryResult, E: EntityTrait, K: OrderKey>(
     db: &impl ConnectionTrait,
     mut query: Select<E>,
     order: E::Column,
     id: E::Column,
     page: PageRequest<K>,
-) -> Result<Page<E::Model>, DbErr> {
+) -> Result<Page<M>, DbErr> {
     if let Some(Cursor { key, id: row }) = page.cursor {
         let beyond = match page.direction {
             Direction::Older => Condition::any()
@@ -154,7 +176,11 @@ pub async fn keyset<E: EntityTrait, K: OrderKey>(
         Direction::Newer => query.order_by_asc(order).order_by_asc(id),
     };
     // One extra row says whether another page follows.
-    let mut rows = query.limit(page.limit + 1).all(db).await?;
+    let mut rows = query
+        .limit(page.limit + 1)
+        .into_model::<M>()
+        .all(db)
+        .await?;
     let more = rows.len() as u64 > page.limit;
     rows.truncate(page.limit as usize);
     if page.direction == Direction::Newer {

@@ -42,7 +42,7 @@ pub async fn prime_page(
 ) -> Result<(), Arc<sea_orm::DbErr>> {
     let node = ctx.look_ahead().field("edges").field("node");
     let loaders = ctx.data_unchecked::<Loaders>();
-    if node.field("sender").exists() || node.field("receiver").exists() {
+    if page_shows_parties(ctx) {
         let mut parties: Vec<PartyName> = Vec::with_capacity(rows.len() * 2);
         for t in rows {
             parties.extend(t.sender_id.map(PartyName));
@@ -55,6 +55,23 @@ pub async fn prime_page(
         loaders.load_many(events).await?;
     }
     Ok(())
+}
+
+/// Whether the selection under `edges.node` of the connection being
+/// resolved shows the transactions' parties.
+pub fn page_shows_parties(ctx: &async_graphql::Context<'_>) -> bool {
+    let node = ctx.look_ahead().field("edges").field("node");
+    node.field("sender").exists() || node.field("receiver").exists()
+}
+
+/// Display names read with a page (`ledger::transactions_with_parties_of`),
+/// so that its nodes' parties cost no statement of their own.
+pub async fn feed_party_names(
+    ctx: &async_graphql::Context<'_>,
+    names: impl IntoIterator<Item = (Uuid, String)>,
+) {
+    let names = names.into_iter().map(|(id, name)| (PartyName(id), name));
+    ctx.data_unchecked::<Loaders>().feed_many(names).await;
 }
 
 pub struct DbLoader {

@@ -49,8 +49,8 @@ pub use payment_requests::{
 };
 pub use postings::{FEE_ACCOUNT_ID, ensure_system_accounts};
 pub use reads::{
-    TransactionFilter, events_of, history_of, transactions_by_id, transactions_of, wallet_by_id,
-    wallets_of,
+    TransactionFilter, TransactionWithParties, events_of, history_of, transactions_by_id,
+    transactions_of, transactions_with_parties_of, wallet_by_id, wallets_of,
 };
 pub use settings::{FraudSettings, LedgerSettings};
 pub use statement_export::{

@@ -1,11 +1,16 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, JoinType,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select,
+    sea_query::{Alias, Expr},
 };
 use uuid::Uuid;
 
-use crate::pagination::{Page, PageRequest, keyset};
-use entity::{balance_history, transaction_events, transactions, wallets};
+use crate::{
+    customer::display_name,
+    pagination::{Page, PageRequest, keyset, keyset_as},
+};
+use entity::{balance_history, transaction_events, transactions, users, wallets};
 
 pub async fn wallets_of(
     db: &DatabaseConnection,
@@ -69,6 +74,77 @@ pub async fn transactions_of(
     page: PageRequest,
 ) -> Result<Page<transactions::Model>, DbErr> {
     use transactions::Column as C;
+    keyset(
+        db,
+        of_user(user_id, filter),
+        C::CreatedAt,
+        C::TransactionId,
+        page,
+    )
+    .await
+}
+
+/// A transaction with the names of its parties, read with it.
+#[derive(Debug, FromQueryResult)]
+pub struct TransactionWithParties {
+    #[sea_orm(nested)]
+    pub transaction: transactions::Model,
+    sender_first_name: Option<String>,
+    sender_last_name: Option<String>,
+    receiver_first_name: Option<String>,
+    receiver_last_name: Option<String>,
+}
+
+impl TransactionWithParties {
+    /// Each party's display name, as the other party is shown it.
+    pub fn party_names(&self) -> impl Iterator<Item = (Uuid, String)> + '_ {
+        let t = &self.transaction;
+        let sender = (t.sender_id, &self.sender_first_name, &self.sender_last_name);
+        let receiver = (
+            t.receiver_id,
+            &self.receiver_first_name,
+            &self.receiver_last_name,
+        );
+        [sender, receiver]
+            .into_iter()
+            .filter_map(|(id, first, last)| match (id, first, last) {
+                (Some(id), Some(first), Some(last)) => Some((id, display_name(first, last))),
+                _ => None,
+            })
+    }
+}
+
+/// As [`transactions_of`], with the name columns of both parties joined
+/// into the same statement: a page shown with its counterparties costs one
+/// statement, not a second one for the names.
+pub async fn transactions_with_parties_of(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    filter: &TransactionFilter,
+    page: PageRequest,
+) -> Result<Page<TransactionWithParties>, DbErr> {
+    use transactions::{Column as C, Relation as R};
+    use users::Column as U;
+    let (sender, receiver) = (Alias::new("sender"), Alias::new("receiver"));
+    let query = of_user(user_id, filter)
+        .join_as(JoinType::LeftJoin, R::Sender.def(), sender.clone())
+        .join_as(JoinType::LeftJoin, R::Receiver.def(), receiver.clone())
+        .column_as(
+            Expr::col((sender.clone(), U::FirstName)),
+            "sender_first_name",
+        )
+        .column_as(Expr::col((sender, U::LastName)), "sender_last_name")
+        .column_as(
+            Expr::col((receiver.clone(), U::FirstName)),
+            "receiver_first_name",
+        )
+        .column_as(Expr::col((receiver, U::LastName)), "receiver_last_name");
+    keyset_as(db, query, C::CreatedAt, C::TransactionId, page).await
+}
+
+/// The transactions `user_id` sent or received that pass `filter`.
+fn of_user(user_id: Uuid, filter: &TransactionFilter) -> Select<transactions::Entity> {
+    use transactions::Column as C;
     let mut query = transactions::Entity::find().filter(
         Condition::any()
             .add(C::SenderId.eq(user_id))
@@ -86,7 +162,7 @@ pub async fn transactions_of(
     if let Some(t) = filter.created_before {
         query = query.filter(C::CreatedAt.lt(t));
     }
-    keyset(db, query, C::CreatedAt, C::TransactionId, page).await
+    query
 }
 
 /// A wallet's balance changes, newest first by their sequence, one keyset

@@ -19,7 +19,7 @@ use crate::{
         errors::{ApiError, ApiResult},
         ids::{self, Kind},
         loaders::{
-            AccountsOf, Loaders, PartyName, PaymentMethodsOf, ProfileOf, UserById, WalletsOf,
+            self, AccountsOf, Loaders, PartyName, PaymentMethodsOf, ProfileOf, UserById, WalletsOf,
         },
         support::audit_read,
     },
@@ -126,7 +126,7 @@ impl User {
 
     async fn profile(&self, ctx: &Context<'_>) -> ApiResult<Option<UserProfile>> {
         audit_read(ctx, self.id, "profile").await?;
-        let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
+        let loaders = ctx.data_unchecked::<Loaders>();
         let profile = loaders.load_one(ProfileOf(self.id)).await.map_err(db)?;
         Ok(profile.map(UserProfile::from))
     }
@@ -134,7 +134,7 @@ impl User {
     /// One wallet per currency.
     async fn wallets(&self, ctx: &Context<'_>) -> ApiResult<Vec<Wallet>> {
         audit_read(ctx, self.id, "wallets").await?;
-        let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
+        let loaders = ctx.data_unchecked::<Loaders>();
         let rows = loaders.load_one(WalletsOf(self.id)).await.map_err(db)?;
         Ok(rows.unwrap_or_default().into_iter().map(Wallet).collect())
     }
@@ -142,7 +142,7 @@ impl User {
     /// Linked bank accounts, for withdrawals.
     async fn accounts(&self, ctx: &Context<'_>) -> ApiResult<Vec<Account>> {
         audit_read(ctx, self.id, "accounts").await?;
-        let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
+        let loaders = ctx.data_unchecked::<Loaders>();
         let rows = loaders.load_one(AccountsOf(self.id)).await.map_err(db)?;
         Ok(rows.unwrap_or_default().into_iter().map(Account).collect())
     }
@@ -150,7 +150,7 @@ impl User {
     /// Cards and bank accounts to pay in from.
     async fn payment_methods(&self, ctx: &Context<'_>) -> ApiResult<Vec<PaymentMethod>> {
         audit_read(ctx, self.id, "payment_methods").await?;
-        let loaders = ctx.data_unchecked::<crate::graphql::loaders::Loaders>();
+        let loaders = ctx.data_unchecked::<Loaders>();
         let rows = loaders
             .load_one(PaymentMethodsOf(self.id))
             .await
@@ -183,15 +183,24 @@ impl User {
         let app = app(ctx);
         let readers = crate::graphql::caller::readers(ctx, self.id);
         let (user_id, filter) = (self.id, &filter);
-        let rows = app
-            .reads
-            .read(&readers, |db| async move {
-                ledger::transactions_of(&db, user_id, filter, page).await
-            })
-            .await?;
-        crate::graphql::loaders::prime_page(ctx, &rows.rows)
-            .await
-            .map_err(db)?;
+        let rows = if loaders::page_shows_parties(ctx) {
+            let rows = app
+                .reads
+                .read(&readers, |db| async move {
+                    ledger::transactions_with_parties_of(&db, user_id, filter, page).await
+                })
+                .await?;
+            let names: Vec<_> = rows.rows.iter().flat_map(|r| r.party_names()).collect();
+            loaders::feed_party_names(ctx, names).await;
+            rows.map(|r| r.transaction)
+        } else {
+            app.reads
+                .read(&readers, |db| async move {
+                    ledger::transactions_of(&db, user_id, filter, page).await
+                })
+                .await?
+        };
+        loaders::prime_page(ctx, &rows.rows).await.map_err(db)?;
         Ok(Transaction::connection(rows))
     }
 

@@ -13,7 +13,7 @@ use super::{
     client_address::ClientAddress,
     error_response::{error_body, error_response},
     graphiql,
-    rejection::GraphQLBody,
+    rejection::{BodyRejection, GraphQLBody, JSON_MAX_NESTING, json_nests_past},
     websocket,
 };
 use crate::{
@@ -329,6 +329,9 @@ pub async fn get_graphql(
         }
         return bad_request("GET /graphql takes the operation in a `query` parameter".into());
     }
+    if params.nests_too_deep() {
+        return BodyRejection::NestedTooDeep.into_response();
+    }
     let mut request = match params.into_request() {
         Ok(r) => r,
         Err(e) => return bad_request(e),
@@ -377,6 +380,15 @@ struct GetParams {
 }
 
 impl GetParams {
+    /// Whether `variables` or `extensions` nest deeper than a POST body
+    /// may: refused as that body would be.
+    fn nests_too_deep(&self) -> bool {
+        [&self.variables, &self.extensions]
+            .into_iter()
+            .flatten()
+            .any(|t| json_nests_past(t.as_bytes(), JSON_MAX_NESTING))
+    }
+
     /// The same request a POST body with these members would be.
     fn into_request(self) -> Result<async_graphql::Request, String> {
         let json = |name: &str, text: Option<String>| match text.filter(|t| !t.is_empty()) {

@@ -67,12 +67,12 @@ impl FromRequest<HttpState> for GraphQLBody {
 /// The deepest nesting of arrays and objects serde_json reads: it refuses
 /// the 128th level. A body that nests deeper is refused before it gets
 /// there, so the refusal is this service's, with its own code.
-const JSON_MAX_NESTING: usize = 127;
+pub(super) const JSON_MAX_NESTING: usize = 127;
 
 /// Whether JSON text nests arrays and objects more than `max` deep
 /// (brackets inside strings do not count). One linear pass, blind to any
 /// other syntax: whatever does not nest too deep, serde_json judges.
-fn json_nests_past(text: &[u8], max: usize) -> bool {
+pub(super) fn json_nests_past(text: &[u8], max: usize) -> bool {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;

@@ -131,6 +131,29 @@ async fn a_value_nested_two_thousand_deep_is_too_complex() {
     assert_alive(&app).await;
 }
 
+/// A GET's `variables` parameter is JSON as a POST body's member is, and
+/// is refused alike when it nests too deep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variables_in_a_url_nested_two_thousand_deep_are_too_complex() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let variables = format!(r#"{{"v":{}1{}}}"#, "[".repeat(2_000), "]".repeat(2_000));
+    let res = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .query(&[
+            ("query", "query($v: Int) { __typename }"),
+            ("variables", variables.as_str()),
+        ])
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(res.status().as_u16(), 400);
+    let answer: Value = res.json().await.expect("a JSON answer");
+    assert_eq!(code_of(&answer), "QUERY_TOO_COMPLEX", "{answer:.300}");
+    assert_alive(&app).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_as_deep_as_the_body_allows_is_too_complex() {
     let app = spawn_app(Backend::Sqlite).await;

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::MinorUnit;
+
 /// What a posting was. Stored as the row's `operation_type`, and the
 /// `operation` label of the balance-change metrics, so a `string_value`
 /// never changes once released.
@@ -52,9 +54,9 @@ pub struct Model {
     pub sequence: i64,
     pub transaction_id: Option<Uuid>,
     /// Signed change: negative for a debit.
-    pub amount_minor: i64,
-    pub balance_before_minor: i64,
-    pub balance_after_minor: i64,
+    pub amount_minor: MinorUnit,
+    pub balance_before_minor: MinorUnit,
+    pub balance_after_minor: MinorUnit,
     pub operation_type: Operation,
     pub created_at: DateTimeUtc,
 }

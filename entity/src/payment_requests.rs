@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::MinorUnit;
+
 /// A request for money from one user (the requester) to another (the
 /// payer). `status` is `pending`, `paid`, `declined` or `cancelled`; a
 /// pending request past `expires_at` is expired (no write makes it so).
@@ -10,7 +12,7 @@ pub struct Model {
     pub payment_request_id: Uuid,
     pub requester_id: Uuid,
     pub payer_id: Uuid,
-    pub amount_minor: i64,
+    pub amount_minor: MinorUnit,
     pub currency: String,
     #[sea_orm(column_type = "Text", nullable)]
     pub note: Option<String>,

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::Currency;
+use crate::{Currency, MinorUnit};
 
 /// What a transaction is. Stored in `transaction_type` as its
 /// `string_value`, which is also its serialised form.
@@ -66,7 +66,7 @@ pub struct Model {
     pub receiver_id: Option<Uuid>,
     pub sender_wallet_id: Option<Uuid>,
     pub receiver_wallet_id: Option<Uuid>,
-    pub amount_minor: i64,
+    pub amount_minor: MinorUnit,
     pub currency: Currency,
     pub transaction_type: TxType,
     pub status: Status,
@@ -76,7 +76,7 @@ pub struct Model {
     pub related_transaction_id: Option<Uuid>,
     #[sea_orm(column_type = "Text", nullable)]
     pub description: Option<String>,
-    pub fees_minor: i64,
+    pub fees_minor: MinorUnit,
     /// Optimistic-locking counter, bumped on every status change.
     pub version: i64,
     pub created_at: DateTimeUtc,

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::Currency;
+use crate::{Currency, MinorUnit};
 
 /// Whether a wallet takes payments. Stored in `status` as its
 /// `string_value`, which is also its serialised form.
@@ -30,9 +30,9 @@ pub struct Model {
     pub wallet_id: Uuid,
     pub user_id: Uuid,
     pub currency: Currency,
-    pub balance_minor: i64,
-    pub available_balance_minor: i64,
-    pub frozen_balance_minor: i64,
+    pub balance_minor: MinorUnit,
+    pub available_balance_minor: MinorUnit,
+    pub frozen_balance_minor: MinorUnit,
     pub status: WalletStatus,
     /// Optimistic-locking counter, bumped on every balance change.
     pub version: i64,

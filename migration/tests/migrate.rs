@@ -269,9 +269,9 @@ fn wallet(
         wallet_id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
         currency: Set(entity::Currency::parse(currency).unwrap()),
-        balance_minor: Set(balance),
-        available_balance_minor: Set(available),
-        frozen_balance_minor: Set(frozen),
+        balance_minor: Set(balance.into()),
+        available_balance_minor: Set(available.into()),
+        frozen_balance_minor: Set(frozen.into()),
         ..Default::default()
     }
 }

@@ -47,7 +47,7 @@ use super::{
     Cache, CacheError, RedisStore, Store, redis_client::Link, transactions::TransactionSnapshot,
 };
 use entity::{
-    Currency, payment_requests,
+    Currency, MinorUnit, payment_requests,
     wallets::{self, WalletStatus},
 };
 
@@ -66,7 +66,7 @@ pub struct PaymentRequestSnapshot {
     pub payment_request_id: Uuid,
     pub requester_id: Uuid,
     pub payer_id: Uuid,
-    pub amount_minor: i64,
+    pub amount_minor: MinorUnit,
     pub currency: String,
     pub note: Option<String>,
     pub status: String,
@@ -127,9 +127,9 @@ pub struct WalletSnapshot {
     pub wallet_id: Uuid,
     pub user_id: Uuid,
     pub currency: Currency,
-    pub balance_minor: i64,
-    pub available_balance_minor: i64,
-    pub frozen_balance_minor: i64,
+    pub balance_minor: MinorUnit,
+    pub available_balance_minor: MinorUnit,
+    pub frozen_balance_minor: MinorUnit,
     pub status: WalletStatus,
     pub version: i64,
     pub created_at: DateTime<Utc>,

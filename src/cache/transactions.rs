@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{Cache, CacheError, Store};
 use entity::{
-    Currency,
+    Currency, MinorUnit,
     transactions::{self, Status, TxType},
 };
 
@@ -39,7 +39,7 @@ pub struct TransactionSnapshot {
     pub receiver_id: Option<Uuid>,
     pub sender_wallet_id: Option<Uuid>,
     pub receiver_wallet_id: Option<Uuid>,
-    pub amount_minor: i64,
+    pub amount_minor: MinorUnit,
     pub currency: Currency,
     pub transaction_type: TxType,
     pub status: Status,
@@ -47,7 +47,7 @@ pub struct TransactionSnapshot {
     pub account_id: Option<Uuid>,
     pub related_transaction_id: Option<Uuid>,
     pub description: Option<String>,
-    pub fees_minor: i64,
+    pub fees_minor: MinorUnit,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -261,7 +261,7 @@ pub(crate) mod tests {
             receiver_id: Some(Uuid::from_u128(2)),
             sender_wallet_id: None,
             receiver_wallet_id: None,
-            amount_minor: 1250,
+            amount_minor: MinorUnit::new(1250),
             currency: Currency::parse("USD").unwrap(),
             transaction_type: TxType::Transfer,
             status,
@@ -269,7 +269,7 @@ pub(crate) mod tests {
             account_id: None,
             related_transaction_id: None,
             description: None,
-            fees_minor: 0,
+            fees_minor: MinorUnit::ZERO,
             version,
             created_at: Utc::now(),
             updated_at: Utc::now(),

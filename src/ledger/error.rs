@@ -79,9 +79,9 @@ pub enum LedgerError {
 }
 
 impl LedgerError {
-    pub fn insufficient(available_minor: i64, currency: crate::money::Currency) -> Self {
+    pub fn insufficient(available: entity::MinorUnit, currency: crate::money::Currency) -> Self {
         Self::InsufficientFunds {
-            available: crate::money::format_minor(available_minor, currency),
+            available: crate::money::format_minor(available.get(), currency),
         }
     }
 

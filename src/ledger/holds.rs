@@ -111,7 +111,7 @@ impl Ledger {
         };
         let m = amount.minor();
         if wallet.user_id == agent.user_id()
-            || m > wallet.available_balance_minor
+            || m > wallet.available_balance_minor.get()
             || !self.needs_second_agent(m, wallet.currency)
         {
             return Ok(None);
@@ -182,7 +182,7 @@ impl Ledger {
         let m = amount.minor();
         let (d_available, d_frozen, operation, event) = match change {
             HoldChange::Hold => {
-                if m > wallet.available_balance_minor {
+                if m > wallet.available_balance_minor.get() {
                     return Err(
                         InvalidInput::new("amount", "is more than the available balance").into(),
                     );
@@ -190,7 +190,8 @@ impl Ledger {
                 (-m, m, Operation::Hold, "wallet.hold_placed")
             }
             HoldChange::Release => {
-                let releasable = wallet.frozen_balance_minor - reserved(&txn, wallet_id).await?;
+                let releasable =
+                    wallet.frozen_balance_minor.get() - reserved(&txn, wallet_id).await?;
                 if m > releasable {
                     return Err(InvalidInput::new("amount", "is more than the held balance").into());
                 }

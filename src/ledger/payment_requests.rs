@@ -338,7 +338,7 @@ impl Ledger {
             payment_request_id: Set(id),
             requester_id: Set(requester.user_id),
             payer_id: Set(payer.user_id),
-            amount_minor: Set(input.amount.minor()),
+            amount_minor: Set(input.amount.minor().into()),
             currency: Set(input.amount.currency().code().to_owned()),
             note: Set(input.note.clone()),
             status: Set(PENDING.to_owned()),
@@ -408,8 +408,8 @@ impl Ledger {
             .await?
             .ok_or(LedgerError::NotFound)?;
         let currency = Currency::parse(&row.currency).map_err(|_| LedgerError::NotFound)?;
-        let amount =
-            Amount::from_minor(row.amount_minor, currency).map_err(|_| LedgerError::NotFound)?;
+        let amount = Amount::from_minor(row.amount_minor.get(), currency)
+            .map_err(|_| LedgerError::NotFound)?;
         let recipient_email = Email::parse(&requester.email)?;
         self.transfer(TransferRequest {
             sender_id: payer_id,

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{db::Writes, money::Currency};
 use entity::{
-    balance_history, users,
+    MinorUnit, balance_history, users,
     wallets::{self, WalletStatus},
 };
 
@@ -91,9 +91,9 @@ pub fn new_wallet(user_id: Uuid, currency: Currency, now: DateTime<Utc>) -> wall
         wallet_id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
         currency: Set(currency),
-        balance_minor: Set(0),
-        available_balance_minor: Set(0),
-        frozen_balance_minor: Set(0),
+        balance_minor: Set(MinorUnit::ZERO),
+        available_balance_minor: Set(MinorUnit::ZERO),
+        frozen_balance_minor: Set(MinorUnit::ZERO),
         status: Set(WalletStatus::Active),
         version: Set(0),
         created_at: Set(now),
@@ -262,16 +262,22 @@ impl Locked {
             .get_mut(&wallet_id)
             .ok_or(LedgerError::NotFound)?;
         let currency = wallet.currency;
-        let available = wallet.available_balance_minor + delta_available;
-        let frozen = wallet.frozen_balance_minor + delta_frozen;
-        if available < 0 || frozen < 0 {
+        let (Some(available), Some(frozen)) = (
+            wallet
+                .available_balance_minor
+                .checked_add(delta_available.into()),
+            wallet.frozen_balance_minor.checked_add(delta_frozen.into()),
+        ) else {
+            return Err(too_large());
+        };
+        if available.is_negative() || frozen.is_negative() {
             return Err(LedgerError::insufficient(
                 wallet.available_balance_minor,
                 currency,
             ));
         }
         let before = wallet.balance_minor;
-        let after = available + frozen;
+        let after = available.checked_add(frozen).ok_or_else(too_large)?;
         // A wallet's changes are stamped in the order they were made: never
         // before the wallet's last change, even by an instance whose clock
         // runs behind, so a time (a statement's month, `balanceAt`) cuts a
@@ -294,7 +300,7 @@ impl Locked {
                 wallet_id: Set(wallet_id),
                 sequence: Set(wallet.version),
                 transaction_id: Set(transaction_id),
-                amount_minor: Set(after - before),
+                amount_minor: Set(after.checked_sub(before).ok_or_else(too_large)?),
                 balance_before_minor: Set(before),
                 balance_after_minor: Set(after),
                 operation_type: Set(operation),
@@ -314,7 +320,7 @@ impl Locked {
         let now = db_time(Utc::now());
         let changed: Vec<&wallets::Model> =
             self.changed.iter().map(|id| &self.wallets[id]).collect();
-        let by_id = |column: wallets::Column, value: fn(&wallets::Model) -> i64| {
+        let by_id = |column: wallets::Column, value: fn(&wallets::Model) -> sea_orm::Value| {
             let mut case = CaseStatement::new();
             for w in &changed {
                 case = case.case(wallets::Column::WalletId.eq(w.wallet_id), value(w));
@@ -323,13 +329,13 @@ impl Locked {
         };
         let columns = [
             by_id(wallets::Column::AvailableBalanceMinor, |w| {
-                w.available_balance_minor
+                w.available_balance_minor.into()
             }),
             by_id(wallets::Column::FrozenBalanceMinor, |w| {
-                w.frozen_balance_minor
+                w.frozen_balance_minor.into()
             }),
-            by_id(wallets::Column::BalanceMinor, |w| w.balance_minor),
-            by_id(wallets::Column::Version, |w| w.version),
+            by_id(wallets::Column::BalanceMinor, |w| w.balance_minor.into()),
+            by_id(wallets::Column::Version, |w| w.version.into()),
         ];
         // Never backwards (see `post`): a wallet last changed by an
         // instance whose clock runs ahead keeps that time.
@@ -375,6 +381,13 @@ impl Locked {
             .collect();
         (wallets, self.balances)
     }
+}
+
+/// A balance past what a `BIGINT` holds: never reached by amounts the
+/// service accepts, refused rather than wrapped.
+fn too_large() -> LedgerError {
+    crate::validation::InvalidInput::new("amount", "the balance would exceed the largest supported")
+        .into()
 }
 
 /// A timestamp as the database keeps it (microseconds), so that a row

@@ -119,7 +119,7 @@ impl Ledger {
             && original.sender_id != Some(agent.user_id())
             && original.receiver_id != Some(agent.user_id())
             && let Some(customer) = original.sender_id
-            && self.needs_second_agent(original.amount_minor, original.currency)
+            && self.needs_second_agent(original.amount_minor.get(), original.currency)
         {
             let action = four_eyes::request(
                 &self.db,
@@ -199,7 +199,7 @@ impl Ledger {
         let amount = refunding.amount;
         let mut locked = postings::lock(&txn, &[payer_wallet, payee_wallet]).await?;
         let available = locked.get(payer_wallet).available_balance_minor;
-        if available < amount.minor() {
+        if available.get() < amount.minor() {
             return Err(LedgerError::insufficient(available, amount.currency()));
         }
         let mut writes = Writes::default();
@@ -296,7 +296,7 @@ async fn refundable(
     else {
         return Err(LedgerError::NotFound);
     };
-    let amount = Amount::from_minor(original.amount_minor, original.currency)
+    let amount = Amount::from_minor(original.amount_minor.get(), original.currency)
         .map_err(|_| LedgerError::NotFound)?;
     Ok(Refundable {
         original,
@@ -338,21 +338,16 @@ fn post_decision(
 ) -> Result<Status, LedgerError> {
     let id = row.transaction_id;
     let sender_wallet = row.sender_wallet_id.ok_or(LedgerError::NotFound)?;
-    let debit = row.amount_minor + row.fees_minor;
+    let (amount, fee) = (row.amount_minor.get(), row.fees_minor.get());
+    let debit = amount + fee;
     let transfer = row.transaction_type == TxType::Transfer;
     Ok(match (approve, transfer) {
         (true, true) => {
             let receiver_wallet = row.receiver_wallet_id.ok_or(LedgerError::NotFound)?;
             locked.post(sender_wallet, 0, -debit, Some(id), Operation::TransferOut)?;
-            locked.post(
-                receiver_wallet,
-                row.amount_minor,
-                0,
-                Some(id),
-                Operation::TransferIn,
-            )?;
-            if row.fees_minor > 0 {
-                locked.post(fee_wallet, row.fees_minor, 0, Some(id), Operation::Fee)?;
+            locked.post(receiver_wallet, amount, 0, Some(id), Operation::TransferIn)?;
+            if fee > 0 {
+                locked.post(fee_wallet, fee, 0, Some(id), Operation::Fee)?;
             }
             Status::Completed
         }

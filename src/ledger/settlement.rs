@@ -132,7 +132,7 @@ impl Ledger {
         };
         let request = SettlementRequest {
             reference: row.transaction_id,
-            amount_minor: row.amount_minor,
+            amount_minor: row.amount_minor.get(),
             currency: row.currency.code().to_owned(),
             instrument: self.instrument(&row).await?,
             direction: if row.transaction_type == TxType::Deposit {
@@ -183,7 +183,7 @@ impl Ledger {
         // Another instance has it, or has finished it.
         let Some(row) = row else { return Ok(None) };
         let deposit = row.transaction_type == TxType::Deposit;
-        let fee = row.fees_minor;
+        let fee = row.fees_minor.get();
         let currency = row.currency;
         let fee_wallet =
             postings::ensure_wallet(&txn, postings::FEE_ACCOUNT_ID, currency, now).await?;
@@ -198,7 +198,7 @@ impl Ledger {
             (true, Outcome::Approved) => {
                 locked.post(
                     wallet,
-                    row.amount_minor - fee,
+                    row.amount_minor.get() - fee,
                     0,
                     Some(id),
                     Operation::Deposit,
@@ -209,7 +209,7 @@ impl Ledger {
                 Status::Completed
             }
             (false, Outcome::Approved) => {
-                let debit = row.amount_minor + fee;
+                let debit = row.amount_minor.get() + fee;
                 locked.post(wallet, 0, -debit, Some(id), Operation::Withdrawal)?;
                 if fee > 0 {
                     locked.post(fee_wallet, fee, 0, Some(id), Operation::Fee)?;
@@ -218,7 +218,7 @@ impl Ledger {
             }
             (true, Outcome::Declined) => Status::Failed,
             (false, Outcome::Declined) => {
-                let debit = row.amount_minor + fee;
+                let debit = row.amount_minor.get() + fee;
                 locked.post(wallet, debit, -debit, Some(id), Operation::Release)?;
                 Status::Failed
             }

@@ -20,7 +20,7 @@ use crate::{
     crypto::{LinkError, LinkSigner},
     money::{Currency, format_minor},
 };
-use entity::{balance_history, transactions, wallets};
+use entity::{MinorUnit, balance_history, transactions, wallets};
 
 /// How long an export link works.
 pub const EXPORT_LINK_TTL_SECS: i64 = 300;
@@ -190,7 +190,7 @@ pub fn write_csv(
         .from_writer(Vec::new());
     let io = "writing to memory cannot fail";
     out.write_record(CSV_COLUMNS).expect(io);
-    let money = |minor: i64| format_minor(minor, currency);
+    let money = |minor: MinorUnit| format_minor(minor.get(), currency);
     for line in lines {
         let t = line.transaction.as_ref();
         let c = &line.change;
@@ -235,9 +235,9 @@ mod tests {
                 wallet_id: Uuid::from_u128(2),
                 sequence: 1,
                 transaction_id: Some(id),
-                amount_minor: amount,
-                balance_before_minor: before,
-                balance_after_minor: before + amount,
+                amount_minor: amount.into(),
+                balance_before_minor: before.into(),
+                balance_after_minor: (before + amount).into(),
                 operation_type: op,
                 created_at: at,
             },
@@ -247,7 +247,7 @@ mod tests {
                 receiver_id: None,
                 sender_wallet_id: None,
                 receiver_wallet_id: None,
-                amount_minor: amount.abs(),
+                amount_minor: amount.abs().into(),
                 currency: Currency::parse("USD").unwrap(),
                 transaction_type: transactions::TxType::Transfer,
                 status: transactions::Status::PendingReview,
@@ -255,7 +255,7 @@ mod tests {
                 account_id: None,
                 related_transaction_id: None,
                 description: Some(description.into()),
-                fees_minor: fee,
+                fees_minor: fee.into(),
                 version: 1,
                 created_at: at,
                 updated_at: at,

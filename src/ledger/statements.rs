@@ -29,6 +29,7 @@ use crate::{
     validation::InvalidInput,
 };
 use entity::{
+    MinorUnit,
     balance_history::{self, Operation},
     transactions,
 };
@@ -42,10 +43,13 @@ const FEE_PAYING: [Operation; 3] = [
 ];
 
 /// The fee `change` paid, in minor units, given its transaction.
-pub fn fee_paid(change: &balance_history::Model, transaction: Option<&transactions::Model>) -> i64 {
+pub fn fee_paid(
+    change: &balance_history::Model,
+    transaction: Option<&transactions::Model>,
+) -> MinorUnit {
     match transaction {
         Some(t) if FEE_PAYING.contains(&change.operation_type) => t.fees_minor,
-        _ => 0,
+        _ => MinorUnit::ZERO,
     }
 }
 
@@ -155,7 +159,7 @@ async fn balance_where(
         .order_by_desc(C::Sequence)
         .one(db)
         .await?;
-    Ok(last.map_or(0, |row| row.balance_after_minor))
+    Ok(last.map_or(0, |row| row.balance_after_minor.get()))
 }
 
 /// `month` of the wallet: its two balances, and its totals in one

@@ -66,7 +66,7 @@ fn add<'a>(writes: &mut Writes, deltas: impl IntoIterator<Item = (&'a transactio
         );
         let sum = sums.entry(key).or_default();
         sum.0 += sign;
-        sum.1 += sign * row.amount_minor;
+        sum.1 += sign * row.amount_minor.get();
     }
     if sums.is_empty() {
         return;

@@ -32,7 +32,7 @@ use crate::{
     validation::InvalidInput,
 };
 use entity::{
-    transactions, user_profiles, users,
+    MinorUnit, transactions, user_profiles, users,
     wallets::{self, WalletStatus},
 };
 
@@ -294,7 +294,7 @@ impl Ledger {
         let fee = self.fee(req);
         let debit = amount.minor() + fee;
         let available = locked.get(sender_wallet).available_balance_minor;
-        if available < debit {
+        if available.get() < debit {
             return Err(LedgerError::insufficient(available, currency));
         }
         checks::kyc_limit(&self.settings, p.verified, sent, &amount)?;
@@ -350,7 +350,7 @@ fn open_wallets(
 ) -> Result<(Uuid, Uuid), LedgerError> {
     let sender = locked
         .find(p.sender.user_id, currency)
-        .ok_or_else(|| LedgerError::insufficient(0, currency))?;
+        .ok_or_else(|| LedgerError::insufficient(MinorUnit::ZERO, currency))?;
     let receiver = locked
         .find(p.receiver.user_id, currency)
         .ok_or(LedgerError::NotFound)?;

@@ -162,7 +162,7 @@ async fn lock_to_debit(
     if wallet.status == WalletStatus::Frozen {
         return Err(LedgerError::Restricted("this wallet is frozen"));
     }
-    if wallet.available_balance_minor < debit {
+    if wallet.available_balance_minor.get() < debit {
         return Err(LedgerError::insufficient(
             wallet.available_balance_minor,
             currency,

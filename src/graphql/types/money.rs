@@ -4,6 +4,7 @@ use crate::{
     graphql::scalars::{CurrencyCode, Decimal},
     money::{Currency, format_minor},
 };
+use entity::MinorUnit;
 
 /// An exact amount of one currency.
 #[derive(SimpleObject, Debug, Clone)]
@@ -15,9 +16,9 @@ pub struct Money {
 
 impl Money {
     /// From a minor-unit count of `currency`.
-    pub fn of(minor: i64, currency: Currency) -> Self {
+    pub fn of(minor: MinorUnit, currency: Currency) -> Self {
         Self {
-            amount: Decimal(format_minor(minor, currency)),
+            amount: Decimal(format_minor(minor.get(), currency)),
             currency: CurrencyCode(currency.code().to_owned()),
         }
     }

@@ -42,7 +42,7 @@ impl Statement {
     }
 
     fn money(&self, minor: i64) -> Money {
-        Money::of(minor, self.wallet.currency)
+        Money::of(minor.into(), self.wallet.currency)
     }
 }
 
@@ -59,7 +59,7 @@ pub(super) async fn balance_at(
             ledger::balance_at(&db, wallet.wallet_id, at.0).await
         })
         .await?;
-    Ok(Money::of(minor, wallet.currency))
+    Ok(Money::of(minor.into(), wallet.currency))
 }
 
 /// One calendar month (UTC) of a wallet. Totals are gross of fees: a card

@@ -2,24 +2,13 @@ use crate::graphql::scalars::CalendarDate;
 use async_graphql::{Context, InputObject, Object};
 
 use crate::{
-    customer::{Address, ProfileChange},
+    customer::ProfileChange,
     graphql::{
         caller::{app, require_user},
         errors::ApiResult,
-        types::User,
+        types::{Address, User},
     },
 };
-
-#[derive(InputObject)]
-pub struct AddressInput {
-    pub line1: String,
-    pub line2: Option<String>,
-    pub city: String,
-    pub region: Option<String>,
-    pub postal_code: String,
-    /// ISO 3166-1 alpha-2, e.g. "US".
-    pub country: String,
-}
 
 /// Fields left out stay as they are.
 #[derive(InputObject)]
@@ -28,7 +17,7 @@ pub struct UpdateProfileInput {
     pub last_name: Option<String>,
     pub phone: Option<String>,
     pub date_of_birth: Option<CalendarDate>,
-    pub address: Option<AddressInput>,
+    pub address: Option<Address>,
 }
 
 #[derive(Default)]
@@ -47,14 +36,7 @@ impl ProfileMutations {
             last_name: input.last_name,
             phone: input.phone,
             date_of_birth: input.date_of_birth.map(|d| d.0),
-            address: input.address.map(|a| Address {
-                line1: a.line1,
-                line2: a.line2,
-                city: a.city,
-                region: a.region,
-                postal_code: a.postal_code,
-                country: a.country,
-            }),
+            address: input.address.map(Into::into),
         };
         let (user, _) = app(ctx)
             .customers

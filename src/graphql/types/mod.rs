@@ -2,6 +2,7 @@
 //! the database schema and the API schema meet only here.
 
 mod account;
+mod address;
 mod audit;
 mod change;
 mod money;
@@ -16,6 +17,7 @@ mod user;
 mod wallet;
 
 pub use account::{Account, AccountType};
+pub use address::Address;
 pub use audit::{AuditEntry, FraudCheck, FraudDecision};
 pub use change::Change;
 pub use money::Money;

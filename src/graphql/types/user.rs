@@ -314,11 +314,11 @@ pub struct UserProfile {
 
 #[ComplexObject]
 impl UserProfile {
-    async fn address(&self) -> Option<AddressOutput> {
+    async fn address(&self) -> Option<super::Address> {
         let value = self.address.clone()?;
         serde_json::from_value::<Address>(value)
             .ok()
-            .map(AddressOutput::from)
+            .map(super::Address::from)
     }
 }
 
@@ -333,30 +333,6 @@ impl From<user_profiles::Model> for UserProfile {
             },
             address: p.address,
             updated_at: p.updated_at.into(),
-        }
-    }
-}
-
-#[derive(SimpleObject)]
-#[graphql(name = "Address")]
-pub struct AddressOutput {
-    pub line1: String,
-    pub line2: Option<String>,
-    pub city: String,
-    pub region: Option<String>,
-    pub postal_code: String,
-    pub country: String,
-}
-
-impl From<Address> for AddressOutput {
-    fn from(a: Address) -> Self {
-        Self {
-            line1: a.line1,
-            line2: a.line2,
-            city: a.city,
-            region: a.region,
-            postal_code: a.postal_code,
-            country: a.country,
         }
     }
 }

@@ -186,6 +186,12 @@ pub struct DatabaseConfig {
     pub retry: DbRetryConfig,
 }
 
+impl DatabaseConfig {
+    pub fn is_sqlite(&self) -> bool {
+        self.url.expose_secret().starts_with("sqlite:")
+    }
+}
+
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
@@ -855,7 +861,7 @@ impl Config {
     }
 
     pub fn is_sqlite(&self) -> bool {
-        self.database.url.expose_secret().starts_with("sqlite:")
+        self.database.is_sqlite()
     }
 
     /// Where the embedded default keeps its generated development keys:

@@ -418,7 +418,7 @@ async fn start_ledger(
         notifier,
         cipher,
         Arc::new(Simulator),
-        ledger::Placement::OwnThreads(Box::new(config.clone())),
+        ledger::Placement::OwnThreads(Box::new(config.database.clone())),
     ))
 }
 

@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use secrecy::ExposeSecret;
 
-use crate::config::Config;
+use crate::config::{Config, DatabaseConfig};
 
 pub mod nodelay;
 pub mod reads;
@@ -27,17 +27,19 @@ const PING_IF_IDLE_SECS: u64 = 10;
 const STATEMENT_CACHE: usize = 1024;
 
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
-    connect_sized(config, config.database.max_connections).await
+    connect_sized(&config.database, config.database.max_connections).await
 }
 
 /// A pool of at most `connections`, otherwise as [`connect`] makes it.
-pub async fn connect_sized(config: &Config, connections: u32) -> Result<DatabaseConnection, DbErr> {
-    let db = if config.is_sqlite() {
-        connect_sqlite(config.database.url.expose_secret()).await?
+pub async fn connect_sized(
+    database: &DatabaseConfig,
+    connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
+    let db = if database.is_sqlite() {
+        connect_sqlite(database.url.expose_secret()).await?
     } else {
-        let mut options =
-            postgres_options(config, config.database.url.expose_secret(), connections);
-        options.min_connections(config.database.min_connections.min(connections));
+        let mut options = postgres_options(database, database.url.expose_secret(), connections);
+        options.min_connections(database.min_connections.min(connections));
         Database::connect(options).await?
     };
     Ok(counted(db))
@@ -60,7 +62,7 @@ pub async fn connect_replica(config: &Config) -> Result<Option<DatabaseConnectio
         tracing::warn!("DATABASE_READ_URL is ignored with SQLite: every read goes to the database");
         return Ok(None);
     }
-    let mut options = postgres_options(config, url, config.database.max_connections);
+    let mut options = postgres_options(&config.database, url, config.database.max_connections);
     options
         .min_connections(0)
         .connect_timeout(REPLICA_CONNECT_TIMEOUT)
@@ -87,7 +89,7 @@ fn counted(mut db: DatabaseConnection) -> DatabaseConnection {
     db
 }
 
-fn postgres_options(config: &Config, url: &str, connections: u32) -> ConnectOptions {
+fn postgres_options(database: &DatabaseConfig, url: &str, connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     let url = url.to_owned();
     options
@@ -103,7 +105,7 @@ fn postgres_options(config: &Config, url: &str, connections: u32) -> ConnectOpti
         .max_connections(connections)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(30))
-        .max_lifetime(config.database.max_lifetime)
+        .max_lifetime(database.max_lifetime)
         // The seed's pre-ping, for connections idle long enough to have
         // been dropped by the server or a proxy; a hot connection goes
         // out without one (a round trip saved per transaction).

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{Ledger, LedgerError, transfer::TransferRequest};
 use crate::{
-    config::Config,
+    config::DatabaseConfig,
     db::retry::{Faulty, Safe},
 };
 use entity::transactions;
@@ -74,15 +74,15 @@ pub enum Placement {
     /// writer at a time gains nothing from a thread, and an in-memory
     /// database exists only inside the pool that opened it.
     Shared,
-    /// Each on a thread of its own, over a connection of its own opened
-    /// with this configuration.
+    /// Each on a thread of its own, over a connection of its own to this
+    /// database.
     ///
     /// A batch is several round trips to the database, one after another.
     /// As a task among every request's tasks, each of its wake-ups waits
     /// its turn; a thread of its own, whose connection answers to that
     /// thread's reactor, is woken by the kernel as soon as the answer
     /// arrives.
-    OwnThreads(Box<Config>),
+    OwnThreads(Box<DatabaseConfig>),
 }
 
 /// The running transfer workers, for a supervisor to watch.
@@ -117,7 +117,7 @@ pub(super) fn start(
         let waiting = waiting.0.clone();
         match placement {
             Placement::Shared => tokio::spawn(work(ledger.clone(), waiting)),
-            Placement::OwnThreads(config) => {
+            Placement::OwnThreads(database) => {
                 // The worker's copy holds no sender of the queue: when the
                 // server's copies are dropped, the queue closes and the
                 // thread ends (with its connection).
@@ -125,9 +125,9 @@ pub(super) fn start(
                     transfers: TransferQueue::closed(),
                     ..ledger.clone()
                 };
-                let config = config.clone();
+                let database = database.clone();
                 on_own_thread(format!("transfers-{n}"), move || {
-                    own_thread(ledger, waiting, &config)
+                    own_thread(ledger, waiting, &database)
                 })
             }
         }
@@ -152,7 +152,7 @@ fn on_own_thread(name: String, f: impl FnOnce() + Send + 'static) -> JoinHandle<
     })
 }
 
-fn own_thread(ledger: Ledger, waiting: Arc<Mutex<mpsc::Receiver<Job>>>, config: &Config) {
+fn own_thread(ledger: Ledger, waiting: Arc<Mutex<mpsc::Receiver<Job>>>, database: &DatabaseConfig) {
     crate::priority::keep_transfer_worker();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -161,7 +161,7 @@ fn own_thread(ledger: Ledger, waiting: Arc<Mutex<mpsc::Receiver<Job>>>, config: 
     runtime.block_on(async move {
         // Connected here, so that the connection's I/O is this thread's.
         let db = loop {
-            match crate::db::connect_sized(config, 1).await {
+            match crate::db::connect_sized(database, 1).await {
                 Ok(db) => break db,
                 Err(e) => {
                     tracing::error!(error = %e, "transfer worker cannot connect; retrying");

@@ -1,10 +1,30 @@
 use sea_orm::entity::prelude::*;
 
-use crate::MinorUnit;
+use serde::{Deserialize, Serialize};
+
+use crate::{Currency, MinorUnit};
+
+/// What a request's `status` column holds, as its `string_value`, which is
+/// also its serialised form. Expiry is not stored: a pending request past
+/// `expires_at` is expired (no write makes it so).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    #[sea_orm(string_value = "paid")]
+    Paid,
+    #[sea_orm(string_value = "declined")]
+    Declined,
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+}
 
 /// A request for money from one user (the requester) to another (the
-/// payer). `status` is `pending`, `paid`, `declined` or `cancelled`; a
-/// pending request past `expires_at` is expired (no write makes it so).
+/// payer).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "payment_requests")]
 pub struct Model {
@@ -13,10 +33,10 @@ pub struct Model {
     pub requester_id: Uuid,
     pub payer_id: Uuid,
     pub amount_minor: MinorUnit,
-    pub currency: String,
+    pub currency: Currency,
     #[sea_orm(column_type = "Text", nullable)]
     pub note: Option<String>,
-    pub status: String,
+    pub status: Status,
     #[sea_orm(column_type = "Text", nullable)]
     pub decline_reason: Option<String>,
     /// The transfer that paid it.
@@ -54,3 +74,17 @@ pub enum Relation {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Iterable;
+
+    /// The event bus carries the serialised form; it is the stored one.
+    #[test]
+    fn serialised_as_stored() {
+        for s in Status::iter() {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.to_value().as_str());
+        }
+    }
+}

@@ -25,23 +25,20 @@ use crate::{
     audit::{self, AuditEvent},
     auth::Email,
     db::Writes,
-    money::{Amount, Currency},
+    money::Amount,
     pagination::{Page, PageRequest, keyset},
     validation::InvalidInput,
 };
-use entity::{payment_requests as requests, users};
+use entity::{
+    payment_requests::{self as requests, Status as Stored},
+    users,
+};
 
 const SERVICE: &str = "payments";
 /// Declines from one payer of one requester's requests within
 /// `DECLINE_WINDOW` after which that requester may not ask them again.
 const MAX_DECLINES: u64 = 3;
 const DECLINE_WINDOW_HOURS: i64 = 24;
-
-/// What a request's status column holds.
-const PENDING: &str = "pending";
-const PAID: &str = "paid";
-const DECLINED: &str = "declined";
-const CANCELLED: &str = "cancelled";
 
 /// A request's status as its parties see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,12 +53,12 @@ pub enum RequestStatus {
 impl RequestStatus {
     /// The status of `row` at `now`.
     pub fn of(row: &requests::Model, now: DateTime<Utc>) -> Self {
-        match row.status.as_str() {
-            PAID => Self::Paid,
-            DECLINED => Self::Declined,
-            CANCELLED => Self::Cancelled,
-            _ if row.expires_at <= now => Self::Expired,
-            _ => Self::Pending,
+        match row.status {
+            Stored::Paid => Self::Paid,
+            Stored::Declined => Self::Declined,
+            Stored::Cancelled => Self::Cancelled,
+            Stored::Pending if row.expires_at <= now => Self::Expired,
+            Stored::Pending => Self::Pending,
         }
     }
 
@@ -142,14 +139,14 @@ pub async fn payment_requests_of(
     query = match status {
         None => query,
         Some(RequestStatus::Pending) => query
-            .filter(C::Status.eq(PENDING))
+            .filter(C::Status.eq(Stored::Pending))
             .filter(C::ExpiresAt.gt(now)),
         Some(RequestStatus::Expired) => query
-            .filter(C::Status.eq(PENDING))
+            .filter(C::Status.eq(Stored::Pending))
             .filter(C::ExpiresAt.lte(now)),
-        Some(RequestStatus::Paid) => query.filter(C::Status.eq(PAID)),
-        Some(RequestStatus::Declined) => query.filter(C::Status.eq(DECLINED)),
-        Some(RequestStatus::Cancelled) => query.filter(C::Status.eq(CANCELLED)),
+        Some(RequestStatus::Paid) => query.filter(C::Status.eq(Stored::Paid)),
+        Some(RequestStatus::Declined) => query.filter(C::Status.eq(Stored::Declined)),
+        Some(RequestStatus::Cancelled) => query.filter(C::Status.eq(Stored::Cancelled)),
     };
     keyset(db, query, C::CreatedAt, C::PaymentRequestId, page).await
 }
@@ -196,12 +193,12 @@ pub(super) async fn claim<C: ConnectionTrait>(
 ) -> Result<(), LedgerError> {
     use requests::Column as C;
     let claimed = requests::Entity::update_many()
-        .col_expr(C::Status, Expr::value(PAID))
+        .col_expr(C::Status, Expr::value(Stored::Paid))
         .col_expr(C::Version, Expr::col(C::Version).add(1))
         .col_expr(C::UpdatedAt, Expr::value(now))
         .filter(C::PaymentRequestId.eq(pays.payment_request_id))
         .filter(C::PayerId.eq(payer_id))
-        .filter(C::Status.eq(PENDING))
+        .filter(C::Status.eq(Stored::Pending))
         .filter(C::ExpiresAt.gt(now))
         .exec(txn)
         .await?;
@@ -237,11 +234,11 @@ pub(super) fn unclaimed(writes: &mut Writes, pays: Pays, now: DateTime<Utc>) {
     use requests::Column as C;
     writes.update(
         requests::Entity::update_many()
-            .col_expr(C::Status, Expr::value(PENDING))
+            .col_expr(C::Status, Expr::value(Stored::Pending))
             .col_expr(C::Version, Expr::col(C::Version).add(1))
             .col_expr(C::UpdatedAt, Expr::value(now))
             .filter(C::PaymentRequestId.eq(pays.payment_request_id))
-            .filter(C::Status.eq(PAID))
+            .filter(C::Status.eq(Stored::Paid))
             .filter(C::TransactionId.is_null()),
     );
 }
@@ -259,7 +256,7 @@ pub(super) async fn payment_rejected<C: ConnectionTrait>(
     use requests::Column as C;
     let Some(mut row) = requests::Entity::find()
         .filter(C::TransactionId.eq(transaction_id))
-        .filter(C::Status.eq(PAID))
+        .filter(C::Status.eq(Stored::Paid))
         .one(txn)
         .await?
     else {
@@ -267,14 +264,14 @@ pub(super) async fn payment_rejected<C: ConnectionTrait>(
     };
     writes.update(
         requests::Entity::update_many()
-            .col_expr(C::Status, Expr::value(PENDING))
+            .col_expr(C::Status, Expr::value(Stored::Pending))
             .col_expr(C::TransactionId, Expr::value(Option::<Uuid>::None))
             .col_expr(C::Version, Expr::col(C::Version).add(1))
             .col_expr(C::UpdatedAt, Expr::value(now))
             .filter(C::PaymentRequestId.eq(row.payment_request_id))
-            .filter(C::Status.eq(PAID)),
+            .filter(C::Status.eq(Stored::Paid)),
     );
-    row.status = PENDING.to_owned();
+    row.status = Stored::Pending;
     row.transaction_id = None;
     row.version += 1;
     row.updated_at = now;
@@ -339,9 +336,9 @@ impl Ledger {
             requester_id: Set(requester.user_id),
             payer_id: Set(payer.user_id),
             amount_minor: Set(input.amount.minor().into()),
-            currency: Set(input.amount.currency().code().to_owned()),
+            currency: Set(input.amount.currency()),
             note: Set(input.note.clone()),
-            status: Set(PENDING.to_owned()),
+            status: Set(Stored::Pending),
             decline_reason: Set(None),
             transaction_id: Set(None),
             idempotency_key: Set(Some(input.idempotency_key.as_str().to_owned())),
@@ -407,8 +404,7 @@ impl Ledger {
             .read(|| users::Entity::find_by_id(row.requester_id).one(&self.db))
             .await?
             .ok_or(LedgerError::NotFound)?;
-        let currency = Currency::parse(&row.currency).map_err(|_| LedgerError::NotFound)?;
-        let amount = Amount::from_minor(row.amount_minor.get(), currency)
+        let amount = Amount::from_minor(row.amount_minor.get(), row.currency)
             .map_err(|_| LedgerError::NotFound)?;
         let recipient_email = Email::parse(&requester.email)?;
         self.transfer(TransferRequest {
@@ -491,13 +487,13 @@ impl Ledger {
             .ok_or(LedgerError::NotFound)?;
         let (status, party, event, reason) = match decision {
             Decision::Decline(reason) => (
-                DECLINED,
+                Stored::Declined,
                 row.payer_id,
                 "payment_request_declined",
                 reason.clone(),
             ),
             Decision::Cancel => (
-                CANCELLED,
+                Stored::Cancelled,
                 row.requester_id,
                 "payment_request_cancelled",
                 None,
@@ -515,7 +511,7 @@ impl Ledger {
             .col_expr(C::Version, Expr::col(C::Version).add(1))
             .col_expr(C::UpdatedAt, Expr::value(now))
             .filter(C::PaymentRequestId.eq(id))
-            .filter(C::Status.eq(PENDING))
+            .filter(C::Status.eq(Stored::Pending))
             .filter(C::ExpiresAt.gt(now))
             .exec(&txn)
             .await?;
@@ -590,7 +586,7 @@ async fn declines_allow<C: ConnectionTrait>(
     let declined = requests::Entity::find()
         .filter(C::RequesterId.eq(requester_id))
         .filter(C::PayerId.eq(payer_id))
-        .filter(C::Status.eq(DECLINED))
+        .filter(C::Status.eq(Stored::Declined))
         .filter(C::UpdatedAt.gt(since))
         .order_by_desc(C::UpdatedAt);
     if declined.clone().count(txn).await? < MAX_DECLINES {

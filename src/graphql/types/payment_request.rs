@@ -69,7 +69,7 @@ impl PaymentRequest {
     }
 
     async fn amount(&self) -> Money {
-        Money::from_minor(self.0.amount_minor.get(), &self.0.currency)
+        Money::of(self.0.amount_minor, self.0.currency)
     }
 
     /// Who asks for the money.

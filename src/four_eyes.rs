@@ -19,33 +19,12 @@ use crate::{
     audit::{self, AuditEvent},
     pagination::{Page, PageRequest, keyset},
 };
-use entity::support_actions;
+use entity::support_actions::{self, Status as Stored};
 
 /// How long an action waits for a second agent before it expires.
 pub const ACTION_TTL: chrono::Duration = chrono::Duration::hours(24);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActionKind {
-    Refund,
-    Hold,
-    CloseAccount,
-}
-
-impl ActionKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Refund => "refund",
-            Self::Hold => "hold",
-            Self::CloseAccount => "close_account",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Refund, Self::Hold, Self::CloseAccount]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-}
+pub use entity::support_actions::ActionKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionStatus {
@@ -67,11 +46,11 @@ impl ActionStatus {
 
     /// An action's status at `now`: a pending one past its expiry is expired.
     pub fn of(action: &support_actions::Model, now: DateTime<Utc>) -> Self {
-        match action.status.as_str() {
-            "approved" => Self::Approved,
-            "rejected" => Self::Rejected,
-            _ if action.expires_at <= now => Self::Expired,
-            _ => Self::Pending,
+        match action.status {
+            Stored::Approved => Self::Approved,
+            Stored::Rejected => Self::Rejected,
+            Stored::Pending if action.expires_at <= now => Self::Expired,
+            Stored::Pending => Self::Pending,
         }
     }
 }
@@ -145,8 +124,8 @@ pub async fn request(
     let waiting = support_actions::Entity::find()
         .filter(support_actions::Column::RequestedBy.eq(request.requested_by))
         .filter(support_actions::Column::CustomerId.eq(request.customer_id))
-        .filter(support_actions::Column::Kind.eq(request.kind.as_str()))
-        .filter(support_actions::Column::Status.eq(ActionStatus::Pending.as_str()))
+        .filter(support_actions::Column::Kind.eq(request.kind))
+        .filter(support_actions::Column::Status.eq(Stored::Pending))
         .filter(support_actions::Column::ExpiresAt.gt(now))
         .all(&txn)
         .await?
@@ -158,8 +137,8 @@ pub async fn request(
     }
     let action = support_actions::ActiveModel {
         action_id: Set(Uuid::now_v7()),
-        kind: Set(request.kind.as_str().to_owned()),
-        status: Set(ActionStatus::Pending.as_str().to_owned()),
+        kind: Set(request.kind),
+        status: Set(Stored::Pending),
         requested_by: Set(request.requested_by),
         decided_by: Set(None),
         customer_id: Set(request.customer_id),
@@ -219,7 +198,7 @@ pub async fn settle_in<C: ConnectionTrait>(
     let done = support_actions::Entity::update_many()
         .col_expr(
             support_actions::Column::Status,
-            Expr::value(ActionStatus::Approved.as_str()),
+            Expr::value(Stored::Approved),
         )
         .col_expr(
             support_actions::Column::DecidedBy,
@@ -228,7 +207,7 @@ pub async fn settle_in<C: ConnectionTrait>(
         .col_expr(support_actions::Column::DecidedAt, Expr::value(now))
         .col_expr(support_actions::Column::ResultId, Expr::value(result_id))
         .filter(support_actions::Column::ActionId.eq(approval.action_id))
-        .filter(support_actions::Column::Status.eq(ActionStatus::Pending.as_str()))
+        .filter(support_actions::Column::Status.eq(Stored::Pending))
         .filter(support_actions::Column::ExpiresAt.gt(now))
         .filter(support_actions::Column::RequestedBy.ne(approval.approved_by))
         .exec(txn)
@@ -256,13 +235,13 @@ pub async fn reject(
     let done = support_actions::Entity::update_many()
         .col_expr(
             support_actions::Column::Status,
-            Expr::value(ActionStatus::Rejected.as_str()),
+            Expr::value(Stored::Rejected),
         )
         .col_expr(support_actions::Column::DecidedBy, Expr::value(agent))
         .col_expr(support_actions::Column::DecidedAt, Expr::value(now))
         .col_expr(support_actions::Column::DecisionReason, Expr::value(reason))
         .filter(support_actions::Column::ActionId.eq(action_id))
-        .filter(support_actions::Column::Status.eq(ActionStatus::Pending.as_str()))
+        .filter(support_actions::Column::Status.eq(Stored::Pending))
         .exec(&txn)
         .await?;
     if done.rows_affected != 1 {
@@ -297,7 +276,7 @@ pub async fn list(
 ) -> Result<Page<support_actions::Model>, DbErr> {
     let now = Utc::now();
     let mut select = support_actions::Entity::find();
-    let pending = ActionStatus::Pending.as_str();
+    let pending = Stored::Pending;
     select = match status {
         None => select,
         Some(ActionStatus::Pending) => select
@@ -306,7 +285,12 @@ pub async fn list(
         Some(ActionStatus::Expired) => select
             .filter(support_actions::Column::Status.eq(pending))
             .filter(support_actions::Column::ExpiresAt.lte(now)),
-        Some(decided) => select.filter(support_actions::Column::Status.eq(decided.as_str())),
+        Some(ActionStatus::Approved) => {
+            select.filter(support_actions::Column::Status.eq(Stored::Approved))
+        }
+        Some(ActionStatus::Rejected) => {
+            select.filter(support_actions::Column::Status.eq(Stored::Rejected))
+        }
     };
     keyset(
         db,

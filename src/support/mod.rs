@@ -365,14 +365,14 @@ impl Support {
         action_id: Uuid,
     ) -> Result<support_actions::Model, SupportError> {
         let action = four_eyes::decidable(&self.db, action_id, agent.user_id()).await?;
-        match ActionKind::parse(&action.kind) {
-            Some(ActionKind::Refund) => {
+        match action.kind {
+            ActionKind::Refund => {
                 self.ledger.refund_approved(agent, &action).await?;
             }
-            Some(ActionKind::Hold) => {
+            ActionKind::Hold => {
                 self.ledger.hold_approved(agent, &action).await?;
             }
-            Some(ActionKind::CloseAccount) => {
+            ActionKind::CloseAccount => {
                 let approval = Approval::of(&action, agent.user_id());
                 let customer = action.customer_id;
                 if customer == agent.user_id() {
@@ -387,7 +387,6 @@ impl Support {
                 )
                 .await?;
             }
-            None => return Err(SupportError::NotFound),
         }
         self.action(action_id).await
     }

@@ -70,7 +70,7 @@ impl SupportAction {
     }
 
     async fn kind(&self) -> Option<SupportActionKind> {
-        ActionKind::parse(&self.0.kind).map(Into::into)
+        Some(self.0.kind.into())
     }
 
     async fn status(&self) -> SupportActionStatus {
@@ -113,13 +113,12 @@ impl SupportAction {
         else {
             return Ok(None);
         };
-        Ok(match ActionKind::parse(&self.0.kind) {
-            Some(ActionKind::Refund) => query::visible_transaction(ctx, id)
+        Ok(match self.0.kind {
+            ActionKind::Refund => query::visible_transaction(ctx, id)
                 .await?
                 .map(Node::Transaction),
-            Some(ActionKind::Hold) => query::visible_wallet(ctx, id).await?.map(Node::Wallet),
-            Some(ActionKind::CloseAccount) => query::visible_user(ctx, id).await?.map(Node::User),
-            None => None,
+            ActionKind::Hold => query::visible_wallet(ctx, id).await?.map(Node::Wallet),
+            ActionKind::CloseAccount => query::visible_user(ctx, id).await?.map(Node::User),
         })
     }
 }

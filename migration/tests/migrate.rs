@@ -176,7 +176,7 @@ async fn check_round_trip_and_constraints(db: &DatabaseConnection) {
         .expect("profile exists");
     assert_eq!(profile.address, Some(address));
     assert_eq!(profile.date_of_birth, date_of_birth);
-    assert_eq!(profile.kyc_status, "pending");
+    assert_eq!(profile.kyc_status, user_profiles::KycStatus::Pending);
     assert_eq!(profile.kyc_documents, None);
 }
 

@@ -159,7 +159,7 @@ impl Auth {
             user_id: Set(user_id),
             date_of_birth: Set(None),
             address: Set(None),
-            kyc_status: Set("pending".to_owned()),
+            kyc_status: Set(entity::user_profiles::KycStatus::Pending),
             kyc_documents: Set(None),
             created_at: Set(now),
             updated_at: Set(now),

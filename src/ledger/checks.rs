@@ -20,7 +20,11 @@ use crate::{
     fraud::{FraudCheck, rules},
     money::{Amount, Currency},
 };
-use entity::{transactions, user_profiles, users};
+use entity::{
+    transactions,
+    user_profiles::{self, KycStatus},
+    users,
+};
 
 /// The user, if they may move money: not suspended, not closed.
 pub async fn active_user<C: ConnectionTrait>(
@@ -137,16 +141,13 @@ pub async fn paid_before<C: ConnectionTrait>(
     Ok(paid)
 }
 
-/// The profile's `kyc_status` of a verified identity.
-pub const KYC_VERIFIED: &str = "verified";
-
 /// Whether the user's identity is verified (no daily limit).
 pub async fn kyc_verified<C: ConnectionTrait>(txn: &C, user_id: Uuid) -> Result<bool, LedgerError> {
     Ok(user_profiles::Entity::find()
         .filter(user_profiles::Column::UserId.eq(user_id))
         .one(txn)
         .await?
-        .is_some_and(|p| p.kyc_status == KYC_VERIFIED))
+        .is_some_and(|p| p.kyc_status == KycStatus::Verified))
 }
 
 /// Refuses a payment that would take an unverified user past today's limit.

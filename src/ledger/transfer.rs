@@ -32,7 +32,9 @@ use crate::{
     validation::InvalidInput,
 };
 use entity::{
-    MinorUnit, transactions, user_profiles, users,
+    MinorUnit, transactions,
+    user_profiles::{self, KycStatus},
+    users,
     wallets::{self, WalletStatus},
 };
 
@@ -512,7 +514,7 @@ fn parties_of(
         sender: sender.clone(),
         verified: profile
             .as_ref()
-            .is_some_and(|p| p.kyc_status == checks::KYC_VERIFIED),
+            .is_some_and(|p| p.kyc_status == KycStatus::Verified),
         receiver: receiver.clone(),
     })
 }

@@ -56,22 +56,7 @@ impl From<FourEyesError> for SupportError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KycStatus {
-    Pending,
-    Verified,
-    Rejected,
-}
-
-impl KycStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Verified => "verified",
-            Self::Rejected => "rejected",
-        }
-    }
-}
+pub use entity::user_profiles::KycStatus;
 
 /// How a reader sees an object they may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,9 +421,9 @@ impl Support {
             .one(&txn)
             .await?
             .ok_or(SupportError::NotFound)?;
-        let previous = profile.kyc_status.clone();
+        let previous = profile.kyc_status;
         let mut active = profile.into_active_model();
-        active.kyc_status = Set(status.as_str().to_owned());
+        active.kyc_status = Set(status);
         active.updated_at = Set(chrono::Utc::now());
         active.update(&txn).await?;
         audit::record(
@@ -447,7 +432,7 @@ impl Support {
                 agent,
                 user_id,
                 "support.kyc_status_changed",
-                serde_json::json!({"from": previous, "to": status.as_str(), "note": note}),
+                serde_json::json!({"from": previous, "to": status, "note": note}),
             ),
         )
         .await?;

@@ -50,6 +50,7 @@ impl From<UserStatus> for UserStatusValue {
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::user_profiles::KycStatus")]
 pub enum KycStatus {
     Pending,
     Verified,
@@ -326,11 +327,7 @@ impl From<user_profiles::Model> for UserProfile {
     fn from(p: user_profiles::Model) -> Self {
         Self {
             date_of_birth: p.date_of_birth.map(CalendarDate),
-            kyc_status: match p.kyc_status.as_str() {
-                "verified" => KycStatus::Verified,
-                "rejected" => KycStatus::Rejected,
-                _ => KycStatus::Pending,
-            },
+            kyc_status: p.kyc_status.into(),
             address: p.address,
             updated_at: p.updated_at.into(),
         }

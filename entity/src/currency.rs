@@ -67,6 +67,14 @@ impl fmt::Display for Currency {
     }
 }
 
+/// Lets a currency be part of a composite primary key
+/// (`outgoing_tallies`); no key of it is ever generated from a number.
+impl sea_orm::TryFromU64 for Currency {
+    fn try_from_u64(_: u64) -> Result<Self, sea_orm::DbErr> {
+        Err(sea_orm::DbErr::ConvertFromU64("Currency"))
+    }
+}
+
 impl Serialize for Currency {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.code())

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::{Currency, MinorUnit};
+
 /// What a user has sent, per currency and per minute: the outgoing payments
 /// (transfers and withdrawals) that were not failed, cancelled or reversed,
 /// counted in the minute they were created. The KYC daily limit and the
@@ -10,12 +12,12 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub user_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub currency: String,
+    pub currency: Currency,
     /// The start of the minute (UTC).
     #[sea_orm(primary_key, auto_increment = false)]
     pub minute: DateTimeUtc,
     pub payments: i64,
-    pub amount_minor: i64,
+    pub amount_minor: MinorUnit,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -60,22 +60,19 @@ fn outgoing(sender: Uuid) -> sea_orm::Select<transactions::Entity> {
 #[derive(Debug, Clone, Default)]
 pub struct Outgoing {
     recent: u64,
-    today: HashMap<String, i64>,
+    today: HashMap<Currency, i64>,
 }
 
 impl Outgoing {
     fn sent_today(&self, currency: Currency) -> i64 {
-        self.today.get(currency.code()).copied().unwrap_or(0)
+        self.today.get(&currency).copied().unwrap_or(0)
     }
 
     /// Counts a payment accepted earlier in the same database transaction,
     /// which the totals read from the database cannot see yet.
     pub fn add(&mut self, amount: &Amount) {
         self.recent += 1;
-        *self
-            .today
-            .entry(amount.currency().code().to_owned())
-            .or_default() += amount.minor();
+        *self.today.entry(amount.currency()).or_default() += amount.minor();
     }
 }
 

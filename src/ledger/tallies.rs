@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{Status, TxType};
 use crate::db::Writes;
-use entity::{outgoing_tallies as tally, transactions};
+use entity::{Currency, outgoing_tallies as tally, transactions};
 
 /// Statuses whose money did not (or will not) leave.
 pub const NOT_SPENT: [Status; 3] = [Status::Failed, Status::Cancelled, Status::Reversed];
@@ -54,16 +54,12 @@ pub fn status_changed(writes: &mut Writes, before: &transactions::Model, after: 
 /// Adds `sign` × (one payment, its amount) to each row's tally: summed per
 /// tally first, since one statement may not change a row twice.
 fn add<'a>(writes: &mut Writes, deltas: impl IntoIterator<Item = (&'a transactions::Model, i64)>) {
-    let mut sums: BTreeMap<(Uuid, String, DateTime<Utc>), (i64, i64)> = BTreeMap::new();
+    let mut sums: BTreeMap<(Uuid, Currency, DateTime<Utc>), (i64, i64)> = BTreeMap::new();
     for (row, sign) in deltas {
         let Some(sender) = row.sender_id else {
             continue;
         };
-        let key = (
-            sender,
-            row.currency.code().to_owned(),
-            minute_of(row.created_at),
-        );
+        let key = (sender, row.currency, minute_of(row.created_at));
         let sum = sums.entry(key).or_default();
         sum.0 += sign;
         sum.1 += sign * row.amount_minor.get();
@@ -81,7 +77,7 @@ fn add<'a>(writes: &mut Writes, deltas: impl IntoIterator<Item = (&'a transactio
                 currency: Set(currency),
                 minute: Set(minute),
                 payments: Set(payments),
-                amount_minor: Set(amount),
+                amount_minor: Set(amount.into()),
             },
         ))
         .on_conflict(
@@ -104,7 +100,7 @@ pub async fn read<C: ConnectionTrait>(
     senders: &BTreeSet<Uuid>,
     window_start: DateTime<Utc>,
     day_start: DateTime<Utc>,
-) -> Result<Vec<(Uuid, String, i64, i64)>, DbErr> {
+) -> Result<Vec<(Uuid, Currency, i64, i64)>, DbErr> {
     let window_start = minute_of(window_start);
     let since = |start: DateTime<Utc>, column: tally::Column| -> Expr {
         let sum =

@@ -65,18 +65,18 @@ pub use withdraw::WithdrawRequest;
 
 use crate::{crypto::FieldCipher, db::retry::Safe, processor::PaymentProcessor};
 pub use entity::transactions::{Status, TxType};
-use entity::{transactions, wallets as wallet_rows};
+use entity::{transaction_events::EventType, transactions, wallets as wallet_rows};
 
-/// The name of the event that records a move to `status`.
-fn event_name(status: Status) -> &'static str {
+/// The event that records a move to `status`.
+fn event_of(status: Status) -> EventType {
     match status {
-        Status::Pending => "pending",
-        Status::Processing => "processing",
-        Status::PendingReview => "held_for_review",
-        Status::Completed => "completed",
-        Status::Failed => "failed",
-        Status::Cancelled => "cancelled",
-        Status::Reversed => "reversed",
+        Status::Pending => EventType::Pending,
+        Status::Processing => EventType::Processing,
+        Status::PendingReview => EventType::HeldForReview,
+        Status::Completed => EventType::Completed,
+        Status::Failed => EventType::Failed,
+        Status::Cancelled => EventType::Cancelled,
+        Status::Reversed => EventType::Reversed,
     }
 }
 

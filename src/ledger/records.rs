@@ -8,13 +8,16 @@ use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Status, TxType, event_name, postings::db_time, tallies};
+use super::{Status, TxType, event_of, postings::db_time, tallies};
 use crate::{
     audit::{self, AuditEvent},
     db::Writes,
     money::Amount,
 };
-use entity::{transaction_events, transactions};
+use entity::{
+    transaction_events::{self, EventType},
+    transactions,
+};
 
 pub struct NewTransaction {
     /// Chosen before the row exists, so checks can name it.
@@ -84,9 +87,9 @@ pub fn insert_many(
                 updated_at: now,
                 completed_at: new.status.is_final().then_some(now),
             };
-            events.push((row.transaction_id, "created", new.actor_id));
+            events.push((row.transaction_id, EventType::Created, new.actor_id));
             if new.status != Status::Pending {
-                events.push((row.transaction_id, event_name(new.status), new.actor_id));
+                events.push((row.transaction_id, event_of(new.status), new.actor_id));
             }
             row
         })
@@ -97,7 +100,7 @@ pub fn insert_many(
     tallies::count_new(writes, &rows);
     let by_id: HashMap<Uuid, &transactions::Model> =
         rows.iter().map(|r| (r.transaction_id, r)).collect();
-    let events: Vec<(&transactions::Model, &'static str, Value, Uuid)> = events
+    let events: Vec<(&transactions::Model, EventType, Value, Uuid)> = events
         .into_iter()
         .map(|(id, event_type, actor)| (by_id[&id], event_type, Value::Null, actor))
         .collect();
@@ -145,7 +148,7 @@ pub fn set_status(
         .unwrap_or_default();
     write_events(
         writes,
-        &[(&row, event_name(status), data, actor)],
+        &[(&row, event_of(status), data, actor)],
         &mut vec![],
         now,
     );
@@ -156,7 +159,7 @@ pub fn set_status(
 /// `audit`: one statement for each table.
 fn write_events(
     writes: &mut Writes,
-    events: &[(&transactions::Model, &'static str, Value, Uuid)],
+    events: &[(&transactions::Model, EventType, Value, Uuid)],
     audit: &mut Vec<AuditEvent>,
     now: DateTime<Utc>,
 ) {
@@ -165,7 +168,7 @@ fn write_events(
         |(row, event_type, d, _)| transaction_events::ActiveModel {
             event_id: Set(Uuid::now_v7()),
             transaction_id: Set(row.transaction_id),
-            event_type: Set((*event_type).to_owned()),
+            event_type: Set(*event_type),
             event_data: Set(data(d)),
             created_at: Set(now),
         },
@@ -175,7 +178,7 @@ fn write_events(
             .iter()
             .map(|(row, event_type, d, actor_id)| AuditEvent {
                 service: "ledger",
-                event_type: audit_name(event_type),
+                event_type: audit_name(*event_type),
                 actor_id: Some(*actor_id),
                 user_id: row.sender_id.or(row.receiver_id),
                 transaction_id: Some(row.transaction_id),
@@ -192,15 +195,15 @@ fn write_events(
     audit::record_many(writes, std::mem::take(audit));
 }
 
-fn audit_name(event_type: &str) -> &'static str {
+fn audit_name(event_type: EventType) -> &'static str {
     match event_type {
-        "created" => "transaction.created",
-        "processing" => "transaction.processing",
-        "completed" => "transaction.completed",
-        "failed" => "transaction.failed",
-        "held_for_review" => "transaction.held_for_review",
-        "cancelled" => "transaction.cancelled",
-        "reversed" => "transaction.reversed",
-        _ => "transaction.updated",
+        EventType::Created => "transaction.created",
+        EventType::Processing => "transaction.processing",
+        EventType::Completed => "transaction.completed",
+        EventType::Failed => "transaction.failed",
+        EventType::HeldForReview => "transaction.held_for_review",
+        EventType::Cancelled => "transaction.cancelled",
+        EventType::Reversed => "transaction.reversed",
+        EventType::Pending => "transaction.updated",
     }
 }

@@ -3,6 +3,7 @@ use async_graphql::{
     Context, Enum, ID, InputObject, Object, SimpleObject,
     connection::{Connection, Edge},
 };
+use sea_orm::ActiveEnum;
 
 use super::{AuditEntry, Money, Party};
 use crate::{
@@ -176,7 +177,7 @@ pub struct TransactionEvent {
 impl From<transaction_events::Model> for TransactionEvent {
     fn from(e: transaction_events::Model) -> Self {
         Self {
-            event_type: e.event_type,
+            event_type: e.event_type.to_value(),
             data: e.event_data.map(async_graphql::Json),
             created_at: e.created_at.into(),
         }

@@ -13,6 +13,8 @@ pub mod four_eyes;
 pub mod fraud;
 pub mod graphql;
 pub mod http;
+#[cfg(test)]
+mod layering;
 pub mod ledger;
 pub mod money;
 pub mod pagination;

@@ -1,4 +1,25 @@
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A user's standing. Customers are `Active`, `Suspended` or `Closed`; the
+/// fee account, which no one logs in as, is `System` and moves money as an
+/// active user does. Stored in `status` as its `string_value`, which is also
+/// its serialised form.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(20))")]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "suspended")]
+    Suspended,
+    #[sea_orm(string_value = "closed")]
+    Closed,
+    #[sea_orm(string_value = "system")]
+    System,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
@@ -12,7 +33,7 @@ pub struct Model {
     pub first_name: String,
     pub last_name: String,
     pub phone: Option<String>,
-    pub status: String,
+    pub status: UserStatus,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -72,3 +93,17 @@ impl Related<super::idempotency_keys::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Iterable;
+
+    /// Audit events carry the serialised form; it is the stored one.
+    #[test]
+    fn serialised_as_stored() {
+        for s in UserStatus::iter() {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.to_value().as_str());
+        }
+    }
+}

@@ -153,7 +153,7 @@ async fn check_round_trip_and_constraints(db: &DatabaseConnection) {
         .await
         .expect("read user")
         .expect("user created within the last minutes");
-    assert_eq!(stored.status, "active");
+    assert_eq!(stored.status, users::UserStatus::Active);
     assert!(stored.created_at > now - Duration::minutes(5) && stored.created_at <= now);
 
     // JSON and date columns round-trip through the entity types.

@@ -141,7 +141,7 @@ impl Auth {
             first_name: Set(new.first_name),
             last_name: Set(new.last_name),
             phone: Set(new.phone),
-            status: Set(UserStatus::Active.as_str().to_owned()),
+            status: Set(UserStatus::Active),
             created_at: Set(now),
             updated_at: Set(now),
         }
@@ -212,7 +212,7 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         }
         let user = user.ok_or(AuthError::InvalidCredentials)?;
-        if UserStatus::from_db(&user.status) == UserStatus::Closed {
+        if user.status == UserStatus::Closed {
             return Err(AuthError::AccountClosed);
         }
         self.second_factor

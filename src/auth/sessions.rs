@@ -123,7 +123,7 @@ async fn read(
         DateTime<Utc>,
         DateTime<Utc>,
         Option<DateTime<Utc>>,
-        String,
+        UserStatus,
         Option<String>,
     );
     let rows: Vec<Row> = sessions::Entity::find_by_id(session_id)
@@ -150,10 +150,7 @@ async fn read(
         expires_at,
         last_seen_at,
         revoked: revoked_at.is_some(),
-        standing: Standing {
-            status: UserStatus::from_db(&status),
-            roles,
-        },
+        standing: Standing { status, roles },
     }))
 }
 

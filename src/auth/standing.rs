@@ -27,7 +27,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{ActiveEnum, ConnectionTrait, DbErr, EntityTrait};
 use uuid::Uuid;
 
 use super::{AuthError, Role, UserStatus};
@@ -54,7 +54,7 @@ impl Standing {
             .await?
             .pop();
         Ok(found.map(|(user, roles)| Self {
-            status: UserStatus::from_db(&user.status),
+            status: user.status,
             roles: roles.iter().filter_map(|r| Role::parse(&r.role)).collect(),
         }))
     }
@@ -62,7 +62,12 @@ impl Standing {
     /// `status;role,role;cached_ms`
     fn encode(&self) -> String {
         let roles: Vec<&str> = self.roles.iter().map(|r| r.as_str()).collect();
-        format!("{};{};{}", self.status.as_str(), roles.join(","), unix_ms())
+        format!(
+            "{};{};{}",
+            self.status.to_value(),
+            roles.join(","),
+            unix_ms()
+        )
     }
 
     /// The standing and when it was cached (Unix milliseconds); `None`
@@ -70,7 +75,7 @@ impl Standing {
     /// read again from the database rather than guessed.
     fn decode(text: &str) -> Option<(Self, u64)> {
         let mut parts = text.split(';');
-        let status = UserStatus::parse(parts.next()?)?;
+        let status = UserStatus::try_from_value(&parts.next()?.to_owned()).ok()?;
         let roles = parts
             .next()?
             .split(',')

@@ -42,8 +42,8 @@ pub async fn active_user<C: ConnectionTrait>(
 
 /// Refuses a suspended or closed user already read.
 pub fn may_move_money(user: &users::Model, who: &'static str) -> Result<(), LedgerError> {
-    match UserStatus::from_db(&user.status) {
-        UserStatus::Active => Ok(()),
+    match user.status {
+        UserStatus::Active | UserStatus::System => Ok(()),
         UserStatus::Suspended | UserStatus::Closed => Err(LedgerError::Restricted(who)),
     }
 }

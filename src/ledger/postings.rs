@@ -18,7 +18,8 @@ use super::{
 };
 use crate::{db::Writes, money::Currency};
 use entity::{
-    MinorUnit, balance_history, users,
+    MinorUnit, balance_history,
+    users::{self, UserStatus},
     wallets::{self, WalletStatus},
 };
 
@@ -38,7 +39,7 @@ pub async fn ensure_system_accounts<C: ConnectionTrait>(db: &C) -> Result<(), se
         first_name: Set("paygraph".to_owned()),
         last_name: Set("fees".to_owned()),
         phone: Set(None),
-        status: Set("system".to_owned()),
+        status: Set(UserStatus::System),
         created_at: Set(now),
         updated_at: Set(now),
     })

@@ -283,7 +283,7 @@ impl Support {
         }
         if status == UserStatus::Closed {
             let user = customer_row(&self.db, user_id).await?;
-            if user.status != UserStatus::Closed.as_str() {
+            if user.status != UserStatus::Closed {
                 let action = four_eyes::request(
                     &self.db,
                     four_eyes::Request {
@@ -317,9 +317,9 @@ impl Support {
             four_eyes::settle_in(&txn, approval, user_id).await?;
         }
         let user = customer_row(&txn, user_id).await?;
-        let previous = user.status.clone();
+        let previous = user.status;
         let mut active = user.into_active_model();
-        active.status = Set(status.as_str().to_owned());
+        active.status = Set(status);
         active.updated_at = Set(chrono::Utc::now());
         let user = active.update(&txn).await?;
         audit::record(
@@ -328,7 +328,7 @@ impl Support {
                 agent,
                 user_id,
                 "support.user_status_changed",
-                serde_json::json!({"from": previous, "to": status.as_str(), "reason": reason, "approval": approval.map(|a| a.audit_data())}),
+                serde_json::json!({"from": previous, "to": status, "reason": reason, "approval": approval.map(|a| a.audit_data())}),
             ),
         )
         .await?;

@@ -42,7 +42,9 @@ pub enum UserStatusValue {
 impl From<UserStatus> for UserStatusValue {
     fn from(s: UserStatus) -> Self {
         match s {
-            UserStatus::Active => Self::Active,
+            // The fee account is never shown to a client (support reads
+            // customers only); were it, it reads as the active user it acts as.
+            UserStatus::Active | UserStatus::System => Self::Active,
             UserStatus::Suspended => Self::Suspended,
             UserStatus::Closed => Self::Closed,
         }
@@ -118,7 +120,7 @@ impl User {
     }
 
     async fn status(&self, ctx: &Context<'_>) -> ApiResult<UserStatusValue> {
-        Ok(UserStatus::from_db(&self.row(ctx).await?.status).into())
+        Ok(self.row(ctx).await?.status.into())
     }
 
     async fn created_at(&self, ctx: &Context<'_>) -> ApiResult<Timestamp> {

@@ -76,6 +76,12 @@ const PREFIXES: &[(&str, &str)] = &[
     ("fraud", "FRAUD"),
 ];
 
+/// The deepest bracket nesting async-graphql's parser takes: it refuses
+/// a selection set 66 brackets deep (`recursion limit exceeded`).
+/// `PAYGRAPH_MAX_NESTING` may not exceed it, so that the refusal of a
+/// deeper document is always the pre-parse scan's, with its own code.
+pub const PARSER_MAX_NESTING: usize = 65;
+
 /// The listener and the HTTP edge.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -848,6 +854,12 @@ impl Config {
         if graphql.max_nesting <= graphql.max_depth {
             return bad("PAYGRAPH_MAX_NESTING", "must be above PAYGRAPH_MAX_DEPTH");
         }
+        if graphql.max_nesting > PARSER_MAX_NESTING {
+            return bad(
+                "PAYGRAPH_MAX_NESTING",
+                "must be at most 65: the GraphQL parser refuses deeper documents",
+            );
+        }
         if self.auth.session.ttl < Duration::from_secs(60) {
             return bad("SESSION_TTL_SECS", "must be at least 60");
         }
@@ -1159,7 +1171,7 @@ mod tests {
         ("PAYGRAPH_MAX_DEPTH", "10", Some("10")),
         ("PAYGRAPH_MAX_COMPLEXITY", "500", Some("500")),
         ("PAYGRAPH_MAX_ALIASES", "5", Some("5")),
-        ("PAYGRAPH_MAX_NESTING", "100", Some("100")),
+        ("PAYGRAPH_MAX_NESTING", "40", Some("40")),
         ("PAYGRAPH_MAX_TOKENS", "5000", Some("5000")),
         ("PAYGRAPH_LOG", "debug", Some(r#""debug""#)),
         ("PAYGRAPH_RATE_LIMIT_ENABLED", "false", Some("false")),
@@ -1452,6 +1464,15 @@ mod tests {
         let mut c = Config::default();
         c.database.url = "mysql://localhost/x".into();
         assert!(c.validate().unwrap_err().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn document_nesting_stops_where_the_parser_does() {
+        let mut c = Config::default();
+        c.graphql.max_nesting = PARSER_MAX_NESTING;
+        assert!(c.validate().is_ok());
+        c.graphql.max_nesting = PARSER_MAX_NESTING + 1;
+        assert!(c.validate().unwrap_err().contains("PAYGRAPH_MAX_NESTING"));
     }
 
     #[test]

@@ -9,15 +9,12 @@ use async_graphql::{ServerError, Value, Variables};
 
 use super::errors::Code;
 
-/// The deepest bracket nesting async-graphql's parser takes: it refuses
-/// a selection set 66 brackets deep (`recursion limit exceeded`). The
-/// bounds never let one through, so that refusal is always this scan's.
-pub const PARSER_MAX_NESTING: usize = 65;
+pub use crate::config::PARSER_MAX_NESTING;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DocumentBounds {
-    /// Deepest bracket nesting accepted (at most `PARSER_MAX_NESTING`
-    /// from the configuration).
+    /// Deepest bracket nesting accepted (the configuration holds it to
+    /// at most `PARSER_MAX_NESTING`).
     pub max_nesting: usize,
     /// Most lexical tokens accepted (commas and whitespace are not tokens).
     pub max_tokens: usize,
@@ -35,7 +32,7 @@ enum Verdict {
 impl From<&crate::config::Config> for DocumentBounds {
     fn from(config: &crate::config::Config) -> Self {
         Self {
-            max_nesting: config.graphql.max_nesting.min(PARSER_MAX_NESTING),
+            max_nesting: config.graphql.max_nesting,
             max_tokens: config.graphql.max_tokens,
         }
     }
@@ -221,7 +218,7 @@ mod tests {
     #[test]
     fn the_parser_takes_every_document_the_bounds_let_through() {
         let mut config = crate::config::Config::default();
-        config.graphql.max_nesting = 1_000;
+        config.graphql.max_nesting = PARSER_MAX_NESTING; // the most allowed
         let bounds = DocumentBounds::from(&config);
         let nested =
             |depth: usize| format!("{}a{}", "{ a ".repeat(depth - 1) + "{ ", " }".repeat(depth));

@@ -2,6 +2,7 @@
 //! documents.
 
 use clap::{Parser, Subcommand};
+use sea_orm::ActiveEnum;
 use secrecy::ExposeSecret;
 
 use crate::{
@@ -197,8 +198,8 @@ async fn change_role(config: &Config, command: UsersCommand) -> Result<(), Strin
         UsersCommand::GrantRole { email, role } => (email, role, true),
         UsersCommand::RevokeRole { email, role } => (email, role, false),
     };
-    let role = Role::parse(&role)
-        .ok_or_else(|| format!("unknown role {role:?}: expected customer or support"))?;
+    let role = Role::try_from_value(&role.to_ascii_lowercase())
+        .map_err(|_| format!("unknown role {role:?}: expected customer or support"))?;
     let result = if grant {
         auth::grant_role(&conn, &email, role).await
     } else {
@@ -213,7 +214,7 @@ async fn change_role(config: &Config, command: UsersCommand) -> Result<(), Strin
     println!(
         "{} role {} for {email}",
         if grant { "granted" } else { "revoked" },
-        role.as_str()
+        role.to_value()
     );
     Ok(())
 }

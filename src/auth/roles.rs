@@ -4,28 +4,7 @@ use super::{AuthError, Email};
 use crate::audit::{self, AuditEvent};
 use entity::{user_roles, users};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    Customer,
-    Support,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Customer => "customer",
-            Self::Support => "support",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "customer" => Some(Self::Customer),
-            "support" => Some(Self::Support),
-            _ => None,
-        }
-    }
-}
+pub use entity::user_roles::Role;
 
 async fn user_by_email<C: ConnectionTrait>(db: &C, email: &str) -> Result<users::Model, AuthError> {
     let email = Email::parse(email)?;
@@ -47,7 +26,7 @@ pub async fn grant_role<C: ConnectionTrait>(
     let user = user_by_email(db, email).await?;
     user_roles::Entity::insert(user_roles::ActiveModel {
         user_id: Set(user.user_id),
-        role: Set(role.as_str().to_owned()),
+        role: Set(role),
         created_at: Set(chrono::Utc::now()),
     })
     .on_conflict(
@@ -62,11 +41,7 @@ pub async fn grant_role<C: ConnectionTrait>(
         actor_id: None,
         ..AuditEvent::by_user("auth", "role.granted", user.user_id)
     };
-    audit::record(
-        db,
-        event.with_data(serde_json::json!({"role": role.as_str()})),
-    )
-    .await?;
+    audit::record(db, event.with_data(serde_json::json!({"role": role}))).await?;
     Ok(user.user_id)
 }
 
@@ -79,17 +54,13 @@ pub async fn revoke_role<C: ConnectionTrait>(
     let user = user_by_email(db, email).await?;
     user_roles::Entity::delete_many()
         .filter(user_roles::Column::UserId.eq(user.user_id))
-        .filter(user_roles::Column::Role.eq(role.as_str()))
+        .filter(user_roles::Column::Role.eq(role))
         .exec(db)
         .await?;
     let event = AuditEvent {
         actor_id: None,
         ..AuditEvent::by_user("auth", "role.revoked", user.user_id)
     };
-    audit::record(
-        db,
-        event.with_data(serde_json::json!({"role": role.as_str()})),
-    )
-    .await?;
+    audit::record(db, event.with_data(serde_json::json!({"role": role}))).await?;
     Ok(user.user_id)
 }

@@ -168,7 +168,7 @@ impl Auth {
         .await?;
         user_roles::ActiveModel {
             user_id: Set(user_id),
-            role: Set(Role::Customer.as_str().to_owned()),
+            role: Set(Role::Customer),
             created_at: Set(now),
         }
         .insert(&txn)

@@ -124,7 +124,7 @@ async fn read(
         DateTime<Utc>,
         Option<DateTime<Utc>>,
         UserStatus,
-        Option<String>,
+        Option<Role>,
     );
     let rows: Vec<Row> = sessions::Entity::find_by_id(session_id)
         .filter(sessions::Column::UserId.eq(user_id))
@@ -142,10 +142,7 @@ async fn read(
     let Some((expires_at, last_seen_at, revoked_at, status, _)) = rows.first().cloned() else {
         return Ok(None);
     };
-    let roles = rows
-        .iter()
-        .filter_map(|(.., role)| role.as_deref().and_then(Role::parse))
-        .collect();
+    let roles = rows.iter().filter_map(|(.., role)| *role).collect();
     Ok(Some(Found {
         expires_at,
         last_seen_at,

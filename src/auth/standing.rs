@@ -55,13 +55,13 @@ impl Standing {
             .pop();
         Ok(found.map(|(user, roles)| Self {
             status: user.status,
-            roles: roles.iter().filter_map(|r| Role::parse(&r.role)).collect(),
+            roles: roles.iter().map(|r| r.role).collect(),
         }))
     }
 
     /// `status;role,role;cached_ms`
     fn encode(&self) -> String {
-        let roles: Vec<&str> = self.roles.iter().map(|r| r.as_str()).collect();
+        let roles: Vec<String> = self.roles.iter().map(|r| r.to_value()).collect();
         format!(
             "{};{};{}",
             self.status.to_value(),
@@ -80,7 +80,7 @@ impl Standing {
             .next()?
             .split(',')
             .filter(|r| !r.is_empty())
-            .map(Role::parse)
+            .map(|r| Role::try_from_value(&r.to_owned()).ok())
             .collect::<Option<Vec<_>>>()?;
         let cached_ms = parts.next()?.parse().ok()?;
         parts

@@ -280,7 +280,7 @@ fn payment_method(user_id: Uuid, is_default: bool) -> payment_methods::ActiveMod
     payment_methods::ActiveModel {
         method_id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
-        method_type: Set("card".to_owned()),
+        method_type: Set(payment_methods::MethodType::Card),
         encrypted_data: Set("ciphertext".to_owned()),
         last_four: Set(Some("4242".to_owned())),
         is_default: Set(is_default),

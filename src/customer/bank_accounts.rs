@@ -8,7 +8,7 @@ use crate::{
     db::{self, UniqueIndex},
     validation::InvalidInput,
 };
-use entity::accounts;
+use entity::accounts::{self, AccountStatus, AccountType};
 
 /// A bank account (by its number's fingerprint) is linked once per user.
 const ONE_LINK_PER_ACCOUNT: UniqueIndex = UniqueIndex {
@@ -16,29 +16,6 @@ const ONE_LINK_PER_ACCOUNT: UniqueIndex = UniqueIndex {
     table: "accounts",
     columns: &["user_id", "account_number_fingerprint"],
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccountType {
-    Checking,
-    Savings,
-}
-
-impl AccountType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Checking => "checking",
-            Self::Savings => "savings",
-        }
-    }
-
-    pub fn from_db(s: &str) -> Self {
-        if s == "savings" {
-            Self::Savings
-        } else {
-            Self::Checking
-        }
-    }
-}
 
 /// A bank account to link: a US account number (4 to 17 digits) and an
 /// ABA routing number whose checksum holds.
@@ -103,13 +80,13 @@ impl Customers {
         let account = accounts::ActiveModel {
             account_id: Set(Uuid::now_v7()),
             user_id: Set(user_id),
-            account_type: Set(new.account_type.as_str().to_owned()),
+            account_type: Set(new.account_type),
             account_number_ciphertext: Set(self.cipher.encrypt(&new.account_number)),
             account_number_fingerprint: Set(self.cipher.fingerprint(&new.account_number)),
             account_number_last_four: Set(last_four(digits)),
             routing_number: Set(Some(new.routing_number)),
             bank_name: Set(Some(new.bank_name)),
-            status: Set("active".to_owned()),
+            status: Set(AccountStatus::Active),
             created_at: Set(chrono::Utc::now()),
         }
         .insert(&txn)

@@ -11,9 +11,10 @@ mod payment_methods;
 mod profile;
 mod users;
 
-pub use bank_accounts::{AccountType, NewBankAccount, accounts_of};
+pub use bank_accounts::{NewBankAccount, accounts_of};
 pub use card::{CardExpiry, CardNumber};
 pub use display_name::{display_name, display_names_of};
+pub use entity::accounts::AccountType;
 pub use payment_methods::{NewPaymentMethod, payment_methods_of};
 pub use profile::{Address, ProfileChange, profiles_of};
 pub use users::{user_by_id, users_by_id};

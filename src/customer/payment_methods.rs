@@ -10,7 +10,7 @@ use crate::{
     audit::{self, AuditEvent},
     db,
 };
-use entity::payment_methods;
+use entity::payment_methods::{self, MethodStatus, MethodType};
 
 pub enum NewPaymentMethod {
     Card {
@@ -19,9 +19,6 @@ pub enum NewPaymentMethod {
     },
     Bank(NewBankAccount),
 }
-
-const ACTIVE: &str = "active";
-const REMOVED: &str = "removed";
 
 impl Customers {
     /// Adds a card or bank payment method. The first one a user adds
@@ -33,7 +30,7 @@ impl Customers {
     ) -> Result<payment_methods::Model, CustomerError> {
         let (method_type, sealed, four, expiry) = match &method {
             NewPaymentMethod::Card { number, expiry } => (
-                "card",
+                MethodType::Card,
                 self.cipher.encrypt(number.secret()),
                 number.last_four(),
                 Some(expiry.last_day()),
@@ -41,7 +38,12 @@ impl Customers {
             NewPaymentMethod::Bank(bank) => {
                 let digits = bank.account_number.expose_secret();
                 let both = SecretString::from(format!("{}:{}", bank.routing_number, digits));
-                ("bank", self.cipher.encrypt(&both), last_four(digits), None)
+                (
+                    MethodType::Bank,
+                    self.cipher.encrypt(&both),
+                    last_four(digits),
+                    None,
+                )
             }
         };
         let txn = db::begin_write(&self.db).await?;
@@ -54,12 +56,12 @@ impl Customers {
         let saved = payment_methods::ActiveModel {
             method_id: Set(Uuid::now_v7()),
             user_id: Set(user_id),
-            method_type: Set(method_type.to_owned()),
+            method_type: Set(method_type),
             encrypted_data: Set(sealed),
             last_four: Set(Some(four)),
             expiry_date: Set(expiry),
             is_default: Set(!has_default),
-            status: Set(ACTIVE.to_owned()),
+            status: Set(MethodStatus::Active),
             created_at: Set(chrono::Utc::now()),
         }
         .insert(&txn)
@@ -84,7 +86,7 @@ impl Customers {
         method_id: Uuid,
     ) -> Result<payment_methods::Model, CustomerError> {
         let (txn, mut method) = self.change_method(user_id, method_id).await?;
-        method.status = Set(REMOVED.to_owned());
+        method.status = Set(MethodStatus::Removed);
         method.is_default = Set(false);
         save_change(txn, user_id, method, "payment_method.removed").await
     }
@@ -116,7 +118,7 @@ impl Customers {
         let txn = db::begin_write(&self.db).await?;
         let method = payment_methods::Entity::find_by_id(method_id)
             .filter(payment_methods::Column::UserId.eq(user_id))
-            .filter(payment_methods::Column::Status.eq(ACTIVE))
+            .filter(payment_methods::Column::Status.eq(MethodStatus::Active))
             .one(&txn)
             .await?
             .ok_or(CustomerError::NotFound)?;
@@ -130,7 +132,7 @@ impl Customers {
         method_id: Uuid,
     ) -> Result<Option<payment_methods::Model>, CustomerError> {
         Ok(payment_methods::Entity::find_by_id(method_id)
-            .filter(payment_methods::Column::Status.eq(ACTIVE))
+            .filter(payment_methods::Column::Status.eq(MethodStatus::Active))
             .one(&self.db)
             .await?)
     }
@@ -159,7 +161,7 @@ pub async fn payment_methods_of(
 ) -> Result<Vec<payment_methods::Model>, sea_orm::DbErr> {
     payment_methods::Entity::find()
         .filter(payment_methods::Column::UserId.is_in(user_ids.iter().copied()))
-        .filter(payment_methods::Column::Status.eq(ACTIVE))
+        .filter(payment_methods::Column::Status.eq(MethodStatus::Active))
         .order_by_asc(payment_methods::Column::CreatedAt)
         .all(db)
         .await

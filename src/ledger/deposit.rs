@@ -13,7 +13,11 @@ use super::{
     wallets::{amount_in, owned_wallet},
 };
 use crate::{db::Writes, validation::InvalidInput};
-use entity::{payment_methods, transactions, wallets::WalletStatus};
+use entity::{
+    payment_methods::{self, MethodStatus, MethodType},
+    transactions,
+    wallets::WalletStatus,
+};
 use sea_orm::{DatabaseTransaction, EntityTrait};
 
 pub struct DepositRequest {
@@ -53,13 +57,12 @@ impl Ledger {
         let method = payment_methods::Entity::find_by_id(req.payment_method_id)
             .one(&txn)
             .await?
-            .filter(|m| m.user_id == req.user_id && m.status == "active")
+            .filter(|m| m.user_id == req.user_id && m.status == MethodStatus::Active)
             .ok_or(LedgerError::NotFound)?;
         let (amount, _) = amount_in(&wallet, &req.amount)?;
-        let kind = if method.method_type == "bank" {
-            FeeKind::BankDeposit
-        } else {
-            FeeKind::CardDeposit
+        let kind = match method.method_type {
+            MethodType::Bank => FeeKind::BankDeposit,
+            MethodType::Card => FeeKind::CardDeposit,
         };
         let fee = fee_for(&self.settings.fees, kind, &amount);
         if fee >= amount.minor() {

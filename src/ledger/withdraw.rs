@@ -24,7 +24,11 @@ use crate::{
     fraud::{self, Decision, FraudCheck},
     money::{Amount, Currency},
 };
-use entity::{accounts, transactions, users, wallets::WalletStatus};
+use entity::{
+    accounts::{self, AccountStatus},
+    transactions, users,
+    wallets::WalletStatus,
+};
 
 pub struct WithdrawRequest {
     pub user_id: Uuid,
@@ -65,7 +69,7 @@ impl Ledger {
         let account = accounts::Entity::find_by_id(req.account_id)
             .one(&txn)
             .await?
-            .filter(|a| a.user_id == req.user_id && a.status == "active")
+            .filter(|a| a.user_id == req.user_id && a.status == AccountStatus::Active)
             .ok_or(LedgerError::NotFound)?;
         let (amount, currency) = amount_in(&wallet, &req.amount)?;
         step_up::require(&txn, &self.settings, req.session, &amount).await?;

@@ -1,25 +1,14 @@
 use crate::graphql::scalars::Timestamp;
 use async_graphql::{Enum, ID, Object};
 
-use crate::{
-    customer::AccountType as DomainAccountType,
-    graphql::ids::{self, Kind},
-};
+use crate::graphql::ids::{self, Kind};
 use entity::accounts;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::accounts::AccountType")]
 pub enum AccountType {
     Checking,
     Savings,
-}
-
-impl From<AccountType> for DomainAccountType {
-    fn from(t: AccountType) -> Self {
-        match t {
-            AccountType::Checking => Self::Checking,
-            AccountType::Savings => Self::Savings,
-        }
-    }
 }
 
 /// A linked bank account. The account number is never shown whole.
@@ -32,10 +21,7 @@ impl Account {
     }
 
     async fn account_type(&self) -> AccountType {
-        match DomainAccountType::from_db(&self.0.account_type) {
-            DomainAccountType::Checking => AccountType::Checking,
-            DomainAccountType::Savings => AccountType::Savings,
-        }
+        self.0.account_type.into()
     }
 
     /// The account number masked to its last four digits, e.g. "****6789".

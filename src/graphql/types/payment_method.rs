@@ -6,6 +6,7 @@ use crate::graphql::ids::{self, Kind};
 use entity::payment_methods;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::payment_methods::MethodType")]
 pub enum PaymentMethodType {
     Card,
     Bank,
@@ -23,11 +24,7 @@ impl PaymentMethod {
 
     #[graphql(name = "type")]
     async fn method_type(&self) -> PaymentMethodType {
-        if self.0.method_type == "bank" {
-            PaymentMethodType::Bank
-        } else {
-            PaymentMethodType::Card
-        }
+        self.0.method_type.into()
     }
 
     async fn last_four(&self) -> Option<&str> {

@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::{
 };
 use futures::{StreamExt, TryStreamExt};
 use rand::Rng;
+use sea_orm::ActiveEnum;
 use uuid::Uuid;
 
 use super::{
@@ -278,7 +279,7 @@ fn fraud_item(c: &FraudCheck) -> Item {
             "rules_fired".into(),
             AttributeValue::L(c.rules_fired.iter().map(s).collect()),
         ),
-        ("decision".into(), s(decision_str(c.decision))),
+        ("decision".into(), s(c.decision.to_value())),
         ("checked_at".into(), s(rfc3339(c.checked_at))),
     ]);
     if let Some(tx) = c.transaction_id {
@@ -289,21 +290,6 @@ fn fraud_item(c: &FraudCheck) -> Item {
 
 fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
-pub(super) fn decision_str(d: Decision) -> &'static str {
-    match d {
-        Decision::Allow => "allow",
-        Decision::Review => "review",
-    }
-}
-
-pub(super) fn parse_decision(s: &str) -> Option<Decision> {
-    match s {
-        "allow" => Some(Decision::Allow),
-        "review" => Some(Decision::Review),
-        _ => None,
-    }
 }
 
 fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
@@ -359,7 +345,7 @@ fn parse_fraud(item: &Item) -> Result<FraudCheck, StoreError> {
             .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
             .unwrap_or_default(),
         decision: get_s(item, "decision")
-            .and_then(parse_decision)
+            .and_then(|d| Decision::try_from_value(&d.to_owned()).ok())
             .ok_or_else(bad)?,
         checked_at: get_s(item, "checked_at")
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())

@@ -9,7 +9,6 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    dynamodb::{decision_str, parse_decision},
     fraud_check::FraudCheck,
     store::{
         AuditEntry, AuditStore, PageQuery, Record, StoreError, StorePage, fraud_key,
@@ -66,7 +65,7 @@ fn fraud_row(c: &FraudCheck) -> fraud_detection::ActiveModel {
         currency: Set(c.currency.clone()),
         score: Set(i32::try_from(c.score).unwrap_or(i32::MAX)),
         rules_fired: Set(serde_json::to_string(&c.rules_fired).expect("strings serialise")),
-        decision: Set(decision_str(c.decision).to_owned()),
+        decision: Set(c.decision),
         checked_at: Set(c.checked_at),
     }
 }
@@ -80,9 +79,7 @@ fn check(row: fraud_detection::Model) -> Result<FraudCheck, StoreError> {
         currency: row.currency,
         score: u32::try_from(row.score).unwrap_or(0),
         rules_fired: serde_json::from_str(&row.rules_fired).unwrap_or_default(),
-        decision: parse_decision(&row.decision).ok_or_else(|| {
-            StoreError(format!("fraud_detection: bad decision {:?}", row.decision))
-        })?,
+        decision: row.decision,
         checked_at: row.checked_at,
     })
 }

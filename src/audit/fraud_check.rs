@@ -2,20 +2,16 @@
 //! `fraud_detection`. The fraud rules produce it; the audit store files it,
 //! pages it and counts it once delivered.
 
+use sea_orm::ActiveEnum;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+pub use entity::fraud_detection::Decision;
 
 /// The outbox `service_name` of a fraud check's record.
 pub const SERVICE: &str = "fraud";
 /// The outbox `event_type` of a fraud check's record.
 pub const EVENT_TYPE: &str = "fraud.check";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    Allow,
-    Review,
-}
 
 /// One check: what was judged, the score, the rules that fired, the decision.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,21 +28,10 @@ pub struct FraudCheck {
     pub checked_at: chrono::DateTime<chrono::Utc>,
 }
 
-impl Decision {
-    pub const ALL: [Self; 2] = [Self::Allow, Self::Review];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Allow => "allow",
-            Self::Review => "review",
-        }
-    }
-}
-
 /// Counts a check in the metrics, once its record is delivered (so once
 /// per committed check, whichever instance relays it).
 pub fn observe(check: &FraudCheck) {
     metrics::histogram!("paygraph_fraud_score").record(f64::from(check.score));
-    metrics::counter!("paygraph_fraud_decisions_total", "decision" => check.decision.as_str())
+    metrics::counter!("paygraph_fraud_decisions_total", "decision" => check.decision.to_value())
         .increment(1);
 }

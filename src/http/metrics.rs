@@ -223,8 +223,8 @@ fn register() {
             .increment(0);
         }
     }
-    for decision in Decision::ALL {
-        metrics::counter!("paygraph_fraud_decisions_total", "decision" => decision.as_str())
+    for decision in Decision::iter() {
+        metrics::counter!("paygraph_fraud_decisions_total", "decision" => decision.to_value())
             .increment(0);
     }
     for name in [

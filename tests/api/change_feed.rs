@@ -342,7 +342,9 @@ async fn a_subscription_without_a_cursor_is_live_only(backend: Backend) {
 }
 
 async fn old_and_malformed_cursors_are_refused_with_their_reason(backend: Backend) {
-    let app = feed_app(backend, 1).await;
+    // Long enough that the first read comes within it on a loaded machine
+    // (registering and creating a wallet can take over a second there).
+    let app = feed_app(backend, 5).await;
     let ada = app.register().await;
     app.create_wallet(&ada.token, "USD").await;
     let feed = whole_feed(&app, &ada.token, None, 10).await;
@@ -350,7 +352,7 @@ async fn old_and_malformed_cursors_are_refused_with_their_reason(backend: Backen
     // Fresh, it reads.
     app.ok(CHANGES, json!({"after": old, "first": 5}), &ada.token)
         .await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
     let body = app
         .gql(CHANGES, json!({"after": old, "first": 5}), Some(&ada.token))
         .await;
